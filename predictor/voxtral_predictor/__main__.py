@@ -1,0 +1,25 @@
+"""voxtral-predictor: Voxtral on vLLM behind a KServe model server."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+
+def main(argv: list[str] | None = None) -> None:
+    from kserve.model_server import parser as kserve_parser
+
+    from .options import build_parser, options_from_namespace
+
+    options = options_from_namespace(build_parser([kserve_parser]).parse_args(argv))
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    from .model import VoxtralModel
+    from .server import run
+
+    sys.exit(run(VoxtralModel(options), options))
+
+
+if __name__ == "__main__":
+    main()

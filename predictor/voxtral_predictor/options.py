@@ -1,0 +1,138 @@
+"""The predictor's options: command-line flags, each also readable from an environment
+variable (``VOXTRAL_<NAME>``), so that a Deployment can configure the server with env."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+ENV_PREFIX = "VOXTRAL_"
+MiB = 1 << 20
+
+
+@dataclass(frozen=True)
+class Options:
+    """Everything the predictor is configured with. Field names are the flag names with
+    dashes turned into underscores; the env var is ``VOXTRAL_`` + the upper-cased name."""
+
+    model: str = ""
+    model_name: str = "voxtral"
+    host: str = "0.0.0.0"
+    http_port: int = 8080
+    grpc_port: int = 8081
+    enable_grpc: bool = True
+    tensor_parallel_size: int | None = None
+    max_model_len: int = 32768
+    gpu_memory_utilization: float = 0.9
+    kv_cache_memory_bytes: int | None = None
+    max_num_seqs: int | None = None
+    enforce_eager: bool | None = None
+    dtype: str = "auto"
+    max_audio_seconds: float = 1800.0
+    max_chat_audio_seconds: float = 2400.0
+    max_upload_mb: float = 384.0
+    warmup: bool = True
+    vllm_args: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * MiB)
+
+
+def _bool(text: str) -> bool:
+    value = text.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+# flag -> (parser for the value, help). Defaults come from Options.
+_HELP: dict[str, tuple[Callable[[str], Any], str]] = {
+    "model": (str, "path of the Voxtral checkpoint in Mistral format (params.json, "
+              "consolidated.safetensors, tekken.json) or a Hugging Face repo id"),
+    "model_name": (str, "name clients use for the model in the `model` field and URLs"),
+    "host": (str, "address the HTTP and gRPC servers bind"),
+    "http_port": (int, "HTTP port: OpenAI, KServe v1/v2 REST, health and /metrics"),
+    "grpc_port": (int, "gRPC port: KServe v2 (Open Inference Protocol)"),
+    "enable_grpc": (_bool, "serve the v2 gRPC protocol"),
+    "tensor_parallel_size": (int, "GPUs the model is split across (default: the number "
+                             "of visible GPUs; on a machine without GPUs, the CPU backend)"),
+    "max_model_len": (int, "context length in tokens (30 min of audio is 22,500 tokens)"),
+    "gpu_memory_utilization": (float, "share of each GPU's memory vLLM may take"),
+    "kv_cache_memory_bytes": (int, "KV-cache size in bytes (default on CPU: 1 GiB; "
+                              "on GPU: derived from --gpu-memory-utilization)"),
+    "max_num_seqs": (int, "most sequences the engine batches at once (default: vLLM's)"),
+    "enforce_eager": (_bool, "disable CUDA graphs / compilation (default: true on CPU)"),
+    "dtype": (str, "weight and activation dtype"),
+    "max_audio_seconds": (float, "longest audio accepted for transcription and translation"),
+    "max_chat_audio_seconds": (float, "longest total audio in one chat request "
+                               "(audio understanding)"),
+    "max_upload_mb": (float, "largest accepted audio upload in MiB (default fits 30 min "
+                      "of 48 kHz stereo 16-bit WAV)"),
+    "warmup": (_bool, "run a synthetic transcription before reporting ready"),
+    "vllm_args": (str, "extra vLLM engine flags, shell-quoted (e.g. '--max-num-batched-"
+                  "tokens 8192'); they come last and win"),
+}  # fmt: skip
+
+
+def env_name(name: str) -> str:
+    return ENV_PREFIX + name.upper()
+
+
+def build_parser(parents: Sequence[argparse.ArgumentParser] = ()) -> argparse.ArgumentParser:
+    """The ``voxtral-predictor`` parser. Defaults: the environment, then ``Options``."""
+    parser = argparse.ArgumentParser(
+        prog="voxtral-predictor",
+        description="Serve Voxtral on vLLM behind a KServe model server: OpenAI audio and "
+        "chat endpoints, KServe v1/v2 REST and v2 gRPC. Every flag can also be set by "
+        f"the environment variable named in its help ({ENV_PREFIX}<FLAG>).",
+        parents=list(parents),
+        conflict_handler="resolve",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    defaults = Options()
+    for f in fields(Options):
+        convert, text = _HELP[f.name]
+        flag = "--" + f.name.replace("_", "-")
+        alias = "--" + f.name
+        names = [flag] if alias == flag else [flag, alias]
+        default = getattr(defaults, f.name)
+        if f.name == "vllm_args":
+            default = " ".join(default)
+        parser.add_argument(
+            *names,
+            dest=f.name,
+            type=convert,
+            default=os.environ.get(env_name(f.name), default),
+            help=f"{text} [env {env_name(f.name)}]",
+        )
+    return parser
+
+
+def options_from_namespace(ns: argparse.Namespace) -> Options:
+    """Convert parsed flags (strings from the environment included) into ``Options``."""
+    values: dict[str, Any] = {}
+    for f in fields(Options):
+        raw = getattr(ns, f.name)
+        convert = _HELP[f.name][0]
+        if f.name == "vllm_args":
+            values[f.name] = tuple(shlex.split(raw)) if isinstance(raw, str) else tuple(raw)
+        elif raw is None or raw == "":
+            values[f.name] = getattr(Options(), f.name)
+        elif isinstance(raw, str):
+            values[f.name] = convert(raw)
+        else:
+            values[f.name] = raw
+    options = Options(**values)
+    if not options.model:
+        raise SystemExit(
+            f"voxtral-predictor: --model (or {env_name('model')}) is required: the path "
+            "of a Voxtral checkpoint; `voxtral-tiny-model DIR` writes a tiny one"
+        )
+    return options

@@ -1,0 +1,129 @@
+"""OpenAI-compatible HTTP routes, served under both /v1 and /openai/v1. Thin: parse the
+HTTP request, call the serving logic, shape the HTTP response."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+from starlette.datastructures import UploadFile
+
+from .. import chat, speech
+from ..errors import ApiError
+from ..model import VoxtralModel
+
+PREFIXES = ("/v1", "/openai/v1")
+# multipart framing and the small form fields around the file
+FORM_OVERHEAD_BYTES = 1 << 20
+_READ = 1 << 20
+
+
+def _too_large(size: int, limit: int) -> ApiError:
+    return ApiError(
+        413,
+        f"upload of {size / (1 << 20):.1f} MiB is over this server's limit of "
+        f"{limit / (1 << 20):.0f} MiB: send a compressed format (flac, mp3, opus) or a "
+        "shorter recording",
+        code="file_too_large",
+        param="file",
+    )
+
+
+async def read_upload(upload: UploadFile, limit: int) -> bytes:
+    if upload.size is not None and upload.size > limit:
+        raise _too_large(upload.size, limit)
+    parts: list[bytes] = []
+    total = 0
+    while chunk := await upload.read(_READ):
+        total += len(chunk)
+        if total > limit:
+            raise _too_large(total, limit)
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+async def _speech(request: Request, model: VoxtralModel, task: speech.Task) -> Response:
+    limit = model.options.max_upload_bytes
+    declared = int(request.headers.get("content-length") or 0)
+    if declared > limit + FORM_OVERHEAD_BYTES:
+        raise _too_large(declared, limit)
+    content_type = request.headers.get("content-type", "")
+    if not content_type.startswith("multipart/form-data"):
+        raise ApiError(
+            400,
+            "send the audio as multipart/form-data with the file in the 'file' field",
+            code="invalid_content_type",
+        )
+    form = await request.form(max_files=1, max_fields=64)
+    upload = form.get("file")
+    if not isinstance(upload, UploadFile):
+        raise ApiError(
+            400,
+            "missing the 'file' field: attach the audio as a file in the 'file' field",
+            code="missing_file",
+            param="file",
+        )
+    fields: dict[str, Any] = {k: v for k, v in form.multi_items() if k != "file"}
+    speech.check_model(model, fields.get("model"))
+    speech.check_fields(fields, model.serving.languages)
+    clip = await speech.decode_audio(await read_upload(upload, limit), model.options.max_audio_seconds)
+    result = await speech.run(model, task, clip, fields, request)
+    if isinstance(result, AsyncIterator):
+        return StreamingResponse(result, media_type="text/event-stream")
+    if fields.get("response_format") == "text":
+        return PlainTextResponse(result["text"])
+    return JSONResponse(result)
+
+
+def router(model: VoxtralModel) -> APIRouter:
+    api = APIRouter()
+
+    @api.post("/audio/transcriptions")
+    async def transcriptions(request: Request) -> Response:
+        return await _speech(request, model, "transcribe")
+
+    @api.post("/audio/translations")
+    async def translations(request: Request) -> Response:
+        return await _speech(request, model, "translate")
+
+    @api.post("/chat/completions")
+    async def chat_completions(request: Request) -> Response:
+        body = await _json_body(request)
+        result = await chat.run(model, body, request)
+        if isinstance(result, AsyncIterator):
+            return StreamingResponse(result, media_type="text/event-stream")
+        return JSONResponse(result)
+
+    @api.get("/models")
+    async def models() -> dict[str, Any]:
+        card = {
+            "id": model.name,
+            "object": "model",
+            "created": int(time.time()),
+            "owned_by": "voxtral-operator",
+            "max_model_len": model.options.max_model_len,
+            "ready": model.ready,
+        }
+        # One body for both kinds of client: OpenAI's list and KServe v1's names.
+        return {"object": "list", "data": [card], "models": [model.name]}
+
+    return api
+
+
+async def _json_body(request: Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except ValueError as exc:
+        raise ApiError(400, f"the body is not valid JSON: {exc}", code="invalid_json") from exc
+    if not isinstance(body, dict):
+        raise ApiError(400, "the body must be a JSON object", code="invalid_json")
+    return body
+
+
+def install(app: FastAPI, model: VoxtralModel) -> None:
+    api = router(model)
+    for prefix in PREFIXES:
+        app.include_router(api, prefix=prefix)

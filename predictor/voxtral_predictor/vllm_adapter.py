@@ -1,0 +1,186 @@
+"""The one module that imports vLLM internals.
+
+vLLM moves its serving classes between releases (0.24 on the GPU image, 0.32 on CPU
+here); every such import lives here so that an upgrade touches this file alone. The rest
+of the predictor sees plain dicts, bytes and a few opaque objects.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from fastapi import Request, UploadFile
+from pydantic import ValidationError
+
+Task = Literal["transcribe", "translate"]
+
+
+def apply_env(env: Mapping[str, str]) -> None:
+    """Export the engine's environment before vLLM reads it; values already set win."""
+    for key, value in env.items():
+        os.environ.setdefault(key, value)
+
+
+def parse_engine_args(cli: list[str]) -> argparse.Namespace:
+    """Parse engine flags with vLLM's own OpenAI-server parser (all defaults filled)."""
+    from vllm.utils.argparse_utils import FlexibleArgumentParser
+
+    try:
+        from vllm.entrypoints.launchers.cli_args import make_arg_parser
+    except ImportError:  # vLLM <= 0.24
+        from vllm.entrypoints.openai.cli_args import make_arg_parser  # type: ignore[no-redef]
+    return make_arg_parser(FlexibleArgumentParser()).parse_args(cli)
+
+
+def build_engine(ns: argparse.Namespace) -> Any:
+    """Start vLLM's AsyncLLM (and its engine-core process). Blocking: run it in a thread
+    so the HTTP server keeps answering liveness probes while the weights load."""
+    from vllm.engine.arg_utils import AsyncEngineArgs
+    from vllm.usage.usage_lib import UsageContext
+    from vllm.v1.engine.async_llm import AsyncLLM
+
+    engine_args = AsyncEngineArgs.from_cli_args(ns)
+    config = engine_args.create_engine_config(usage_context=UsageContext.OPENAI_API_SERVER)
+    return AsyncLLM.from_vllm_config(
+        vllm_config=config,
+        usage_context=UsageContext.OPENAI_API_SERVER,
+        enable_log_requests=engine_args.enable_log_requests,
+        disable_log_stats=engine_args.disable_log_stats,
+    )
+
+
+def engine_dead(engine: Any) -> bool:
+    """True once the engine core has died: the process must be restarted."""
+    return bool(getattr(engine, "errored", False))
+
+
+def shutdown_engine(engine: Any) -> None:
+    engine.shutdown()
+
+
+@dataclass
+class Serving:
+    """vLLM's own OpenAI serving objects for this engine."""
+
+    transcription: Any
+    translation: Any
+    chat: Any
+    models: Any
+    languages: Mapping[str, str]
+
+
+async def init_serving(engine: Any, ns: argparse.Namespace) -> Serving:
+    """Build vLLM's serving classes exactly as its OpenAI server does."""
+    from starlette.datastructures import State
+
+    try:
+        from vllm.entrypoints.launchers.api_server.app_state import init_app_state
+    except ImportError:  # vLLM <= 0.24
+        from vllm.entrypoints.openai.api_server import init_app_state  # type: ignore
+
+    await engine.reset_mm_cache()
+    tasks = await engine.get_supported_tasks()
+    state = State()
+    await init_app_state(engine, state, ns, tasks)
+    transcription = state.openai_serving_transcription
+    return Serving(
+        transcription=transcription,
+        translation=state.openai_serving_translation,
+        chat=state.openai_serving_chat,
+        models=state.openai_serving_models,
+        languages=dict(transcription.model_cls.supported_languages),
+    )
+
+
+def _request_classes() -> dict[Task, Any]:
+    from vllm.entrypoints.speech_to_text.transcription.protocol import TranscriptionRequest
+    from vllm.entrypoints.speech_to_text.translation.protocol import TranslationRequest
+
+    return {"transcribe": TranscriptionRequest, "translate": TranslationRequest}
+
+
+class RequestInvalid(ValueError):
+    """A request body vLLM's request model rejects; ``param`` names the field."""
+
+    def __init__(self, message: str, param: str | None):
+        super().__init__(message)
+        self.param = param
+
+
+def _invalid(exc: ValidationError) -> RequestInvalid:
+    first = exc.errors()[0]
+    param = ".".join(str(p) for p in first.get("loc", ())) or None
+    return RequestInvalid(f"{param}: {first.get('msg')}" if param else str(exc), param)
+
+
+def speech_request(task: Task, fields: Mapping[str, Any]) -> Any:
+    """vLLM's Transcription/TranslationRequest from form fields (``file`` excluded: the
+    audio travels separately, already decoded and checked)."""
+    values = dict(fields)
+    values["file"] = UploadFile(io.BytesIO(b""), filename="audio.wav")
+    try:
+        return _request_classes()[task].model_validate(values)
+    except ValidationError as exc:
+        raise _invalid(exc) from exc
+
+
+async def speech_to_text(
+    serving: Serving, task: Task, wav: bytes, request: Any, raw_request: Request | None
+) -> Any:
+    """Run a transcription/translation. Returns a response object, an async iterator of
+    SSE lines (stream=true), or an ErrorResponse (see ``error_of``)."""
+    if task == "transcribe":
+        return await serving.transcription.create_transcription(wav, request, raw_request)
+    return await serving.translation.create_translation(wav, request, raw_request)
+
+
+def chat_request(body: Mapping[str, Any]) -> Any:
+    from vllm.entrypoints.openai.chat_completion.protocol import ChatCompletionRequest
+
+    try:
+        return ChatCompletionRequest.model_validate(dict(body))
+    except ValidationError as exc:
+        raise _invalid(exc) from exc
+
+
+async def chat(serving: Serving, request: Any, raw_request: Request | None) -> Any:
+    return await serving.chat.create_chat_completion(request, raw_request)
+
+
+def is_stream(result: Any) -> bool:
+    return isinstance(result, AsyncIterator)
+
+
+def error_of(result: Any) -> tuple[int, dict[str, Any]] | None:
+    """(status, OpenAI error body) when ``result`` is vLLM's ErrorResponse, else None."""
+    error = getattr(result, "error", None)
+    if error is None or not hasattr(error, "code") or not hasattr(error, "message"):
+        return None
+    return int(error.code), result.model_dump()
+
+
+def error_from_exception(exc: Exception) -> tuple[int, dict[str, Any]]:
+    """Map an exception vLLM raised to (status, OpenAI error body), as its server does."""
+    try:
+        from vllm.entrypoints.serve.exception_handling.error_response import (
+            create_error_response,
+        )
+    except ImportError:  # vLLM <= 0.24
+        from vllm.entrypoints.utils import create_error_response  # type: ignore
+
+    response = create_error_response(exc)
+    return int(response.error.code), response.model_dump()
+
+
+def dump(result: Any) -> dict[str, Any]:
+    return dict(result.model_dump())
+
+
+async def model_cards(serving: Serving) -> list[dict[str, Any]]:
+    listing = await serving.models.show_available_models()
+    return [card.model_dump() for card in listing.data]
