@@ -93,6 +93,17 @@ def _normalize_audio(parts: list[tuple[str, dict[str, Any]]], max_seconds: float
         audio["format"] = "wav"
 
 
+def with_defaults(body: Mapping[str, Any], model_name: str) -> dict[str, Any]:
+    """The body with the model card's sampling defaults where the client gave none."""
+    out = dict(body)
+    out.setdefault("model", model_name)
+    if out.get("temperature") is None:
+        out["temperature"] = DEFAULT_TEMPERATURE
+    if out.get("top_p") is None:
+        out["top_p"] = DEFAULT_TOP_P
+    return out
+
+
 async def run(
     model: VoxtralModel, body: dict[str, Any], raw_request: Request | None = None
 ) -> dict[str, Any] | AsyncIterator[str]:
@@ -106,13 +117,8 @@ async def run(
     await asyncio.to_thread(
         _normalize_audio, _audio_parts(messages), model.options.max_chat_audio_seconds
     )
-    body.setdefault("model", model.name)
-    if body.get("temperature") is None:
-        body["temperature"] = DEFAULT_TEMPERATURE
-    if body.get("top_p") is None:
-        body["top_p"] = DEFAULT_TOP_P
     try:
-        request = vllm.chat_request(body)
+        request = vllm.chat_request(with_defaults(body, model.name))
     except vllm.RequestInvalid as exc:
         raise ApiError(400, str(exc), code="invalid_field", param=exc.param) from exc
     return await speech.call_engine(vllm.chat(serving, request, raw_request))

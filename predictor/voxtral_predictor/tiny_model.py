@@ -70,7 +70,7 @@ PRESETS: dict[str, Shape] = {
     ),
     "mini": Shape(
         dim=3072, n_layers=30, n_heads=32, n_kv_heads=8, head_dim=128, hidden_dim=8192,
-        vocab_size=131072, num_special_tokens=1000, tied_embeddings=True,
+        vocab_size=131072, num_special_tokens=1000, tied_embeddings=False,
         enc_dim=1280, enc_layers=32, enc_heads=20, enc_hidden_dim=5120, max_seq_len=32768,
     ),
     "small": Shape(

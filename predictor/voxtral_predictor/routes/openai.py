@@ -24,8 +24,8 @@ _READ = 1 << 20
 def _too_large(size: int, limit: int) -> ApiError:
     return ApiError(
         413,
-        f"upload of {size / (1 << 20):.1f} MiB is over this server's limit of "
-        f"{limit / (1 << 20):.0f} MiB: send a compressed format (flac, mp3, opus) or a "
+        f"upload of {size / (1 << 20):.3g} MiB is over this server's limit of "
+        f"{limit / (1 << 20):.3g} MiB: send a compressed format (flac, mp3, opus) or a "
         "shorter recording",
         code="file_too_large",
         param="file",

@@ -1,0 +1,32 @@
+# Two commands for a new user:
+#   make demo   set up, generate the tiny model, serve it on 127.0.0.1 and send it requests
+#   make test   set up and run the whole test suite
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+MODEL ?=
+PORT ?= 8080
+GRPC_PORT ?= 8081
+
+.PHONY: demo test manifests lint
+
+$(STAMP): pyproject.toml Makefile
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[predictor,cpu,operator,test]'
+	@# PyPI's torchvision/torchaudio/torchcodec/triton are CUDA builds that break
+	@# `import vllm` beside the CPU torch; vLLM decodes audio with soundfile/PyAV instead.
+	$(PY) -m pip uninstall --quiet -y torchvision torchaudio torchcodec triton || true
+	@touch $@
+
+demo: $(STAMP)
+	$(PY) -m voxtral_predictor.demo --port $(PORT) --grpc-port $(GRPC_PORT) $(if $(MODEL),--model $(MODEL))
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check predictor operator tests benchmarks
+	$(VENV)/bin/mypy

@@ -1,0 +1,108 @@
+"""Transcription and translation through the real predictor (tiny model, real vLLM CPU
+engine), with the openai SDK and httpx. The model's words are random: assertions are on
+structure, status codes and token counts."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+from openai import OpenAI
+
+from tests.conftest import Predictor
+from tests.predictor.audiofiles import encode, wav
+from voxtral_predictor.audio import tone
+
+LIMIT = {"max_completion_tokens": 8}
+
+
+@pytest.fixture(scope="module")
+def client(predictor: Predictor) -> OpenAI:
+    return OpenAI(base_url=predictor.openai_base, api_key="unused", max_retries=0)
+
+
+@pytest.mark.parametrize("language", [None, "fr"])
+def test_transcription_json(client: OpenAI, language: str | None) -> None:
+    kwargs = {"language": language} if language else {}
+    result = client.audio.transcriptions.create(
+        model="voxtral", file=("clip.wav", wav()), extra_body=LIMIT, **kwargs
+    )
+    assert isinstance(result.text, str) and result.text
+    assert result.usage is not None and result.usage.seconds == 2  # type: ignore[union-attr]
+
+
+def test_transcription_text_is_plain_text(predictor: Predictor) -> None:
+    r = httpx.post(
+        f"{predictor.openai_base}/audio/transcriptions",
+        files={"file": ("clip.wav", wav())},
+        data={"model": "voxtral", "response_format": "text", **LIMIT},
+    )
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/plain")
+    assert r.text and not r.text.startswith("{")
+
+
+def test_text_format_through_sdk(client: OpenAI) -> None:
+    text = client.audio.transcriptions.create(
+        model="voxtral", file=("clip.wav", wav()), response_format="text", extra_body=LIMIT
+    )
+    assert isinstance(text, str) and text
+
+
+def test_translation(client: OpenAI) -> None:
+    result = client.audio.translations.create(
+        model="voxtral", file=("clip.wav", wav()), extra_body=LIMIT
+    )
+    assert isinstance(result.text, str) and result.text
+
+
+def test_kserve_prefix_serves_the_same_routes(predictor: Predictor) -> None:
+    r = httpx.post(
+        f"{predictor.http}/openai/v1/audio/transcriptions",
+        files={"file": ("clip.wav", wav())},
+        data={"model": "voxtral", **LIMIT},
+    )
+    assert r.status_code == 200 and r.json()["text"]
+
+
+def sse_events(response: httpx.Response) -> list[str]:
+    return [line[len("data: "):] for line in response.iter_lines() if line.startswith("data: ")]
+
+
+def test_streaming_transcription(predictor: Predictor) -> None:
+    with httpx.stream(
+        "POST",
+        f"{predictor.openai_base}/audio/transcriptions",
+        files={"file": ("clip.wav", wav())},
+        data={"model": "voxtral", "stream": "true", "stream_include_usage": "true", **LIMIT},
+    ) as r:
+        assert r.status_code == 200
+        assert r.headers["content-type"].startswith("text/event-stream")
+        events = sse_events(r)
+    assert events[-1] == "[DONE]"
+    chunks = [json.loads(e) for e in events[:-1]]
+    assert all(c["object"] == "transcription.chunk" for c in chunks)
+    deltas = [c["choices"][0]["delta"].get("content", "") for c in chunks if c["choices"]]
+    assert "".join(deltas)
+    usage = chunks[-1]["usage"]
+    assert usage["completion_tokens"] == LIMIT["max_completion_tokens"]
+
+
+@pytest.mark.parametrize("fmt", ["wav", "flac", "mp3", "ogg", "webm", "m4a"])
+def test_every_container_is_accepted(predictor: Predictor, fmt: str) -> None:
+    audio = encode(tone(2.0, rate=44_100), fmt, rate=44_100, channels=2)
+    r = httpx.post(
+        f"{predictor.openai_base}/audio/transcriptions",
+        files={"file": (f"clip.{fmt}", audio)},
+        data={"model": "voxtral", **LIMIT},
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["usage"]["seconds"] in (2, 3)  # m4a (AAC) adds priming samples
+
+
+def test_models_serves_openai_and_kserve_clients(predictor: Predictor, client: OpenAI) -> None:
+    assert [m.id for m in client.models.list()] == ["voxtral"]
+    body = httpx.get(f"{predictor.http}/v1/models").json()
+    assert body["models"] == ["voxtral"]  # KServe v1's shape
+    assert body["data"][0]["id"] == "voxtral"
