@@ -1,0 +1,532 @@
+"""The VoxtralService API (voxtral.dev/v1alpha1): the single source of truth.
+
+The CRD's openAPIV3Schema is generated from these models (`python -m voxtral_operator.crd`),
+and each `x-kubernetes-validations` rule in it has a twin validator here, so the operator
+rejects what the API server rejects, with the same message, even where the CRD is old or
+absent (`voxtral-operator render`). Defaults live here, not in the CRD: an operator upgrade
+moves every service to the new defaults (a new predictor image, for example).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, ClassVar, Final, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+
+from voxtral_operator import __version__
+from voxtral_operator.presets import PresetName
+from voxtral_operator.quantity import QUANTITY_PATTERN, parse_quantity
+
+GROUP: Final = "voxtral.dev"
+VERSION: Final = "v1alpha1"
+API_VERSION: Final = f"{GROUP}/{VERSION}"
+KIND: Final = "VoxtralService"
+PLURAL: Final = "voxtralservices"
+SINGULAR: Final = "voxtralservice"
+SHORT_NAMES: Final = ("vxs",)
+
+DEFAULT_IMAGE: Final = f"ghcr.io/voxtral-operator/voxtral-predictor:{__version__}"
+DEFAULT_ALLOW_PATTERNS: Final = ("*.json", "consolidated*.safetensors")
+# Child names add at most 18 characters ("-download-" + 8 hex digits) to the service's
+# name, and a Job's name must fit a 63-character label value.
+MAX_NAME_LENGTH: Final = 45
+NAME_PATTERN: Final = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
+RESERVED_ENV_PREFIX: Final = "VOXTRAL_"
+
+
+class Model(BaseModel):
+    """Base of every API model: camelCase field names, unknown fields rejected."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        frozen=True,
+    )
+    # CEL rules of this object, mirrored by its validators: (rule, message).
+    cel_rules: ClassVar[tuple[tuple[str, str], ...]] = ()
+
+
+def _check_quantity(value: str | int) -> str | int:
+    parse_quantity(value)  # raises a ValueError with a message a person can act on
+    return value
+
+
+def _check_positive_quantity(value: str | int) -> str | int:
+    if parse_quantity(value) <= 0:
+        raise ValueError(f"{value!r} must be greater than zero")
+    return value
+
+
+def _to_str_if_float(value: Any) -> Any:
+    return str(value) if isinstance(value, float) else value
+
+
+_QUANTITY_SCHEMA: Final[dict[str, Any]] = {
+    "x-kubernetes-int-or-string": True,
+    "pattern": QUANTITY_PATTERN,
+}
+Quantity = Annotated[
+    str | int,
+    BeforeValidator(_to_str_if_float),
+    AfterValidator(_check_quantity),
+    AfterValidator(_check_positive_quantity),
+    Field(json_schema_extra=_QUANTITY_SCHEMA),
+]
+IntOrPercent = Annotated[
+    int | str,
+    Field(
+        json_schema_extra={"x-kubernetes-int-or-string": True, "pattern": r"^\d+%?$"}
+    ),
+]
+Port = Annotated[int, Field(ge=1, le=65535)]
+DnsName = Annotated[str, Field(min_length=1, max_length=253, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")]
+
+
+def _check_int_or_percent(value: int | str) -> int | str:
+    if isinstance(value, int):
+        if value < 0:
+            raise ValueError(f"{value} must not be negative")
+        return value
+    if not re.fullmatch(r"\d+%?", value):
+        raise ValueError(f"{value!r} must be a whole number or a percentage such as 25%")
+    return int(value) if value.isdigit() else value
+
+
+# --- spec.model -----------------------------------------------------------------------
+
+
+class TokenSecretRef(Model):
+    """A key of a Secret in the service's namespace that holds a Hugging Face token."""
+
+    name: DnsName = Field(description="Name of the Secret.")
+    key: str = Field("token", min_length=1, description="Key in the Secret's data.")
+
+
+class HuggingFaceSource(Model):
+    """Weights on the Hugging Face Hub, downloaded once into the model-cache PVC by a Job."""
+
+    repo: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$",
+        max_length=200,
+        description="Repository id, owner/name (e.g. mistralai/Voxtral-Mini-3B-2507).",
+    )
+    revision: str = Field(
+        "main",
+        min_length=1,
+        max_length=200,
+        pattern=r"^[A-Za-z0-9._/-]+$",
+        description="Branch, tag or commit to download. Pin a commit for reproducible rollouts.",
+    )
+    token_secret_ref: TokenSecretRef | None = Field(
+        None, description="Token for gated or private repositories (env HF_TOKEN of the Job)."
+    )
+    allow_patterns: list[Annotated[str, Field(min_length=1)]] = Field(
+        default_factory=lambda: list(DEFAULT_ALLOW_PATTERNS),
+        max_length=32,
+        description="Files to download (glob patterns). The default takes the Mistral-format "
+        "checkpoint the predictor loads (params.json, tekken.json, consolidated.safetensors).",
+    )
+
+
+class PvcSource(Model):
+    """Weights already on a PersistentVolumeClaim in the service's namespace, mounted read-only."""
+
+    claim_name: DnsName = Field(description="Name of the PersistentVolumeClaim.")
+    path: str = Field(
+        "",
+        max_length=512,
+        pattern=r"^([A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*)?$",
+        description="Directory of the checkpoint inside the claim, relative (empty: its root).",
+    )
+
+    cel_rules = (
+        (
+            "!has(self.path) || !self.path.split('/').exists(p, p == '..')",
+            "spec.model.source.pvc.path must stay inside the claim: remove '..'",
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _inside_claim(self) -> PvcSource:
+        if ".." in self.path.split("/"):
+            raise ValueError(self.cel_rules[0][1])
+        return self
+
+
+class ModelSource(Model):
+    """Where the weights come from: exactly one of `huggingFace` or `pvc`."""
+
+    hugging_face: HuggingFaceSource | None = Field(None, description=HuggingFaceSource.__doc__)
+    pvc: PvcSource | None = Field(None, description=PvcSource.__doc__)
+
+    cel_rules = (
+        (
+            "(has(self.huggingFace) ? 1 : 0) + (has(self.pvc) ? 1 : 0) == 1",
+            "spec.model.source needs exactly one of huggingFace or pvc",
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> ModelSource:
+        if (self.hugging_face is None) == (self.pvc is None):
+            raise ValueError(self.cel_rules[0][1])
+        return self
+
+
+class ModelSpec(Model):
+    """Which Voxtral to serve: a preset, a source, or both (the source overrides the
+    preset's Hugging Face repository; the preset still sizes GPUs and memory)."""
+
+    preset: PresetName | None = Field(
+        None,
+        description="voxtral-small-24b (mistralai/Voxtral-Small-24B-2507, 2 GPUs) or "
+        "voxtral-mini-3b (mistralai/Voxtral-Mini-3B-2507, 1 GPU). Fills in the source, "
+        "gpusPerReplica and resources that the spec leaves out.",
+    )
+    source: ModelSource | None = Field(None, description=ModelSource.__doc__)
+    served_name: str = Field(
+        "voxtral",
+        min_length=1,
+        max_length=128,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+        description="Name clients put in the `model` field of requests.",
+    )
+
+    cel_rules = (
+        (
+            "has(self.preset) || has(self.source)",
+            "spec.model needs a preset or a source: set spec.model.preset to "
+            "voxtral-small-24b or voxtral-mini-3b, or give spec.model.source",
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _preset_or_source(self) -> ModelSpec:
+        if self.preset is None and self.source is None:
+            raise ValueError(self.cel_rules[0][1])
+        return self
+
+
+# --- spec.engine ------------------------------------------------------------------------
+
+_ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+
+class EngineSpec(Model):
+    """Options of the predictor and its vLLM engine."""
+
+    max_model_len: int = Field(
+        32768, ge=1024, le=131072, description="Context length in tokens (30 min of audio "
+        "is 22,500 tokens)."
+    )
+    gpu_memory_utilization: float = Field(
+        0.9, gt=0.0, le=0.99, description="Share of each GPU's memory the engine may take."
+    )
+    max_audio_seconds: float = Field(
+        1800, gt=0, le=7200, description="Longest audio accepted for transcription and translation."
+    )
+    max_chat_audio_seconds: float = Field(
+        2400, gt=0, le=7200, description="Longest total audio in one chat request."
+    )
+    max_upload_mb: float = Field(
+        384, gt=0, le=4096, alias="maxUploadMB", description="Largest audio upload in MiB."
+    )
+    max_concurrency: int = Field(
+        64, ge=1, le=4096, description="Requests one replica serves at once; more wait in its queue."
+    )
+    max_queue: int | None = Field(
+        None, ge=0, le=100000, description="Requests one replica queues before answering 429 "
+        "(default: the predictor's)."
+    )
+    max_num_seqs: int | None = Field(
+        None, ge=1, le=4096, description="Sequences the engine batches at once (default: vLLM's)."
+    )
+    drain_timeout_seconds: int = Field(
+        30, ge=0, le=3600, description="On shutdown, how long a replica finishes in-flight "
+        "requests; the pod's grace period is 30 s longer."
+    )
+    startup_timeout_seconds: int = Field(
+        1800, ge=1800, le=14400, description="How long a replica may take to load the model "
+        "before the kubelet restarts it (startup probe budget)."
+    )
+    extra_args: list[str] = Field(
+        default_factory=list, max_length=64, description="Extra vLLM engine flags, e.g. "
+        "[--max-num-batched-tokens, '8192']; they come last and win."
+    )
+    env: dict[Annotated[str, Field(pattern=_ENV_NAME)], str] = Field(
+        default_factory=dict, max_length=64, description="Extra environment variables of the predictor "
+        "container (e.g. VLLM_* settings). Names starting with VOXTRAL_ are reserved."
+    )
+
+    cel_rules = (
+        (
+            "!has(self.env) || self.env.all(k, !k.startsWith('VOXTRAL_'))",
+            "spec.engine.env must not set VOXTRAL_* variables: use the matching spec.engine "
+            "field instead",
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _no_reserved_env(self) -> EngineSpec:
+        if any(name.startswith(RESERVED_ENV_PREFIX) for name in self.env):
+            raise ValueError(self.cel_rules[0][1])
+        return self
+
+
+# --- infrastructure --------------------------------------------------------------------
+
+
+class CacheSpec(Model):
+    """The model-cache PVC a Hugging Face source is downloaded into, once, and that every
+    replica mounts read-only. Unused for a `pvc` source."""
+
+    storage_class_name: str | None = Field(
+        None, max_length=253, description="StorageClass of the claim (default: the cluster's)."
+    )
+    size: Quantity = Field("100Gi", description="Capacity requested (the weights plus room).")
+    access_mode: Literal["ReadWriteMany", "ReadWriteOnce", "ReadWriteOncePod"] = Field(
+        "ReadWriteMany",
+        description="ReadWriteMany lets replicas on different nodes share the cache; "
+        "ReadWriteOnce works for replicas on one node.",
+    )
+
+
+class Toleration(Model):
+    """A Kubernetes toleration (core/v1 Toleration)."""
+
+    key: str | None = Field(None, max_length=316)
+    operator: Literal["Exists", "Equal"] | None = None
+    value: str | None = Field(None, max_length=63)
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
+    toleration_seconds: int | None = None
+
+
+class SchedulingSpec(Model):
+    """Where replicas (and the download Job) run."""
+
+    node_selector: dict[str, str] = Field(default_factory=dict, max_length=64, description="Node labels "
+                                          "required (e.g. a GPU product label).")
+    tolerations: list[Toleration] = Field(
+        default_factory=list, max_length=32, description="Added to a toleration of the GPU "
+        "resource's NoSchedule taint, which is always there."
+    )
+    affinity: dict[str, Any] | None = Field(None, description="A core/v1 Affinity.")
+    priority_class_name: str | None = Field(None, max_length=253)
+
+
+_PORTS: Final = (
+    "[has(self.httpPort) ? self.httpPort : 8080, has(self.grpcPort) ? self.grpcPort : 8081,"
+    " has(self.metricsPort) ? self.metricsPort : 9090]"
+)
+
+
+class ServiceSpec(Model):
+    """The Service in front of the replicas."""
+
+    type: Literal["ClusterIP", "NodePort", "LoadBalancer"] = Field("ClusterIP")
+    http_port: Port = Field(8080, description="OpenAI, KServe REST, health and metrics.")
+    grpc_port: Port = Field(8081, description="KServe v2 gRPC.")
+    metrics_port: Port = Field(9090, description="/metrics again, under a port named metrics "
+                               "for ServiceMonitors.")
+    annotations: dict[str, str] = Field(default_factory=dict, max_length=64,
+                                        description="Annotations of the "
+                                        "Service (load-balancer settings, for example).")
+
+    cel_rules = (
+        (
+            f"{_PORTS}.all(p, {_PORTS}.filter(q, q == p).size() == 1)",
+            "spec.service ports must differ: httpPort, grpcPort and metricsPort each need "
+            "their own number",
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _distinct_ports(self) -> ServiceSpec:
+        ports = [self.http_port, self.grpc_port, self.metrics_port]
+        if len(set(ports)) != len(ports):
+            raise ValueError(self.cel_rules[0][1])
+        return self
+
+
+class ResourcesSpec(Model):
+    """CPU and memory of one replica (requests; memory is also the limit). GPUs come
+    from gpusPerReplica."""
+
+    cpu: Quantity | None = Field(None, description="Default: the preset's (8 for "
+                                 "voxtral-small-24b, 4 otherwise).")
+    memory: Quantity | None = Field(None, description="Default: the preset's (64Gi for "
+                                    "voxtral-small-24b, 24Gi for voxtral-mini-3b, 32Gi "
+                                    "otherwise).")
+
+
+class RolloutSpec(Model):
+    """The Deployment's rolling update. The default replaces one replica at a time without
+    asking for spare GPUs (maxSurge 0); set maxSurge 1 when the cluster has a spare GPU
+    node and you want no capacity dip."""
+
+    max_surge: Annotated[IntOrPercent, AfterValidator(_check_int_or_percent)] = Field(0)
+    max_unavailable: Annotated[IntOrPercent, AfterValidator(_check_int_or_percent)] = Field(1)
+
+    cel_rules = (
+        (
+            "!has(self.maxSurge) || !has(self.maxUnavailable) || "
+            "!(string(self.maxSurge) in ['0', '0%'] && string(self.maxUnavailable) in ['0', '0%'])",
+            "spec.rollout: maxSurge and maxUnavailable cannot both be 0 (a rollout could "
+            "never start)",
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _can_progress(self) -> RolloutSpec:
+        if str(self.max_surge) in ("0", "0%") and str(self.max_unavailable) in ("0", "0%"):
+            raise ValueError(self.cel_rules[0][1])
+        return self
+
+
+class VoxtralServiceSpec(Model):
+    """The desired state of a Voxtral service. Everything but `model` has a default."""
+
+    model: ModelSpec = Field(description=ModelSpec.__doc__)
+    gpus_per_replica: Literal[1, 2, 4, 8] | None = Field(
+        None, description="GPUs of one replica, which is also vLLM's tensor-parallel size. "
+        "Default: the preset's (2 for voxtral-small-24b), else 1."
+    )
+    gpu_resource: str = Field(
+        "nvidia.com/gpu",
+        max_length=253,
+        pattern=r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$",
+        description="Extended resource name of a GPU.",
+    )
+    gpu_memory: Quantity = Field(
+        "80Gi", description="Memory of one GPU, to check that the model fits (80Gi: "
+        "H100/A100-80GB; 40Gi, 48Gi, 141Gi...)."
+    )
+    replicas: int = Field(1, ge=0, le=1000, description="Replicas of the predictor.")
+    engine: EngineSpec = Field(default_factory=EngineSpec, description=EngineSpec.__doc__)
+    cache: CacheSpec = Field(default_factory=CacheSpec, description=CacheSpec.__doc__)
+    image: str = Field(
+        DEFAULT_IMAGE, min_length=1, max_length=512, pattern=r"^\S+$",
+        description="The predictor image; pin a tag or digest.",
+    )
+    image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = Field("IfNotPresent")
+    image_pull_secrets: list[DnsName] = Field(default_factory=list, max_length=16,
+                                              description="Names of registry Secrets.")
+    scheduling: SchedulingSpec = Field(
+        default_factory=SchedulingSpec, description=SchedulingSpec.__doc__
+    )
+    service: ServiceSpec = Field(default_factory=ServiceSpec, description=ServiceSpec.__doc__)
+    resources: ResourcesSpec = Field(
+        default_factory=ResourcesSpec, description=ResourcesSpec.__doc__
+    )
+    rollout: RolloutSpec = Field(default_factory=RolloutSpec, description=RolloutSpec.__doc__)
+
+
+# --- status -------------------------------------------------------------------------------
+
+
+class Condition(Model):
+    """A standard condition (metav1.Condition)."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True)
+
+    type: str
+    status: Literal["True", "False", "Unknown"]
+    reason: str
+    message: str = ""
+    last_transition_time: str = Field(description="RFC 3339 time of the last status change.")
+    observed_generation: int | None = None
+
+
+class Endpoints(Model):
+    """Where clients reach the service, as cluster DNS names."""
+
+    http: str = Field(description="Base URL of the HTTP port (KServe REST, health, metrics).")
+    openai: str = Field(description="Base URL for OpenAI clients (…/v1).")
+    grpc: str = Field(description="host:port of the KServe v2 gRPC server.")
+
+
+class VoxtralServiceStatus(Model):
+    """The observed state, written by the operator."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True)
+
+    conditions: list[Condition] = Field(
+        default_factory=list, description="ModelReady (weights in place), Available "
+        "(replicas serving), Ready (both, and the spec is valid)."
+    )
+    replicas: int | None = Field(None, description="Replicas the Deployment has.")
+    ready_replicas: int | None = Field(None, description="Replicas ready to serve.")
+    replica_summary: str | None = Field(None, description="Ready/desired replicas, for "
+                                        "kubectl get.")
+    observed_generation: int | None = Field(None, description="The spec generation this "
+                                            "status describes.")
+    endpoints: Endpoints | None = None
+    message: str | None = Field(None, description="What is going on, or what to do.")
+    selector: str | None = Field(None, description="Label selector of the replicas' pods "
+                                 "(for the scale subresource).")
+    model: str | None = Field(None, description="The model served (preset or source).")
+    gpus_per_replica: int | None = Field(None, description="GPUs of one replica, resolved.")
+
+
+# --- the object ----------------------------------------------------------------------------
+
+
+class ObjectMeta(BaseModel):
+    """The part of metadata the operator reads; the rest is kept as is."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    name: str
+    namespace: str | None = None
+    uid: str | None = None
+    generation: int | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+
+    cel_rules: ClassVar[tuple[tuple[str, str], ...]] = (
+        (
+            f"size(self.metadata.name) <= {MAX_NAME_LENGTH} && "
+            f"self.metadata.name.matches('{NAME_PATTERN}')",
+            f"metadata.name must be at most {MAX_NAME_LENGTH} characters of a-z, 0-9 and '-', "
+            "starting with a letter (it names the Service and the other children)",
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _dns_label(self) -> ObjectMeta:
+        if len(self.name) > MAX_NAME_LENGTH or not re.fullmatch(NAME_PATTERN, self.name):
+            raise ValueError(self.cel_rules[0][1])
+        return self
+
+
+class VoxtralService(Model):
+    """A Voxtral speech model served on GPUs: a Deployment of the predictor, its Service,
+    and the weights in place."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
+    )
+
+    api_version: Literal["voxtral.dev/v1alpha1"] = API_VERSION
+    kind: Literal["VoxtralService"] = KIND
+    metadata: ObjectMeta
+    spec: VoxtralServiceSpec
+    status: VoxtralServiceStatus | None = None
+
+    @property
+    def name(self) -> str:
+        return self.metadata.name
+
+    @property
+    def namespace(self) -> str:
+        return self.metadata.namespace or "default"

@@ -1,0 +1,47 @@
+"""Pure builders: a resolved VoxtralService in, Kubernetes manifests (plain dicts) out.
+
+No I/O, no kopf, no client: each is a function of its input, tested without a cluster.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from voxtral_operator.builders.deployment import build_deployment
+from voxtral_operator.builders.download_job import build_download_job
+from voxtral_operator.builders.pdb import build_pdb
+from voxtral_operator.builders.pvc import build_cache_claim
+from voxtral_operator.builders.service import build_service
+from voxtral_operator.resolve import Resolved
+
+Manifest = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Children:
+    """Every child the operator wants for one VoxtralService (None: it wants none)."""
+
+    deployment: Manifest
+    service: Manifest
+    pdb: Manifest | None
+    cache_claim: Manifest | None
+    download_job: Manifest | None
+
+    def all(self) -> list[Manifest]:
+        """In creation order: storage, download, serving, then the network and the PDB."""
+        items = [self.cache_claim, self.download_job, self.deployment, self.service, self.pdb]
+        return [item for item in items if item is not None]
+
+
+def build_children(resolved: Resolved) -> Children:
+    return Children(
+        deployment=build_deployment(resolved),
+        service=build_service(resolved),
+        pdb=build_pdb(resolved),
+        cache_claim=build_cache_claim(resolved),
+        download_job=build_download_job(resolved),
+    )
+
+
+__all__ = ["Children", "Manifest", "build_children"]

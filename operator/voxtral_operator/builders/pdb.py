@@ -1,0 +1,30 @@
+"""The PodDisruptionBudget: with more than one replica, voluntary evictions (node drains)
+take one replica at a time."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from voxtral_operator import names
+from voxtral_operator.builders.meta import finish, selector_labels
+from voxtral_operator.resolve import Resolved
+
+
+def build_pdb(resolved: Resolved) -> dict[str, Any] | None:
+    if resolved.service.spec.replicas <= 1:
+        return None  # a budget for one replica would block every node drain
+    return finish(
+        resolved,
+        api_version="policy/v1",
+        kind="PodDisruptionBudget",
+        name=names.pdb(resolved.name),
+        component=names.COMPONENT_PREDICTOR,
+        body={
+            "spec": {
+                "maxUnavailable": 1,
+                "selector": {"matchLabels": selector_labels(resolved.name)},
+                # A replica that never got ready (still loading, or broken) may be evicted.
+                "unhealthyPodEvictionPolicy": "AlwaysAllow",
+            }
+        },
+    )

@@ -1,0 +1,144 @@
+"""From a VoxtralService to the concrete settings the builders need: the preset's defaults
+filled in, names chosen, and the checks the schema cannot express (does the model fit?)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Final
+
+from pydantic import ValidationError
+
+from voxtral_operator import names
+from voxtral_operator.api import HuggingFaceSource, PvcSource, VoxtralService
+from voxtral_operator.presets import (
+    DEFAULT_CPU,
+    DEFAULT_GPUS_PER_REPLICA,
+    DEFAULT_MEMORY,
+    GiB,
+    PRESETS,
+)
+from voxtral_operator.problems import SpecError, describe
+from voxtral_operator.quantity import parse_quantity
+
+MODELS_MOUNT: Final = "/models"
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A valid VoxtralService with every default decided."""
+
+    service: VoxtralService
+    gpus: int
+    cpu: str | int
+    memory: str | int
+    hugging_face: HuggingFaceSource | None
+    pvc: PvcSource | None
+    claim_name: str
+    """The claim mounted at /models: the model cache, or the user's own."""
+    model_dir: str
+    """Where the predictor finds the checkpoint (VOXTRAL_MODEL)."""
+    model_label: str
+    operator_owns_replicas: bool = True
+    """False once an autoscaler owns the Deployment's replicas (spec.autoscaling, to come):
+    the builders then leave `replicas` out and drift in it is not repaired."""
+
+    @property
+    def name(self) -> str:
+        return self.service.name
+
+    @property
+    def namespace(self) -> str:
+        return self.service.namespace
+
+    @property
+    def spec(self) -> Any:
+        return self.service.spec
+
+
+def parse(body: Mapping[str, Any]) -> VoxtralService:
+    """Validate a VoxtralService as the API server would (schema and CEL rules)."""
+    try:
+        return VoxtralService.model_validate(dict(body))
+    except ValidationError as exc:
+        raise SpecError("; ".join(describe(exc, VoxtralService))) from None
+
+
+def _hf_dir(source: HuggingFaceSource) -> str:
+    safe = re.sub(r"[^A-Za-z0-9._-]", "-", source.revision)
+    return f"{MODELS_MOUNT}/hf/{source.repo.replace('/', '--')}/{safe}"
+
+
+def resolve(service: VoxtralService) -> Resolved:
+    """Fill in the preset's defaults and check that the model fits the GPUs."""
+    spec = service.spec
+    preset = PRESETS[spec.model.preset] if spec.model.preset else None
+    gpus = spec.gpus_per_replica or (
+        preset.gpus_per_replica if preset else DEFAULT_GPUS_PER_REPLICA
+    )
+    source = spec.model.source
+    hf: HuggingFaceSource | None
+    pvc: PvcSource | None
+    if source is not None:
+        hf, pvc = source.hugging_face, source.pvc
+    else:
+        assert preset is not None  # the API's validators demand a preset or a source
+        hf, pvc = HuggingFaceSource(repo=preset.repo), None
+
+    if pvc is not None:
+        claim = pvc.claim_name
+        model_dir = f"{MODELS_MOUNT}/{pvc.path}".rstrip("/")
+        label = f"pvc:{pvc.claim_name}/{pvc.path}".rstrip("/")
+    else:
+        assert hf is not None
+        claim = names.cache_claim(service.name)
+        model_dir = _hf_dir(hf)
+        label = hf.repo if hf.revision == "main" else f"{hf.repo}@{hf.revision}"
+    if spec.model.preset and source is not None:
+        label = f"{spec.model.preset} ({label})"
+    elif spec.model.preset:
+        label = spec.model.preset
+
+    resolved = Resolved(
+        service=service,
+        gpus=gpus,
+        cpu=spec.resources.cpu or (preset.cpu if preset else DEFAULT_CPU),
+        memory=spec.resources.memory or (preset.memory if preset else DEFAULT_MEMORY),
+        hugging_face=hf,
+        pvc=pvc,
+        claim_name=claim,
+        model_dir=model_dir,
+        model_label=label,
+    )
+    check_fit(resolved)
+    return resolved
+
+
+def check_fit(resolved: Resolved) -> None:
+    """A preset's weights, split over gpusPerReplica GPUs, must leave each GPU room to run."""
+    spec = resolved.service.spec
+    if not spec.model.preset:
+        return  # a custom checkpoint: its size is unknown here
+    preset = PRESETS[spec.model.preset]
+    usable = parse_quantity(spec.gpu_memory) * Decimal(str(spec.engine.gpu_memory_utilization))
+    needed = Decimal(preset.weights_bytes) / resolved.gpus + preset.min_free_bytes_per_gpu
+    if needed <= usable:
+        return
+    fits = [
+        n for n in (1, 2, 4, 8)
+        if Decimal(preset.weights_bytes) / n + preset.min_free_bytes_per_gpu <= usable
+    ]
+    advice = (
+        f"set spec.gpusPerReplica to {fits[0]} or more"
+        if fits
+        else "use GPUs with more memory (spec.gpuMemory) or a smaller preset"
+    )
+    raise SpecError(
+        f"preset {spec.model.preset} needs about {needed / GiB:.0f} GiB on each GPU with "
+        f"gpusPerReplica={resolved.gpus}, but a GPU offers {usable / GiB:.0f} GiB "
+        f"(gpuMemory {spec.gpu_memory} x gpuMemoryUtilization "
+        f"{spec.engine.gpu_memory_utilization}): {advice}",
+        reason="ModelDoesNotFit",
+    )
