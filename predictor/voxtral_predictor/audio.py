@@ -28,9 +28,11 @@ class AudioError(ValueError):
 
 @dataclass(frozen=True)
 class Clip:
-    """Decoded audio: 16 kHz mono float32 samples."""
+    """Decoded audio: 16 kHz mono float32 samples, and the 16 kHz mono 16-bit WAV the
+    engine is handed (the original bytes when the upload already was one)."""
 
     samples: Samples
+    wav: bytes
     decode_seconds: float
 
     @property
@@ -54,27 +56,38 @@ def decode(data: bytes, max_seconds: float) -> Clip:
     started = time.perf_counter()
     if not data:
         raise AudioError("the audio file is empty (0 bytes)", code="empty_audio")
+    wav: bytes | None = None
     try:
-        samples = _decode_soundfile(data, max_seconds)
+        samples, engine_ready = _decode_soundfile(data, max_seconds)
+        wav = data if engine_ready else None
     except AudioError:
         raise
     except Exception:  # libsndfile cannot read it: webm, m4a/aac, opus in some builds
         samples = _decode_pyav(data, max_seconds)
     if samples.size == 0:
         raise AudioError("the audio file holds no samples (zero length)", code="empty_audio")
-    return Clip(samples=samples, decode_seconds=time.perf_counter() - started)
+    return Clip(
+        samples=samples,
+        wav=wav if wav is not None else wav_bytes(samples),
+        decode_seconds=time.perf_counter() - started,
+    )
 
 
-def _decode_soundfile(data: bytes, max_seconds: float) -> Samples:
+def _decode_soundfile(data: bytes, max_seconds: float) -> tuple[Samples, bool]:
+    """Samples, and whether ``data`` already is what the engine wants (16 kHz mono
+    16-bit WAV), so it need not be encoded again."""
     import soundfile
 
     with soundfile.SoundFile(io.BytesIO(data)) as f:
         native_rate = f.samplerate
         if f.frames > 0 and f.frames / native_rate > max_seconds:
             raise too_long(f.frames / native_rate, max_seconds)
+        engine_ready = (native_rate, f.channels, f.format, f.subtype) == (
+            SAMPLE_RATE, 1, "WAV", "PCM_16"
+        )
         y = f.read(dtype="float32", always_2d=True)
     mono = y.mean(axis=1, dtype=np.float32) if y.shape[1] > 1 else y[:, 0]
-    return resample(np.ascontiguousarray(mono), native_rate)
+    return resample(np.ascontiguousarray(mono), native_rate), engine_ready
 
 
 def _decode_pyav(data: bytes, max_seconds: float) -> Samples:

@@ -12,7 +12,7 @@ from fastapi import Request
 
 from . import speech
 from . import vllm_adapter as vllm
-from .audio import AudioError, decode, wav_bytes
+from .audio import AudioError, decode
 from .errors import ApiError
 from .model import VoxtralModel
 
@@ -89,7 +89,7 @@ def _normalize_audio(parts: list[tuple[str, dict[str, Any]]], max_seconds: float
                 code="audio_too_long",
                 param=param,
             )
-        audio["data"] = base64.b64encode(wav_bytes(clip.samples)).decode()
+        audio["data"] = base64.b64encode(clip.wav).decode()
         audio["format"] = "wav"
 
 

@@ -36,6 +36,7 @@ class Options:
     max_chat_audio_seconds: float = 2400.0
     max_upload_mb: float = 384.0
     warmup: bool = True
+    access_log: bool = True
     vllm_args: tuple[str, ...] = field(default_factory=tuple)
 
     @property
@@ -76,6 +77,7 @@ _HELP: dict[str, tuple[Callable[[str], Any], str]] = {
     "max_upload_mb": (float, "largest accepted audio upload in MiB (default fits 30 min "
                       "of 48 kHz stereo 16-bit WAV)"),
     "warmup": (_bool, "run a synthetic transcription before reporting ready"),
+    "access_log": (_bool, "log one line per HTTP request"),
     "vllm_args": (str, "extra vLLM engine flags, shell-quoted (e.g. '--max-num-batched-"
                   "tokens 8192'); they come last and win"),
 }  # fmt: skip

@@ -21,6 +21,7 @@ from kserve.protocol.grpc.interceptors import ExceptionToStatusInterceptor, Logg
 from kserve.protocol.grpc.servicer import InferenceServicer
 from kserve.protocol.model_repository_extension import ModelRepositoryExtension
 from kserve.protocol.rest.server import RESTServer
+from timing_asgi import TimingMiddleware
 
 from . import errors
 from .model import VoxtralModel
@@ -66,6 +67,9 @@ def build_app(model: VoxtralModel, dataplane: DataPlane, options: Options) -> Fa
         options.http_port,
     )
     rest.create_application()  # KServe's v1/v2 routes, /metrics, its error handlers
+    # KServe's timing middleware only logs latencies (2 % of the API process's CPU under
+    # load); our own metrics measure requests instead.
+    app.user_middleware = [m for m in app.user_middleware if m.cls is not TimingMiddleware]
     return app
 
 
@@ -85,6 +89,7 @@ class Predictor:
                 host=options.host,
                 port=options.http_port,
                 log_config=None,
+                access_log=options.access_log,
                 timeout_graceful_shutdown=30,
                 timeout_keep_alive=65,
             )
@@ -144,4 +149,8 @@ class Predictor:
 
 
 def run(model: VoxtralModel, options: Options) -> int:
-    return asyncio.run(Predictor(model, options).run())
+    try:
+        import uvloop  # what vLLM's own server runs on; noticeably faster per request
+    except ImportError:
+        return asyncio.run(Predictor(model, options).run())
+    return uvloop.run(Predictor(model, options).run())

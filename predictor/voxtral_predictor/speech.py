@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import Request
 
 from . import vllm_adapter as vllm
-from .audio import AudioError, Clip, decode, wav_bytes
+from .audio import AudioError, Clip, decode
 from .errors import ApiError
 from .model import VoxtralModel
 
@@ -81,8 +81,7 @@ async def run(
     values.setdefault("model", model.name)
     values.setdefault("temperature", 0.0)  # the model card's advice for transcription
     request = _speech_request(task, values)
-    wav = wav_bytes(clip.samples)
-    return await call_engine(vllm.speech_to_text(serving, task, wav, request, raw_request))
+    return await call_engine(vllm.speech_to_text(serving, task, clip.wav, request, raw_request))
 
 
 async def call_engine(call: Awaitable[Any]) -> dict[str, Any] | AsyncIterator[str]:

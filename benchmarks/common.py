@@ -1,0 +1,110 @@
+"""Shared pieces of the benchmarks: start servers, drive load, summarize latencies."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Server:
+    name: str
+    proc: subprocess.Popen[bytes]
+    base: str
+    log: Path
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+def start(name: str, cmd: Sequence[str], port: int, ready_path: str, workdir: Path,
+          env: dict[str, str] | None = None, timeout: float = 1800) -> Server:
+    log = workdir / f"{name}.log"
+    environ = os.environ | {"PYTHONUNBUFFERED": "1"} | (env or {})
+    proc = subprocess.Popen(list(cmd), env=environ, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"{name} exited {proc.returncode}: {log.read_text()[-3000:]}")
+        try:
+            if httpx.get(base + ready_path, timeout=2).status_code == 200:
+                return Server(name, proc, base, log)
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    proc.kill()
+    raise SystemExit(f"{name} not ready after {timeout} s")
+
+
+@dataclass
+class Round:
+    wall: float
+    latencies: list[float]
+    errors: int
+
+    @property
+    def throughput(self) -> float:
+        return len(self.latencies) / self.wall
+
+
+async def drive(send: Callable[[], Awaitable[bool]], requests: int, concurrency: int) -> Round:
+    """Send ``requests`` calls with at most ``concurrency`` in flight."""
+    latencies: list[float] = []
+    errors = 0
+    queue: asyncio.Queue[None] = asyncio.Queue()
+    for _ in range(requests):
+        queue.put_nowait(None)
+
+    async def worker() -> None:
+        nonlocal errors
+        while not queue.empty():
+            queue.get_nowait()
+            t = time.perf_counter()
+            ok = await send()
+            if ok:
+                latencies.append(time.perf_counter() - t)
+            else:
+                errors += 1
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return Round(time.perf_counter() - started, latencies, errors)
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    k = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[k]
+
+
+def spread(values: Sequence[float]) -> str:
+    return f"median {statistics.median(values):.3f} (min {min(values):.3f}, max {max(values):.3f})"
+
+
+def python() -> str:
+    return sys.executable
