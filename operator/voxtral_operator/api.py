@@ -84,12 +84,12 @@ Quantity = Annotated[
 ]
 IntOrPercent = Annotated[
     int | str,
-    Field(
-        json_schema_extra={"x-kubernetes-int-or-string": True, "pattern": r"^\d+%?$"}
-    ),
+    Field(json_schema_extra={"x-kubernetes-int-or-string": True, "pattern": r"^\d+%?$"}),
 ]
 Port = Annotated[int, Field(ge=1, le=65535)]
-DnsName = Annotated[str, Field(min_length=1, max_length=253, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")]
+DnsName = Annotated[
+    str, Field(min_length=1, max_length=253, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+]
 
 
 def _check_int_or_percent(value: int | str) -> int | str:
@@ -109,7 +109,7 @@ class TokenSecretRef(Model):
     """A key of a Secret in the service's namespace that holds a Hugging Face token."""
 
     name: DnsName = Field(description="Name of the Secret.")
-    key: str = Field("token", min_length=1, description="Key in the Secret's data.")
+    key: str = Field(default="token", min_length=1, description="Key in the Secret's data.")
 
 
 class HuggingFaceSource(Model):
@@ -121,14 +121,15 @@ class HuggingFaceSource(Model):
         description="Repository id, owner/name (e.g. mistralai/Voxtral-Mini-3B-2507).",
     )
     revision: str = Field(
-        "main",
+        default="main",
         min_length=1,
         max_length=200,
         pattern=r"^[A-Za-z0-9._/-]+$",
         description="Branch, tag or commit to download. Pin a commit for reproducible rollouts.",
     )
     token_secret_ref: TokenSecretRef | None = Field(
-        None, description="Token for gated or private repositories (env HF_TOKEN of the Job)."
+        default=None,
+        description="Token for gated or private repositories (env HF_TOKEN of the Job).",
     )
     allow_patterns: list[Annotated[str, Field(min_length=1)]] = Field(
         default_factory=lambda: list(DEFAULT_ALLOW_PATTERNS),
@@ -143,7 +144,7 @@ class PvcSource(Model):
 
     claim_name: DnsName = Field(description="Name of the PersistentVolumeClaim.")
     path: str = Field(
-        "",
+        default="",
         max_length=512,
         pattern=r"^([A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*)?$",
         description="Directory of the checkpoint inside the claim, relative (empty: its root).",
@@ -166,8 +167,10 @@ class PvcSource(Model):
 class ModelSource(Model):
     """Where the weights come from: exactly one of `huggingFace` or `pvc`."""
 
-    hugging_face: HuggingFaceSource | None = Field(None, description=HuggingFaceSource.__doc__)
-    pvc: PvcSource | None = Field(None, description=PvcSource.__doc__)
+    hugging_face: HuggingFaceSource | None = Field(
+        default=None, description=HuggingFaceSource.__doc__
+    )
+    pvc: PvcSource | None = Field(default=None, description=PvcSource.__doc__)
 
     cel_rules = (
         (
@@ -188,14 +191,14 @@ class ModelSpec(Model):
     preset's Hugging Face repository; the preset still sizes GPUs and memory)."""
 
     preset: PresetName | None = Field(
-        None,
+        default=None,
         description="voxtral-small-24b (mistralai/Voxtral-Small-24B-2507, 2 GPUs) or "
         "voxtral-mini-3b (mistralai/Voxtral-Mini-3B-2507, 1 GPU). Fills in the source, "
         "gpusPerReplica and resources that the spec leaves out.",
     )
-    source: ModelSource | None = Field(None, description=ModelSource.__doc__)
+    source: ModelSource | None = Field(default=None, description=ModelSource.__doc__)
     served_name: str = Field(
-        "voxtral",
+        default="voxtral",
         min_length=1,
         max_length=128,
         pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
@@ -226,46 +229,69 @@ class EngineSpec(Model):
     """Options of the predictor and its vLLM engine."""
 
     max_model_len: int = Field(
-        32768, ge=1024, le=131072, description="Context length in tokens (30 min of audio "
-        "is 22,500 tokens)."
+        default=32768,
+        ge=1024,
+        le=131072,
+        description="Context length in tokens (30 min of audio is 22,500 tokens).",
     )
     gpu_memory_utilization: float = Field(
-        0.9, gt=0.0, le=0.99, description="Share of each GPU's memory the engine may take."
+        default=0.9, gt=0.0, le=0.99, description="Share of each GPU's memory the engine may take."
     )
     max_audio_seconds: float = Field(
-        1800, gt=0, le=7200, description="Longest audio accepted for transcription and translation."
+        default=1800,
+        gt=0,
+        le=7200,
+        description="Longest audio accepted for transcription and translation.",
     )
     max_chat_audio_seconds: float = Field(
-        2400, gt=0, le=7200, description="Longest total audio in one chat request."
+        default=2400, gt=0, le=7200, description="Longest total audio in one chat request."
     )
     max_upload_mb: float = Field(
-        384, gt=0, le=4096, alias="maxUploadMB", description="Largest audio upload in MiB."
+        default=384, gt=0, le=4096, alias="maxUploadMB", description="Largest audio upload in MiB."
     )
     max_concurrency: int = Field(
-        64, ge=1, le=4096, description="Requests one replica serves at once; more wait in its queue."
+        default=64,
+        ge=1,
+        le=4096,
+        description="Requests one replica serves at once; more wait in its queue.",
     )
     max_queue: int | None = Field(
-        None, ge=0, le=100000, description="Requests one replica queues before answering 429 "
-        "(default: the predictor's)."
+        default=None,
+        ge=0,
+        le=100000,
+        description="Requests one replica queues before answering 429 (default: the predictor's).",
     )
     max_num_seqs: int | None = Field(
-        None, ge=1, le=4096, description="Sequences the engine batches at once (default: vLLM's)."
+        default=None,
+        ge=1,
+        le=4096,
+        description="Sequences the engine batches at once (default: vLLM's).",
     )
     drain_timeout_seconds: int = Field(
-        30, ge=0, le=3600, description="On shutdown, how long a replica finishes in-flight "
-        "requests; the pod's grace period is 30 s longer."
+        default=30,
+        ge=0,
+        le=3600,
+        description="On shutdown, how long a replica finishes in-flight "
+        "requests; the pod's grace period is 30 s longer.",
     )
     startup_timeout_seconds: int = Field(
-        1800, ge=1800, le=14400, description="How long a replica may take to load the model "
-        "before the kubelet restarts it (startup probe budget)."
+        default=1800,
+        ge=1800,
+        le=14400,
+        description="How long a replica may take to load the model "
+        "before the kubelet restarts it (startup probe budget).",
     )
     extra_args: list[str] = Field(
-        default_factory=list, max_length=64, description="Extra vLLM engine flags, e.g. "
-        "[--max-num-batched-tokens, '8192']; they come last and win."
+        default_factory=list,
+        max_length=64,
+        description="Extra vLLM engine flags, e.g. "
+        "[--max-num-batched-tokens, '8192']; they come last and win.",
     )
     env: dict[Annotated[str, Field(pattern=_ENV_NAME)], str] = Field(
-        default_factory=dict, max_length=64, description="Extra environment variables of the predictor "
-        "container (e.g. VLLM_* settings). Names starting with VOXTRAL_ are reserved."
+        default_factory=dict,
+        max_length=64,
+        description="Extra environment variables of the predictor "
+        "container (e.g. VLLM_* settings). Names starting with VOXTRAL_ are reserved.",
     )
 
     cel_rules = (
@@ -291,11 +317,15 @@ class CacheSpec(Model):
     replica mounts read-only. Unused for a `pvc` source."""
 
     storage_class_name: str | None = Field(
-        None, max_length=253, description="StorageClass of the claim (default: the cluster's)."
+        default=None,
+        max_length=253,
+        description="StorageClass of the claim (default: the cluster's).",
     )
-    size: Quantity = Field("100Gi", description="Capacity requested (the weights plus room).")
+    size: Quantity = Field(
+        default="100Gi", description="Capacity requested (the weights plus room)."
+    )
     access_mode: Literal["ReadWriteMany", "ReadWriteOnce", "ReadWriteOncePod"] = Field(
-        "ReadWriteMany",
+        default="ReadWriteMany",
         description="ReadWriteMany lets replicas on different nodes share the cache; "
         "ReadWriteOnce works for replicas on one node.",
     )
@@ -304,9 +334,9 @@ class CacheSpec(Model):
 class Toleration(Model):
     """A Kubernetes toleration (core/v1 Toleration)."""
 
-    key: str | None = Field(None, max_length=316)
+    key: str | None = Field(default=None, max_length=316)
     operator: Literal["Exists", "Equal"] | None = None
-    value: str | None = Field(None, max_length=63)
+    value: str | None = Field(default=None, max_length=63)
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
     toleration_seconds: int | None = None
 
@@ -314,14 +344,19 @@ class Toleration(Model):
 class SchedulingSpec(Model):
     """Where replicas (and the download Job) run."""
 
-    node_selector: dict[str, str] = Field(default_factory=dict, max_length=64, description="Node labels "
-                                          "required (e.g. a GPU product label).")
-    tolerations: list[Toleration] = Field(
-        default_factory=list, max_length=32, description="Added to a toleration of the GPU "
-        "resource's NoSchedule taint, which is always there."
+    node_selector: dict[str, str] = Field(
+        default_factory=dict,
+        max_length=64,
+        description="Node labels required (e.g. a GPU product label).",
     )
-    affinity: dict[str, Any] | None = Field(None, description="A core/v1 Affinity.")
-    priority_class_name: str | None = Field(None, max_length=253)
+    tolerations: list[Toleration] = Field(
+        default_factory=list,
+        max_length=32,
+        description="Added to a toleration of the GPU "
+        "resource's NoSchedule taint, which is always there.",
+    )
+    affinity: dict[str, Any] | None = Field(default=None, description="A core/v1 Affinity.")
+    priority_class_name: str | None = Field(default=None, max_length=253)
 
 
 _PORTS: Final = (
@@ -333,14 +368,17 @@ _PORTS: Final = (
 class ServiceSpec(Model):
     """The Service in front of the replicas."""
 
-    type: Literal["ClusterIP", "NodePort", "LoadBalancer"] = Field("ClusterIP")
-    http_port: Port = Field(8080, description="OpenAI, KServe REST, health and metrics.")
-    grpc_port: Port = Field(8081, description="KServe v2 gRPC.")
-    metrics_port: Port = Field(9090, description="/metrics again, under a port named metrics "
-                               "for ServiceMonitors.")
-    annotations: dict[str, str] = Field(default_factory=dict, max_length=64,
-                                        description="Annotations of the "
-                                        "Service (load-balancer settings, for example).")
+    type: Literal["ClusterIP", "NodePort", "LoadBalancer"] = Field(default="ClusterIP")
+    http_port: Port = Field(default=8080, description="OpenAI, KServe REST, health and metrics.")
+    grpc_port: Port = Field(default=8081, description="KServe v2 gRPC.")
+    metrics_port: Port = Field(
+        default=9090, description="/metrics again, under a port named metrics for ServiceMonitors."
+    )
+    annotations: dict[str, str] = Field(
+        default_factory=dict,
+        max_length=64,
+        description="Annotations of the Service (load-balancer settings, for example).",
+    )
 
     cel_rules = (
         (
@@ -362,11 +400,15 @@ class ResourcesSpec(Model):
     """CPU and memory of one replica (requests; memory is also the limit). GPUs come
     from gpusPerReplica."""
 
-    cpu: Quantity | None = Field(None, description="Default: the preset's (8 for "
-                                 "voxtral-small-24b, 4 otherwise).")
-    memory: Quantity | None = Field(None, description="Default: the preset's (64Gi for "
-                                    "voxtral-small-24b, 24Gi for voxtral-mini-3b, 32Gi "
-                                    "otherwise).")
+    cpu: Quantity | None = Field(
+        default=None, description="Default: the preset's (8 for voxtral-small-24b, 4 otherwise)."
+    )
+    memory: Quantity | None = Field(
+        default=None,
+        description="Default: the preset's (64Gi for "
+        "voxtral-small-24b, 24Gi for voxtral-mini-3b, 32Gi "
+        "otherwise).",
+    )
 
 
 class RolloutSpec(Model):
@@ -374,8 +416,10 @@ class RolloutSpec(Model):
     asking for spare GPUs (maxSurge 0); set maxSurge 1 when the cluster has a spare GPU
     node and you want no capacity dip."""
 
-    max_surge: Annotated[IntOrPercent, AfterValidator(_check_int_or_percent)] = Field(0)
-    max_unavailable: Annotated[IntOrPercent, AfterValidator(_check_int_or_percent)] = Field(1)
+    max_surge: Annotated[IntOrPercent, AfterValidator(_check_int_or_percent)] = Field(default=0)
+    max_unavailable: Annotated[IntOrPercent, AfterValidator(_check_int_or_percent)] = Field(
+        default=1
+    )
 
     cel_rules = (
         (
@@ -398,29 +442,35 @@ class VoxtralServiceSpec(Model):
 
     model: ModelSpec = Field(description=ModelSpec.__doc__)
     gpus_per_replica: Literal[1, 2, 4, 8] | None = Field(
-        None, description="GPUs of one replica, which is also vLLM's tensor-parallel size. "
-        "Default: the preset's (2 for voxtral-small-24b), else 1."
+        default=None,
+        description="GPUs of one replica, which is also vLLM's tensor-parallel size. "
+        "Default: the preset's (2 for voxtral-small-24b), else 1.",
     )
     gpu_resource: str = Field(
-        "nvidia.com/gpu",
+        default="nvidia.com/gpu",
         max_length=253,
         pattern=r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$",
         description="Extended resource name of a GPU.",
     )
     gpu_memory: Quantity = Field(
-        "80Gi", description="Memory of one GPU, to check that the model fits (80Gi: "
-        "H100/A100-80GB; 40Gi, 48Gi, 141Gi...)."
+        default="80Gi",
+        description="Memory of one GPU, to check that the model fits (80Gi: "
+        "H100/A100-80GB; 40Gi, 48Gi, 141Gi...).",
     )
-    replicas: int = Field(1, ge=0, le=1000, description="Replicas of the predictor.")
+    replicas: int = Field(default=1, ge=0, le=1000, description="Replicas of the predictor.")
     engine: EngineSpec = Field(default_factory=EngineSpec, description=EngineSpec.__doc__)
     cache: CacheSpec = Field(default_factory=CacheSpec, description=CacheSpec.__doc__)
     image: str = Field(
-        DEFAULT_IMAGE, min_length=1, max_length=512, pattern=r"^\S+$",
+        default=DEFAULT_IMAGE,
+        min_length=1,
+        max_length=512,
+        pattern=r"^\S+$",
         description="The predictor image; pin a tag or digest.",
     )
-    image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = Field("IfNotPresent")
-    image_pull_secrets: list[DnsName] = Field(default_factory=list, max_length=16,
-                                              description="Names of registry Secrets.")
+    image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = Field(default="IfNotPresent")
+    image_pull_secrets: list[DnsName] = Field(
+        default_factory=list, max_length=16, description="Names of registry Secrets."
+    )
     scheduling: SchedulingSpec = Field(
         default_factory=SchedulingSpec, description=SchedulingSpec.__doc__
     )
@@ -461,21 +511,26 @@ class VoxtralServiceStatus(Model):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True)
 
     conditions: list[Condition] = Field(
-        default_factory=list, description="ModelReady (weights in place), Available "
-        "(replicas serving), Ready (both, and the spec is valid)."
+        default_factory=list,
+        description="ModelReady (weights in place), Available "
+        "(replicas serving), Ready (both, and the spec is valid).",
     )
-    replicas: int | None = Field(None, description="Replicas the Deployment has.")
-    ready_replicas: int | None = Field(None, description="Replicas ready to serve.")
-    replica_summary: str | None = Field(None, description="Ready/desired replicas, for "
-                                        "kubectl get.")
-    observed_generation: int | None = Field(None, description="The spec generation this "
-                                            "status describes.")
+    replicas: int | None = Field(default=None, description="Replicas the Deployment has.")
+    ready_replicas: int | None = Field(default=None, description="Replicas ready to serve.")
+    replica_summary: str | None = Field(
+        default=None, description="Ready/desired replicas, for kubectl get."
+    )
+    observed_generation: int | None = Field(
+        default=None, description="The spec generation this status describes."
+    )
     endpoints: Endpoints | None = None
-    message: str | None = Field(None, description="What is going on, or what to do.")
-    selector: str | None = Field(None, description="Label selector of the replicas' pods "
-                                 "(for the scale subresource).")
-    model: str | None = Field(None, description="The model served (preset or source).")
-    gpus_per_replica: int | None = Field(None, description="GPUs of one replica, resolved.")
+    message: str | None = Field(default=None, description="What is going on, or what to do.")
+    selector: str | None = Field(
+        default=None,
+        description="Label selector of the replicas' pods (for the scale subresource).",
+    )
+    model: str | None = Field(default=None, description="The model served (preset or source).")
+    gpus_per_replica: int | None = Field(default=None, description="GPUs of one replica, resolved.")
 
 
 # --- the object ----------------------------------------------------------------------------
@@ -517,7 +572,7 @@ class VoxtralService(Model):
         alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
     )
 
-    api_version: Literal["voxtral.dev/v1alpha1"] = API_VERSION
+    api_version: Literal["voxtral.dev/v1alpha1"] = "voxtral.dev/v1alpha1"
     kind: Literal["VoxtralService"] = KIND
     metadata: ObjectMeta
     spec: VoxtralServiceSpec

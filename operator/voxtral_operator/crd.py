@@ -1,6 +1,6 @@
 """Generate the VoxtralService CRD from the pydantic models of `api.py`.
 
-    python -m voxtral_operator.crd            # write manifests/crds/voxtral.dev_voxtralservices.yaml
+    python -m voxtral_operator.crd            # write manifests/crds/voxtral.dev_<plural>.yaml
     python -m voxtral_operator.crd --check    # exit 1 when the committed file differs
     python -m voxtral_operator.crd -o -       # print it
 
@@ -92,15 +92,14 @@ def _convert(node: Any, defs: dict[str, Any], models: dict[str, type[BaseModel]]
             node["anyOf"] = branches
     if "const" in node:
         node["enum"] = [node.pop("const")]
-    if node.get("exclusiveMinimum") is not None and not isinstance(
-        node["exclusiveMinimum"], bool
-    ):
+    if node.get("exclusiveMinimum") is not None and not isinstance(node["exclusiveMinimum"], bool):
         node["minimum"] = node.pop("exclusiveMinimum")
         node["exclusiveMinimum"] = True
     if node.get("additionalProperties") is False:
         node.pop("additionalProperties")
     elif node.get("additionalProperties") is True or (
-        node.get("type") == "object" and "properties" not in node
+        node.get("type") == "object"
+        and "properties" not in node
         and "additionalProperties" not in node
     ):
         node.pop("additionalProperties", None)
@@ -152,10 +151,18 @@ def build_crd() -> dict[str, Any]:
     ready = '.status.conditions[?(@.type=="Ready")]'
     columns = [
         {"name": "Model", "type": "string", "jsonPath": ".status.model"},
-        {"name": "Replicas", "type": "string", "jsonPath": ".status.replicaSummary",
-         "description": "Ready/desired replicas"},
-        {"name": "GPUs", "type": "integer", "jsonPath": ".status.gpusPerReplica",
-         "description": "GPUs per replica"},
+        {
+            "name": "Replicas",
+            "type": "string",
+            "jsonPath": ".status.replicaSummary",
+            "description": "Ready/desired replicas",
+        },
+        {
+            "name": "GPUs",
+            "type": "integer",
+            "jsonPath": ".status.gpusPerReplica",
+            "description": "GPUs per replica",
+        },
         {"name": "Ready", "type": "string", "jsonPath": f"{ready}.status"},
         {"name": "Reason", "type": "string", "jsonPath": f"{ready}.reason", "priority": 1},
         {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
@@ -165,8 +172,10 @@ def build_crd() -> dict[str, Any]:
         "kind": "CustomResourceDefinition",
         "metadata": {
             "name": CRD_NAME,
-            "labels": {"app.kubernetes.io/name": "voxtral-operator",
-                       "app.kubernetes.io/part-of": "voxtral-operator"},
+            "labels": {
+                "app.kubernetes.io/name": "voxtral-operator",
+                "app.kubernetes.io/part-of": "voxtral-operator",
+            },
         },
         "spec": {
             "group": api.GROUP,
@@ -211,12 +220,22 @@ def render_crd() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m voxtral_operator.crd", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("-o", "--output", default=str(DEFAULT_PATH),
-                        help="file to write, or - for stdout (default: %(default)s)")
-    parser.add_argument("--check", action="store_true",
-                        help="compare with the file instead of writing it; exit 1 if it differs")
+    parser = argparse.ArgumentParser(
+        prog="python -m voxtral_operator.crd",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "-o",
+        "--output",
+        default=str(DEFAULT_PATH),
+        help="file to write, or - for stdout (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="compare with the file instead of writing it; exit 1 if it differs",
+    )
     args = parser.parse_args(argv)
     text = render_crd()
     if args.output == "-":
@@ -226,8 +245,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         current = path.read_text() if path.exists() else ""
         if current != text:
-            print(f"{path} is out of date: run `python -m voxtral_operator.crd` "
-                  "(make manifests)", file=sys.stderr)
+            print(
+                f"{path} is out of date: run `python -m voxtral_operator.crd` (make manifests)",
+                file=sys.stderr,
+            )
             return 1
         return 0
     path.parent.mkdir(parents=True, exist_ok=True)

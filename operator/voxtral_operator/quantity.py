@@ -8,9 +8,7 @@ from typing import Final
 
 # The API server's grammar: a signed decimal number, then a binary (Ki..Ei), a decimal
 # (n, u, m, k, M, G, T, P, E) or an exponent (e3, E-2) suffix, or none.
-QUANTITY_PATTERN: Final = (
-    r"^[+-]?(\d+\.?\d*|\.\d+)(([KMGTPE]i)|[numkMGTPE]|([eE][+-]?\d+))?$"
-)
+QUANTITY_PATTERN: Final = r"^[+-]?(\d+\.?\d*|\.\d+)(([KMGTPE]i)|[numkMGTPE]|([eE][+-]?\d+))?$"
 _QUANTITY_RE: Final = re.compile(QUANTITY_PATTERN)
 
 _SUFFIXES: Final[dict[str, Decimal]] = {

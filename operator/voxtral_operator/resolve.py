@@ -17,8 +17,8 @@ from voxtral_operator.presets import (
     DEFAULT_CPU,
     DEFAULT_GPUS_PER_REPLICA,
     DEFAULT_MEMORY,
-    GiB,
     PRESETS,
+    GiB,
 )
 from voxtral_operator.problems import SpecError, describe
 from voxtral_operator.quantity import parse_quantity
@@ -127,7 +127,8 @@ def check_fit(resolved: Resolved) -> None:
     if needed <= usable:
         return
     fits = [
-        n for n in (1, 2, 4, 8)
+        n
+        for n in (1, 2, 4, 8)
         if Decimal(preset.weights_bytes) / n + preset.min_free_bytes_per_gpu <= usable
     ]
     advice = (

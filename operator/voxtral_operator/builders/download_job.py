@@ -60,11 +60,17 @@ def build_download_job(resolved: Resolved) -> dict[str, Any] | None:
         {"name": "HOME", "value": "/tmp"},
     ]
     if hf.token_secret_ref is not None:
-        env.append({
-            "name": "HF_TOKEN",
-            "valueFrom": {"secretKeyRef": {"name": hf.token_secret_ref.name,
-                                           "key": hf.token_secret_ref.key}},
-        })
+        env.append(
+            {
+                "name": "HF_TOKEN",
+                "valueFrom": {
+                    "secretKeyRef": {
+                        "name": hf.token_secret_ref.name,
+                        "key": hf.token_secret_ref.key,
+                    }
+                },
+            }
+        )
     container = {
         "name": "download",
         "image": spec.image,
@@ -85,9 +91,7 @@ def build_download_job(resolved: Resolved) -> dict[str, Any] | None:
     pod_spec: dict[str, Any] = {
         "restartPolicy": "Never",
         "containers": [container],
-        "volumes": [
-            {"name": "model", "persistentVolumeClaim": {"claimName": resolved.claim_name}}
-        ],
+        "volumes": [{"name": "model", "persistentVolumeClaim": {"claimName": resolved.claim_name}}],
         "securityContext": pod_security(),
         "enableServiceLinks": False,
         "automountServiceAccountToken": False,

@@ -93,8 +93,11 @@ def startup_probe(resolved: Resolved) -> dict[str, Any]:
 def resources(resolved: Resolved) -> dict[str, Any]:
     gpu = resolved.service.spec.gpu_resource
     return {
-        "requests": {"cpu": str(resolved.cpu), "memory": str(resolved.memory),
-                     gpu: str(resolved.gpus)},
+        "requests": {
+            "cpu": str(resolved.cpu),
+            "memory": str(resolved.memory),
+            gpu: str(resolved.gpus),
+        },
         "limits": {"memory": str(resolved.memory), gpu: str(resolved.gpus)},
     }
 
@@ -163,8 +166,10 @@ def predictor_pod_spec(resolved: Resolved) -> dict[str, Any]:
         "volumes": [
             {
                 "name": "dshm",
-                "emptyDir": {"medium": "Memory",
-                             "sizeLimit": f"{SHM_GIB_PER_GPU * resolved.gpus}Gi"},
+                "emptyDir": {
+                    "medium": "Memory",
+                    "sizeLimit": f"{SHM_GIB_PER_GPU * resolved.gpus}Gi",
+                },
             },
             {
                 "name": "model",

@@ -12,12 +12,27 @@ from voxtral_operator.resolve import Resolved
 def build_service(resolved: Resolved) -> dict[str, Any]:
     svc = resolved.service.spec.service
     ports = [
-        {"name": "http", "port": svc.http_port, "targetPort": "http", "protocol": "TCP",
-         "appProtocol": "http"},
-        {"name": "grpc", "port": svc.grpc_port, "targetPort": "grpc", "protocol": "TCP",
-         "appProtocol": "kubernetes.io/h2c"},
-        {"name": "metrics", "port": svc.metrics_port, "targetPort": "http", "protocol": "TCP",
-         "appProtocol": "http"},
+        {
+            "name": "http",
+            "port": svc.http_port,
+            "targetPort": "http",
+            "protocol": "TCP",
+            "appProtocol": "http",
+        },
+        {
+            "name": "grpc",
+            "port": svc.grpc_port,
+            "targetPort": "grpc",
+            "protocol": "TCP",
+            "appProtocol": "kubernetes.io/h2c",
+        },
+        {
+            "name": "metrics",
+            "port": svc.metrics_port,
+            "targetPort": "http",
+            "protocol": "TCP",
+            "appProtocol": "http",
+        },
     ]
     return finish(
         resolved,

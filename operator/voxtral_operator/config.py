@@ -1,0 +1,93 @@
+"""Operator settings, from environment variables read once at start-up (never at import).
+
+| variable | default | meaning |
+|---|---|---|
+| VOXTRAL_OPERATOR_NAMESPACES | (empty: all) | comma-separated namespaces (globs allowed) to serve |
+| VOXTRAL_OPERATOR_LOG_FORMAT | full | plain, full or json |
+| VOXTRAL_OPERATOR_LOG_LEVEL | info | debug, info or warning |
+| VOXTRAL_OPERATOR_PEERING | (empty: standalone) | kopf peering name, for several replicas (HA) |
+| VOXTRAL_OPERATOR_PRIORITY | 0 | this replica's peering priority |
+| VOXTRAL_OPERATOR_METRICS_PORT | 8000 | Prometheus metrics port (0: off) |
+| VOXTRAL_OPERATOR_HEALTH_ENDPOINT | (empty: off) | kopf liveness URL, http://0.0.0.0:8080/healthz |
+| VOXTRAL_OPERATOR_RESYNC_SECONDS | 300 | period of the full re-check of every service (0: off) |
+| VOXTRAL_OPERATOR_CLUSTER_DOMAIN | cluster.local | DNS domain of the endpoints in status |
+| VOXTRAL_OPERATOR_EVENTS_LEVEL | warning | least log level also posted as Kubernetes Events |
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Final, Literal
+
+PREFIX: Final = "VOXTRAL_OPERATOR_"
+LogFormat = Literal["plain", "full", "json"]
+LogLevel = Literal["debug", "info", "warning"]
+
+
+class ConfigError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Settings:
+    namespaces: tuple[str, ...] = ()
+    log_format: LogFormat = "full"
+    log_level: LogLevel = "info"
+    peering: str = ""
+    priority: int = 0
+    metrics_port: int = 8000
+    health_endpoint: str = ""
+    resync_seconds: float = 300.0
+    cluster_domain: str = "cluster.local"
+    events_level: LogLevel = "warning"
+
+    @property
+    def clusterwide(self) -> bool:
+        return not self.namespaces
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        def get(name: str) -> str | None:
+            value = env.get(PREFIX + name)
+            return value.strip() if value is not None and value.strip() else None
+
+        def choice(name: str, allowed: tuple[str, ...], default: str) -> str:
+            value = (get(name) or default).lower()
+            if value not in allowed:
+                raise ConfigError(f"{PREFIX}{name}={value!r}: use one of {', '.join(allowed)}")
+            return value
+
+        def number(name: str, default: float, low: float, high: float) -> float:
+            raw = get(name)
+            if raw is None:
+                return default
+            try:
+                value = float(raw)
+            except ValueError:
+                raise ConfigError(f"{PREFIX}{name}={raw!r} is not a number") from None
+            if not low <= value <= high:
+                raise ConfigError(f"{PREFIX}{name}={raw} must be between {low:g} and {high:g}")
+            return value
+
+        namespaces = tuple(n.strip() for n in (get("NAMESPACES") or "").split(",") if n.strip())
+        for ns in namespaces:
+            if not re.fullmatch(r"[a-z0-9*?\[\]!-]+", ns):
+                raise ConfigError(f"{PREFIX}NAMESPACES: {ns!r} is not a namespace name or glob")
+        domain = get("CLUSTER_DOMAIN") or "cluster.local"
+        if not re.fullmatch(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?", domain):
+            raise ConfigError(f"{PREFIX}CLUSTER_DOMAIN={domain!r} is not a DNS domain")
+        levels = ("debug", "info", "warning")
+        return cls(
+            namespaces=namespaces,
+            log_format=choice("LOG_FORMAT", ("plain", "full", "json"), "full"),  # type: ignore[arg-type]
+            log_level=choice("LOG_LEVEL", levels, "info"),  # type: ignore[arg-type]
+            peering=get("PEERING") or "",
+            priority=int(number("PRIORITY", 0, -(2**31), 2**31 - 1)),
+            metrics_port=int(number("METRICS_PORT", 8000, 0, 65535)),
+            health_endpoint=get("HEALTH_ENDPOINT") or "",
+            resync_seconds=number("RESYNC_SECONDS", 300.0, 0, 86400),
+            cluster_domain=domain,
+            events_level=choice("EVENTS_LEVEL", levels, "warning"),  # type: ignore[arg-type]
+        )

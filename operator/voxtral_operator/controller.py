@@ -1,0 +1,262 @@
+"""Gather, plan, execute: one reconcile of one VoxtralService.
+
+Observed state comes from kopf indexes of the children (watch-fed caches, like informers),
+so a reconcile of a settled service makes no API call at all. Reconciles of one service
+never overlap (a lock per service); any number of services reconcile at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import datetime
+import logging
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from voxtral_operator import api, metrics, names
+from voxtral_operator.config import Settings
+from voxtral_operator.expectations import Expectations, Owner
+from voxtral_operator.kube import Kube, KubeError
+from voxtral_operator.problems import SpecError
+from voxtral_operator.reconcile import (
+    Apply,
+    ChildKey,
+    Context,
+    Delete,
+    Invalid,
+    Lookups,
+    Plan,
+    Waiting,
+    needs,
+    plan,
+)
+from voxtral_operator.resolve import Resolved, parse, resolve
+from voxtral_operator.status import COND_READY, condition
+
+PARENT: ChildKey = (api.KIND, "")
+
+
+# The read side of a kopf.Index: key -> a store (an iterable) of values.
+IndexLike = Mapping[Any, Iterable[Any]]
+
+
+@dataclass(frozen=True)
+class Indexes:
+    services: IndexLike
+    children: Mapping[str, IndexLike]  # kind -> index keyed by (namespace, instance)
+
+
+def slim(body: Mapping[str, Any]) -> dict[str, Any]:
+    """A cached copy of an object without its bulky managedFields."""
+    data = copy.deepcopy(dict(body))
+    data.get("metadata", {}).pop("managedFields", None)
+    return data
+
+
+class ApiFailure(Exception):
+    """The API server failed us; worth retrying (kopf.TemporaryError)."""
+
+
+class Controller:
+    def __init__(self, settings: Settings, kube: Kube, indexes: Indexes) -> None:
+        self.settings = settings
+        self.kube = kube
+        self.indexes = indexes
+        self._locks: dict[Owner, asyncio.Lock] = {}
+        self._expect = Expectations()
+
+    # --- observed state --------------------------------------------------------------
+
+    def children(self, owner: Owner) -> dict[ChildKey, Any]:
+        found: dict[ChildKey, Any] = {}
+        for kind, index in self.indexes.children.items():
+            for body in index.get(owner) or ():
+                found[(kind, body["metadata"]["name"])] = body
+        return self._expect.overlay(owner, found)
+
+    def service(self, owner: Owner) -> Mapping[str, Any] | None:
+        for body in self.indexes.services.get(owner) or ():
+            return dict(body)
+        return None
+
+    def owners(self) -> list[Owner]:
+        return sorted(self.indexes.services)
+
+    # --- the reconcile --------------------------------------------------------------
+
+    async def reconcile(
+        self,
+        body: Mapping[str, Any],
+        trigger: str,
+        logger: logging.Logger | logging.LoggerAdapter[Any],
+    ) -> Plan:
+        meta = body.get("metadata") or {}
+        owner: Owner = (str(meta.get("namespace") or "default"), str(meta["name"]))
+        lock = self._locks.setdefault(owner, asyncio.Lock())
+        started = time.perf_counter()
+        result = "error"
+        try:
+            async with lock:
+                parent = self._expect.overlay(owner, {PARENT: body})[PARENT]
+                done = await self._reconcile(owner, parent, logger)
+            result = (
+                "invalid"
+                if isinstance(done.problem, Invalid)
+                else "waiting"
+                if isinstance(done.problem, Waiting)
+                else "ok"
+            )
+            return done
+        except ApiFailure:
+            metrics.ERRORS.labels("api").inc()
+            raise
+        except Exception:
+            metrics.ERRORS.labels("internal").inc()
+            raise
+        finally:
+            metrics.RECONCILES.labels(trigger, result).inc()
+            metrics.RECONCILE_SECONDS.labels(trigger).observe(time.perf_counter() - started)
+
+    async def _reconcile(
+        self,
+        owner: Owner,
+        body: Mapping[str, Any],
+        logger: logging.Logger | logging.LoggerAdapter[Any],
+    ) -> Plan:
+        resolved: Resolved | SpecError
+        try:
+            resolved = resolve(parse(body))
+        except SpecError as exc:
+            resolved = exc
+            metrics.ERRORS.labels("spec").inc()
+        children = self.children(owner)
+        lookups = Lookups()
+        if isinstance(resolved, Resolved):
+            lookups = await self._lookups(resolved, children)
+        now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        ctx = Context(now=now, cluster_domain=self.settings.cluster_domain)
+        result = plan(body, resolved, children, lookups, ctx)
+        try:
+            await self._execute(owner, result.actions, children, logger)
+        except KubeError as exc:
+            if not exc.invalid:
+                raise ApiFailure(str(exc)) from exc
+            # The API server refused a child (e.g. an affinity it cannot parse): say so.
+            bad = SpecError(
+                f"the API server rejected a child: {exc.message}; fix the VoxtralService spec",
+                reason="ChildRejected",
+            )
+            result = plan(body, bad, children, lookups, ctx)
+        await self._write_status(owner, body, result, logger)
+        return result
+
+    async def _lookups(self, resolved: Resolved, children: Mapping[ChildKey, Any]) -> Lookups:
+        wanted = needs(resolved, children)
+        secret: Literal["ok", "missing", "no-key"] | None = None
+        claim = None
+        try:
+            if wanted.secret is not None:
+                name, key = wanted.secret
+                found = await self.kube.get("Secret", resolved.namespace, name)
+                secret = (
+                    "missing"
+                    if found is None
+                    else "ok"
+                    if key in (found.get("data") or {}) or key in (found.get("stringData") or {})
+                    else "no-key"
+                )
+            if wanted.claim is not None:
+                claim = await self.kube.get(
+                    "PersistentVolumeClaim", resolved.namespace, wanted.claim
+                )
+        except KubeError as exc:
+            raise ApiFailure(str(exc)) from exc
+        return Lookups(secret=secret, claim=claim, claim_checked=wanted.claim is not None)
+
+    async def _execute(
+        self,
+        owner: Owner,
+        actions: Iterable[Apply | Delete],
+        children: Mapping[ChildKey, Any],
+        logger: logging.Logger | logging.LoggerAdapter[Any],
+    ) -> None:
+        namespace = owner[0]
+        for action in actions:
+            if isinstance(action, Apply):
+                kind, name = action.key
+                after = await self.kube.apply(action.manifest)
+                self._expect.wrote(owner, action.key, children.get(action.key), slim(after))
+                metrics.WRITES.labels("apply", kind).inc()
+                logger.info(f"{'created' if action.create else 'updated'} {kind} {name}")
+            else:
+                await self.kube.delete(action.kind, namespace, action.name)
+                key = (action.kind, action.name)
+                self._expect.wrote(owner, key, children.get(key), None)
+                metrics.WRITES.labels("delete", action.kind).inc()
+                logger.info(f"deleted {action.kind} {action.name}")
+
+    async def _write_status(
+        self,
+        owner: Owner,
+        body: Mapping[str, Any],
+        result: Plan,
+        logger: logging.Logger | logging.LoggerAdapter[Any],
+    ) -> None:
+        if result.status_patch is None:
+            return
+        try:
+            after = await self.kube.patch_status(owner[0], owner[1], result.status_patch)
+        except KubeError as exc:
+            raise ApiFailure(str(exc)) from exc
+        if after is not None:
+            self._expect.wrote(owner, PARENT, body, slim(after))
+            metrics.WRITES.labels("status", api.KIND).inc()
+            ready = condition(result.status, COND_READY) or {}
+            logger.debug(f"status: Ready={ready.get('status')} ({ready.get('reason')})")
+
+    # --- other triggers ---------------------------------------------------------------
+
+    async def reconcile_owner(
+        self, owner: Owner, trigger: str, logger: logging.Logger | logging.LoggerAdapter[Any]
+    ) -> None:
+        """Reconcile a service by name (a child changed, or the resync): errors are logged,
+        kopf's handler of the service itself does the retrying."""
+        body = self.service(owner)
+        if body is None or (body.get("metadata") or {}).get("deletionTimestamp"):
+            return
+        try:
+            await self.reconcile(body, trigger, logger)
+        except ApiFailure as exc:
+            logger.warning(f"reconcile of {owner[0]}/{owner[1]} failed, will retry: {exc}")
+
+    async def resync(self, logger: logging.Logger | logging.LoggerAdapter[Any]) -> None:
+        """Re-check every service against its children (drift repair safety net)."""
+        owners = self.owners()
+        await asyncio.gather(*(self.reconcile_owner(o, "resync", logger) for o in owners))
+        self.count_services()
+
+    def count_services(self) -> None:
+        ready = 0
+        owners = self.owners()
+        for owner in owners:
+            body = self.service(owner) or {}
+            cond = condition(body.get("status"), COND_READY) or {}
+            ready += cond.get("status") == "True"
+        metrics.SERVICES.labels("true").set(ready)
+        metrics.SERVICES.labels("false").set(len(owners) - ready)
+
+    def forget(self, owner: Owner) -> None:
+        self._expect.forget(owner)
+        self._locks.pop(owner, None)
+
+
+def owner_of(body: Mapping[str, Any]) -> Owner | None:
+    """The VoxtralService a child belongs to: its instance label (set by the builders)."""
+    meta = body.get("metadata") or {}
+    instance = (meta.get("labels") or {}).get(names.LABEL_INSTANCE)
+    if not instance:
+        return None
+    return (str(meta.get("namespace") or "default"), str(instance))

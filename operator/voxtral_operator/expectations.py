@@ -1,0 +1,64 @@
+"""What the operator just wrote and its watch caches have not shown yet.
+
+The children indexes are fed by watch streams, so right after a write they can be a moment
+behind. Without this memory, a reconcile triggered in that moment (by another child's event)
+would write the same thing again. An expectation lasts until the index shows any other
+version of the object than the one it had before the write (kopf may coalesce events, so
+"our version" itself might never be seen).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+Owner = tuple[str, str]  # (namespace, VoxtralService name)
+Key = tuple[str, str]  # (kind, name)
+
+
+def resource_version(body: Mapping[str, Any] | None) -> str | None:
+    if body is None:
+        return None
+    value = (body.get("metadata") or {}).get("resourceVersion")
+    return str(value) if value is not None else None
+
+
+@dataclass(frozen=True)
+class _Pending:
+    before: str | None  # resourceVersion the cache had before the write (None: absent)
+    after: Mapping[str, Any] | None  # what the write produced (None: deleted)
+
+
+class Expectations:
+    def __init__(self) -> None:
+        self._pending: dict[Owner, dict[Key, _Pending]] = {}
+
+    def wrote(
+        self,
+        owner: Owner,
+        key: Key,
+        before: Mapping[str, Any] | None,
+        after: Mapping[str, Any] | None,
+    ) -> None:
+        self._pending.setdefault(owner, {})[key] = _Pending(resource_version(before), after)
+
+    def overlay(self, owner: Owner, cached: Mapping[Key, Mapping[str, Any]]) -> dict[Key, Any]:
+        """The cached objects, with the operator's own unseen writes laid over them."""
+        result = dict(cached)
+        pending = self._pending.get(owner)
+        if not pending:
+            return result
+        for key, item in list(pending.items()):
+            if resource_version(cached.get(key)) != item.before:
+                del pending[key]  # the cache moved on: trust it again
+            elif item.after is None:
+                result.pop(key, None)
+            else:
+                result[key] = item.after
+        if not pending:
+            del self._pending[owner]
+        return result
+
+    def forget(self, owner: Owner) -> None:
+        self._pending.pop(owner, None)

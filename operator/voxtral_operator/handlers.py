@@ -1,0 +1,178 @@
+"""kopf registrations only: thin glue into `controller.py`.
+
+Run it with `voxtral-operator run` (settings from VOXTRAL_OPERATOR_* env vars) or
+`kopf run -m voxtral_operator.handlers [-n NAMESPACE | -A]`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from typing import Any, Final
+
+import kopf
+
+from voxtral_operator import api, metrics, names
+from voxtral_operator.config import Settings
+from voxtral_operator.controller import ApiFailure, Controller, Indexes, owner_of, slim
+from voxtral_operator.kube import Kube
+from voxtral_operator.reconcile import Invalid, Waiting
+
+GROUP, VERSION, PLURAL = api.GROUP, api.VERSION, api.PLURAL
+MANAGED: Final = {names.LABEL_MANAGED_BY: names.OPERATOR}
+API_RETRY_SECONDS: Final = 10.0
+GAUGE_SECONDS: Final = 15.0
+CHILDREN: Final = {
+    "Deployment": ("apps", "v1", "deployments"),
+    "Service": ("", "v1", "services"),
+    "PodDisruptionBudget": ("policy", "v1", "poddisruptionbudgets"),
+    "PersistentVolumeClaim": ("", "v1", "persistentvolumeclaims"),
+    "Job": ("batch", "v1", "jobs"),
+}
+_LEVELS: Final = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING}
+
+
+def _kube(memo: kopf.Memo) -> Kube:
+    if "kube" not in memo:
+        memo["kube"] = Kube(observer=metrics.observe_request)
+    kube: Kube = memo["kube"]
+    return kube
+
+
+def _controller(memo: kopf.Memo) -> Controller:
+    controller: Controller = memo["controller"]
+    return controller
+
+
+# --- operator lifecycle ---------------------------------------------------------------
+
+
+@kopf.on.login()
+async def operator_login(
+    memo: kopf.Memo, logger: kopf.Logger, settings: kopf.OperatorSettings, **_: Any
+) -> kopf.ConnectionInfo | None:
+    info = kopf.login_via_client(logger=logger, settings=settings)
+    if info is not None:
+        await _kube(memo).login(info)
+    return info
+
+
+@kopf.on.startup()
+async def operator_startup(
+    settings: kopf.OperatorSettings,
+    memo: kopf.Memo,
+    logger: kopf.Logger,
+    **kwargs: Any,
+) -> None:
+    config: Settings = memo.get("settings") or Settings.from_env(os.environ)
+    settings.posting.level = _LEVELS[config.events_level]
+    # Keep kopf's bookkeeping in annotations: the status belongs to the VoxtralService API.
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=api.GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=api.GROUP, key="last-handled-configuration"
+    )
+    settings.peering.standalone = not config.peering
+    if config.peering:
+        settings.peering.name = config.peering
+        settings.peering.priority = config.priority
+    # kopf hands every index to every handler, by its id.
+    indexes = Indexes(
+        services=kwargs["vxs_services"],
+        children={kind: kwargs[f"vxs_{kind.lower()}"] for kind in CHILDREN},
+    )
+    controller = Controller(config, _kube(memo), indexes)
+    memo["controller"] = controller
+    if config.metrics_port and not memo.get("metrics_served"):
+        metrics.serve(config.metrics_port)
+        memo["metrics_served"] = True
+    memo["tasks"] = [asyncio.create_task(_every(GAUGE_SECONDS, controller.count_services))]
+    if config.resync_seconds:
+
+        async def resync() -> None:
+            await controller.resync(logger)
+
+        memo["tasks"].append(asyncio.create_task(_every(config.resync_seconds, resync)))
+    logger.info(
+        f"voxtral-operator started: namespaces={list(config.namespaces) or 'all'}, "
+        f"resync every {config.resync_seconds:g}s"
+    )
+
+
+async def _every(seconds: float, fn: Any) -> None:
+    while True:
+        await asyncio.sleep(seconds)
+        result = fn()
+        if asyncio.iscoroutine(result):
+            await result
+
+
+@kopf.on.cleanup()
+async def operator_cleanup(memo: kopf.Memo, **_: Any) -> None:
+    for task in memo.get("tasks", []):
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    if "kube" in memo:
+        await _kube(memo).close()
+
+
+# --- caches (informer-like indexes) ---------------------------------------------------
+
+
+@kopf.index(GROUP, VERSION, PLURAL, id="vxs_services")
+def vxs_services(namespace: str | None, name: str, body: kopf.Body, **_: Any) -> dict[Any, Any]:
+    return {(namespace, name): slim(body)}
+
+
+def _index_child(body: kopf.Body, **_: Any) -> dict[Any, Any] | None:
+    owner = owner_of(body)
+    return {owner: slim(body)} if owner else None
+
+
+for _kind, (_group, _version, _plural) in CHILDREN.items():
+    kopf.index(_group, _version, _plural, labels=MANAGED, id=f"vxs_{_kind.lower()}")(_index_child)
+
+
+# --- the reconcile ------------------------------------------------------------------------
+
+
+@kopf.on.resume(GROUP, VERSION, PLURAL)
+@kopf.on.create(GROUP, VERSION, PLURAL)
+@kopf.on.update(GROUP, VERSION, PLURAL)
+async def voxtralservice_reconcile(
+    body: kopf.Body, reason: str, memo: kopf.Memo, logger: kopf.Logger, **_: Any
+) -> None:
+    try:
+        plan = await _controller(memo).reconcile(body, str(reason), logger)
+    except ApiFailure as exc:
+        raise kopf.TemporaryError(f"API call failed: {exc}", delay=API_RETRY_SECONDS) from exc
+    if isinstance(plan.problem, Invalid):
+        raise kopf.PermanentError(plan.problem.message)
+    if isinstance(plan.problem, Waiting):
+        raise kopf.TemporaryError(plan.problem.message, delay=plan.problem.delay)
+
+
+@kopf.on.event(GROUP, VERSION, PLURAL)
+async def voxtralservice_event(
+    type: str, namespace: str | None, name: str, memo: kopf.Memo, **_: Any
+) -> None:
+    if type == "DELETED" and "controller" in memo and namespace:
+        _controller(memo).forget((namespace, name))
+
+
+async def child_event(
+    type: str, body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **_: Any
+) -> None:
+    """A child changed or went away: re-check its VoxtralService (restores hand edits)."""
+    owner = owner_of(body)
+    if type is None or owner is None or "controller" not in memo:
+        return  # the initial listing: the resume handlers cover it
+    await _controller(memo).reconcile_owner(owner, "child", logger)
+
+
+for _kind, (_group, _version, _plural) in CHILDREN.items():
+    kopf.on.event(_group, _version, _plural, labels=MANAGED, id=f"{_kind.lower()}_event")(
+        child_event
+    )

@@ -1,0 +1,231 @@
+"""The one module that talks to the Kubernetes API server (kopf's own watching aside).
+
+Writes are server-side apply (PATCH application/apply-patch+yaml, field manager
+`voxtral-operator`, force): creating and updating are one idempotent call, and fields the
+operator stops setting are removed. 404 on get/delete is an answer, not an error. Every
+call goes through `_request`, which counts it by (verb, resource, code) for the metrics
+and for the RBAC list of the Helm chart.
+
+Credentials are the ones kopf logged in with (`kopf.ConnectionInfo`), handed over by the
+login handler, so the operator has a single notion of who it is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import ssl
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+import httpx
+import kopf
+
+from voxtral_operator import __version__, api, names
+
+APPLY: Final = "application/apply-patch+yaml"
+MERGE: Final = "application/merge-patch+json"
+TIMEOUT: Final = httpx.Timeout(30.0, connect=10.0)
+
+
+@dataclass(frozen=True)
+class Resource:
+    group: str
+    version: str
+    plural: str
+
+    def path(self, namespace: str, name: str | None = None, sub: str | None = None) -> str:
+        base = f"/api/{self.version}" if not self.group else f"/apis/{self.group}/{self.version}"
+        path = f"{base}/namespaces/{namespace}/{self.plural}"
+        if name is not None:
+            path += f"/{name}"
+        if sub is not None:
+            path += f"/{sub}"
+        return path
+
+
+RESOURCES: Final[dict[str, Resource]] = {
+    "Deployment": Resource("apps", "v1", "deployments"),
+    "Service": Resource("", "v1", "services"),
+    "PodDisruptionBudget": Resource("policy", "v1", "poddisruptionbudgets"),
+    "PersistentVolumeClaim": Resource("", "v1", "persistentvolumeclaims"),
+    "Job": Resource("batch", "v1", "jobs"),
+    "Secret": Resource("", "v1", "secrets"),
+    api.KIND: Resource(api.GROUP, api.VERSION, api.PLURAL),
+}
+
+# (verb, resource, HTTP status or "error") -> None: told of every request.
+Observer = Callable[[str, str, str], None]
+
+
+class KubeError(Exception):
+    """The API server refused a request. `status` is the HTTP code (0: no answer)."""
+
+    def __init__(self, status: int, reason: str, message: str) -> None:
+        super().__init__(f"{status} {reason}: {message}")
+        self.status = status
+        self.reason = reason
+        self.message = message
+
+    @property
+    def invalid(self) -> bool:
+        """The request itself is wrong (422, 400): retrying it as is will not help."""
+        return self.status in (400, 422)
+
+
+def _write_temp(data: str | bytes) -> str:
+    with tempfile.NamedTemporaryFile("wb", delete=False, suffix=".pem") as f:
+        f.write(data.encode() if isinstance(data, str) else data)
+        return f.name
+
+
+def client_for(info: kopf.ConnectionInfo) -> httpx.AsyncClient:
+    """An HTTP client with the credentials kopf logged in with."""
+    verify: ssl.SSLContext | bool = True
+    if info.insecure:
+        verify = False
+    elif info.ca_path or info.ca_data:
+        ca_data = info.ca_data.decode() if isinstance(info.ca_data, bytes) else info.ca_data
+        verify = ssl.create_default_context(
+            cafile=str(info.ca_path) if info.ca_path else None, cadata=ca_data
+        )
+    if isinstance(verify, ssl.SSLContext) and (info.certificate_path or info.certificate_data):
+        cert = info.certificate_path or _write_temp(info.certificate_data or b"")
+        key = info.private_key_path or (
+            _write_temp(info.private_key_data) if info.private_key_data else None
+        )
+        verify.load_cert_chain(str(cert), str(key) if key else None)
+    headers = {"User-Agent": f"{names.OPERATOR}/{__version__}"}
+    if info.token:
+        headers["Authorization"] = f"{info.scheme or 'Bearer'} {info.token}"
+    auth = httpx.BasicAuth(info.username, info.password or "") if info.username else None
+    return httpx.AsyncClient(
+        base_url=info.server,
+        verify=verify,
+        headers=headers,
+        auth=auth,
+        timeout=TIMEOUT,
+        limits=httpx.Limits(max_connections=50, max_keepalive_connections=50),
+    )
+
+
+class Kube:
+    """Get, apply, delete and status-patch the operator's objects."""
+
+    def __init__(self, observer: Observer | None = None) -> None:
+        self._client: httpx.AsyncClient | None = None
+        self._ready = asyncio.Event()
+        self._observer = observer
+
+    async def login(self, info: kopf.ConnectionInfo) -> None:
+        old, self._client = self._client, client_for(info)
+        self._ready.set()
+        if old is not None:
+            await old.aclose()
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+            self._ready.clear()
+
+    async def _request(
+        self,
+        verb: str,
+        kind: str,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        body: Any = None,
+        content_type: str | None = None,
+    ) -> httpx.Response:
+        await self._ready.wait()
+        assert self._client is not None
+        resource = RESOURCES[kind]
+        label = f"{resource.group}/{resource.plural}" if resource.group else resource.plural
+        headers = {"Content-Type": content_type} if content_type else {}
+        content = json.dumps(body).encode() if body is not None else None
+        try:
+            response = await self._client.request(
+                method, path, params=params, content=content, headers=headers
+            )
+        except httpx.HTTPError as exc:
+            self._observe(verb, label, "error")
+            raise KubeError(0, type(exc).__name__, str(exc) or repr(exc)) from exc
+        self._observe(verb, label, str(response.status_code))
+        return response
+
+    def _observe(self, verb: str, resource: str, code: str) -> None:
+        if self._observer is not None:
+            self._observer(verb, resource, code)
+
+    @staticmethod
+    def _fail(response: httpx.Response) -> KubeError:
+        try:
+            data = response.json()
+        except ValueError:
+            data = {}
+        return KubeError(
+            response.status_code,
+            str(data.get("reason") or response.reason_phrase),
+            str(data.get("message") or response.text[:500]),
+        )
+
+    async def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        path = RESOURCES[kind].path(namespace, name)
+        response = await self._request("get", kind, "GET", path)
+        if response.status_code == 404:
+            return None
+        if response.status_code >= 400:
+            raise self._fail(response)
+        result: dict[str, Any] = response.json()
+        return result
+
+    async def apply(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
+        """Create or update by server-side apply; the operator's fields win (force)."""
+        kind = str(manifest["kind"])
+        meta = manifest["metadata"]
+        path = RESOURCES[kind].path(str(meta["namespace"]), str(meta["name"]))
+        response = await self._request(
+            "patch",
+            kind,
+            "PATCH",
+            path,
+            params={"fieldManager": names.FIELD_MANAGER, "force": "true"},
+            body=manifest,
+            content_type=APPLY,
+        )
+        if response.status_code >= 400:
+            raise self._fail(response)
+        result: dict[str, Any] = response.json()
+        return result
+
+    async def delete(self, kind: str, namespace: str, name: str) -> bool:
+        """Delete with background propagation (a Job's pods go too). False if already gone."""
+        path = RESOURCES[kind].path(namespace, name)
+        response = await self._request(
+            "delete", kind, "DELETE", path, params={"propagationPolicy": "Background"}
+        )
+        if response.status_code == 404:
+            return False
+        if response.status_code >= 400:
+            raise self._fail(response)
+        return True
+
+    async def patch_status(
+        self, namespace: str, name: str, patch: Mapping[str, Any]
+    ) -> dict[str, Any] | None:
+        """Merge-patch a VoxtralService's status subresource. None if it is gone."""
+        path = RESOURCES[api.KIND].path(namespace, name, "status")
+        response = await self._request(
+            "patch", api.KIND, "PATCH", path, body={"status": dict(patch)}, content_type=MERGE
+        )
+        if response.status_code == 404:
+            return None
+        if response.status_code >= 400:
+            raise self._fail(response)
+        result: dict[str, Any] = response.json()
+        return result

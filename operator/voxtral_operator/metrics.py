@@ -1,0 +1,59 @@
+"""The operator's own Prometheus metrics (prometheus-client)."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+REGISTRY: Final = CollectorRegistry(auto_describe=True)
+
+RECONCILES: Final = Counter(
+    "voxtral_operator_reconciles_total",
+    "Reconciles of a VoxtralService, by what triggered them and how they ended "
+    "(ok, waiting, invalid, error).",
+    ["trigger", "result"],
+    registry=REGISTRY,
+)
+RECONCILE_SECONDS: Final = Histogram(
+    "voxtral_operator_reconcile_duration_seconds",
+    "Time one reconcile took, API calls included.",
+    ["trigger"],
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+    registry=REGISTRY,
+)
+ERRORS: Final = Counter(
+    "voxtral_operator_errors_total",
+    "Reconcile errors, by kind: api (the API server failed or refused), spec (invalid "
+    "VoxtralService), internal (a bug).",
+    ["kind"],
+    registry=REGISTRY,
+)
+WRITES: Final = Counter(
+    "voxtral_operator_writes_total",
+    "Writes to the API server, by action (apply, delete, status) and kind.",
+    ["action", "kind"],
+    registry=REGISTRY,
+)
+API_REQUESTS: Final = Counter(
+    "voxtral_operator_api_requests_total",
+    "Requests to the Kubernetes API made by the operator's reconciler (kopf's own watches "
+    "excluded), by verb, resource and HTTP status.",
+    ["verb", "resource", "code"],
+    registry=REGISTRY,
+)
+SERVICES: Final = Gauge(
+    "voxtral_operator_managed_services",
+    "VoxtralServices the operator manages, by their Ready condition.",
+    ["ready"],
+    registry=REGISTRY,
+)
+
+
+def observe_request(verb: str, resource: str, code: str) -> None:
+    API_REQUESTS.labels(verb, resource, code).inc()
+
+
+def serve(port: int) -> None:
+    """Expose /metrics on port (in a daemon thread)."""
+    start_http_server(port, registry=REGISTRY)

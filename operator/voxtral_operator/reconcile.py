@@ -1,0 +1,451 @@
+"""The pure planner: a VoxtralService and what exists -> what to write, and the status.
+
+Level-based: the same function serves create, resume, update, a child's change and the
+periodic resync. It writes nothing itself; `controller.py` executes the plan. A plan for
+an unchanged world is empty and leaves the status alone: zero writes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final, Literal
+
+from voxtral_operator import names
+from voxtral_operator.builders import Children, build_children
+from voxtral_operator.builders.meta import selector_labels, spec_hash
+from voxtral_operator.drift import in_sync
+from voxtral_operator.problems import SpecError
+from voxtral_operator.quantity import parse_quantity
+from voxtral_operator.resolve import Resolved
+from voxtral_operator.status import (
+    COND_AVAILABLE,
+    COND_MODEL_READY,
+    COND_READY,
+    Cond,
+    merge_conditions,
+    status_patch,
+)
+
+ChildKey = tuple[str, str]  # (kind, name)
+Body = Mapping[str, Any]
+WAIT_SECONDS: Final = 30.0
+# Kinds the operator deletes when it no longer wants them. Never the model cache: losing
+# downloaded weights must be a person's decision (it goes with the VoxtralService).
+DELETABLE: Final = {
+    "Deployment": "apps/v1",
+    "Service": "v1",
+    "PodDisruptionBudget": "policy/v1",
+    "Job": "batch/v1",
+}
+
+
+@dataclass(frozen=True)
+class Apply:
+    manifest: dict[str, Any]
+    create: bool
+
+    @property
+    def key(self) -> ChildKey:
+        return (self.manifest["kind"], self.manifest["metadata"]["name"])
+
+
+@dataclass(frozen=True)
+class Delete:
+    api_version: str
+    kind: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """A dependency is not there yet: retry after `delay` (kopf.TemporaryError)."""
+
+    reason: str
+    message: str
+    delay: float = WAIT_SECONDS
+
+
+@dataclass(frozen=True)
+class Invalid:
+    """The spec cannot be served as it is: no retry until it changes (kopf.PermanentError)."""
+
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Needs:
+    """What the controller must look up before planning (outside the children indexes)."""
+
+    secret: tuple[str, str] | None = None  # (name, key) of the Hugging Face token
+    claim: str | None = None  # the user's PVC of a pvc source
+
+
+@dataclass(frozen=True)
+class Lookups:
+    secret: Literal["ok", "missing", "no-key"] | None = None
+    claim: Body | None = None
+    claim_checked: bool = False
+
+
+@dataclass(frozen=True)
+class Context:
+    now: str
+    cluster_domain: str = "cluster.local"
+
+
+@dataclass(frozen=True)
+class Plan:
+    actions: list[Apply | Delete] = field(default_factory=list)
+    status: dict[str, Any] = field(default_factory=dict)
+    status_patch: dict[str, Any] | None = None
+    problem: Waiting | Invalid | None = None
+
+
+def _job_state(job: Body | None) -> Literal["absent", "running", "complete", "failed"]:
+    if job is None:
+        return "absent"
+    status = job.get("status") or {}
+    for cond in status.get("conditions") or []:
+        if cond.get("status") == "True" and cond.get("type") == "Complete":
+            return "complete"
+        if cond.get("status") == "True" and cond.get("type") == "Failed":
+            return "failed"
+    if (status.get("succeeded") or 0) >= 1:
+        return "complete"
+    return "running"
+
+
+def _job_failure(job: Body) -> str:
+    for cond in (job.get("status") or {}).get("conditions") or []:
+        if cond.get("type") == "Failed":
+            return f"{cond.get('reason', 'Failed')}: {cond.get('message', '')}".rstrip(": ")
+    return "Failed"
+
+
+def needs(resolved: Resolved, children: Mapping[ChildKey, Body]) -> Needs:
+    """Look up the token Secret only while the download has not finished, and the user's
+    claim only until the Deployment exists: a steady state costs no reads."""
+    wanted = build_children(resolved)
+    secret = None
+    hf = resolved.hugging_face
+    if hf is not None and hf.token_secret_ref is not None and wanted.download_job is not None:
+        job = children.get(("Job", wanted.download_job["metadata"]["name"]))
+        if _job_state(job) != "complete":
+            secret = (hf.token_secret_ref.name, hf.token_secret_ref.key)
+    claim = None
+    if resolved.pvc is not None and ("Deployment", resolved.name) not in children:
+        claim = resolved.pvc.claim_name
+    return Needs(secret=secret, claim=claim)
+
+
+def _controlled_by(child: Body, uid: str | None) -> bool:
+    for ref in (child.get("metadata") or {}).get("ownerReferences") or []:
+        if ref.get("controller") and ref.get("uid") == uid:
+            return True
+    return False
+
+
+def _claim_manifest(desired: dict[str, Any], observed: Body | None) -> dict[str, Any]:
+    """A claim's spec is immutable but for growing: keep what exists, grow only."""
+    if observed is None:
+        return desired
+    spec = dict(desired["spec"])
+    seen = observed.get("spec") or {}
+    for key in ("accessModes", "storageClassName", "volumeMode"):
+        if key in seen:
+            spec[key] = seen[key]
+        else:
+            spec.pop(key, None)
+    size = desired["spec"]["resources"]["requests"]["storage"]
+    have = ((seen.get("resources") or {}).get("requests") or {}).get("storage")
+    if have is not None and parse_quantity(have) > parse_quantity(size):
+        size = have  # a claim never shrinks
+    spec["resources"] = {"requests": {"storage": size}}
+    metadata = dict(desired["metadata"])
+    metadata["annotations"] = {
+        k: v for k, v in metadata["annotations"].items() if k != names.ANNOTATION_SPEC_HASH
+    }
+    manifest = {**desired, "metadata": metadata, "spec": spec}
+    metadata["annotations"][names.ANNOTATION_SPEC_HASH] = spec_hash(manifest)
+    return manifest
+
+
+def _sync(desired: dict[str, Any], observed: Body | None) -> Apply | None:
+    if observed is None:
+        return Apply(desired, create=True)
+    if in_sync(observed, desired):
+        return None
+    return Apply(desired, create=False)
+
+
+def _selector(service: str) -> str:
+    return ",".join(f"{k}={v}" for k, v in sorted(selector_labels(service).items()))
+
+
+def _model_condition(
+    resolved: Resolved, wanted: Children, children: Mapping[ChildKey, Body], lookups: Lookups
+) -> tuple[Cond, Waiting | None]:
+    ns = resolved.namespace
+    if resolved.pvc is not None:
+        pvc = resolved.pvc
+        if lookups.claim_checked:
+            phase = ((lookups.claim or {}).get("status") or {}).get("phase", "Pending")
+            if lookups.claim is None or phase != "Bound":
+                state = "to exist" if lookups.claim is None else f"to be Bound (it is {phase})"
+                wait = Waiting(
+                    "WaitingForClaim",
+                    f"waiting for PersistentVolumeClaim "
+                    f"{pvc.claim_name} (spec.model.source.pvc.claimName) in "
+                    f"namespace {ns} {state}",
+                )
+                return Cond(COND_MODEL_READY, "False", wait.reason, wait.message), wait
+        where = f"{pvc.claim_name}:/{pvc.path}".rstrip("/")
+        return Cond(COND_MODEL_READY, "True", "ClaimBound", f"weights on {where}"), None
+
+    hf = resolved.hugging_face
+    assert hf is not None and wanted.download_job is not None
+    job_name = wanted.download_job["metadata"]["name"]
+    state = _job_state(children.get(("Job", job_name)))
+    if state == "complete":
+        return Cond(
+            COND_MODEL_READY,
+            "True",
+            "Downloaded",
+            f"{hf.repo}@{hf.revision} is in PVC {resolved.claim_name}",
+        ), None
+    if lookups.secret in ("missing", "no-key") and hf.token_secret_ref is not None:
+        ref = hf.token_secret_ref
+        what = (
+            f"Secret {ref.name}"
+            if lookups.secret == "missing"
+            else f"key {ref.key!r} in Secret {ref.name}"
+        )
+        wait = Waiting(
+            "WaitingForSecret",
+            f"waiting for {what} in namespace {ns} "
+            "(spec.model.source.huggingFace.tokenSecretRef): create it with "
+            f"the Hugging Face token, e.g. kubectl create secret generic "
+            f"{ref.name} --from-literal={ref.key}=hf_...",
+        )
+        return Cond(COND_MODEL_READY, "False", wait.reason, wait.message), wait
+    if state == "failed":
+        job = children[("Job", job_name)]
+        return Cond(
+            COND_MODEL_READY,
+            "False",
+            "DownloadFailed",
+            f"download Job {job_name} failed ({_job_failure(job)}): check "
+            f"`kubectl logs job/{job_name}`, the repository name and the token "
+            "Secret, then delete the Job to retry",
+        ), None
+    return Cond(
+        COND_MODEL_READY,
+        "False",
+        "Downloading",
+        f"Job {job_name} is downloading {hf.repo}@{hf.revision} into PVC "
+        f"{resolved.claim_name}; the Deployment starts when it finishes",
+    ), None
+
+
+def _available_condition(
+    resolved: Resolved, deployment: Body | None, model: Cond
+) -> tuple[Cond, int, int, int]:
+    """(condition, replicas, ready, desired)."""
+    desired = resolved.service.spec.replicas
+    if deployment is None:
+        reason = "WaitingForModel" if not model.ok else "Creating"
+        return (
+            Cond(
+                COND_AVAILABLE,
+                "False",
+                reason,
+                "no replicas yet: "
+                + (
+                    "the Deployment starts when the model is in place"
+                    if not model.ok
+                    else "creating the Deployment"
+                ),
+            ),
+            0,
+            0,
+            desired,
+        )
+    if not resolved.operator_owns_replicas:
+        desired = int((deployment.get("spec") or {}).get("replicas") or 0)
+    status = deployment.get("status") or {}
+    replicas = int(status.get("replicas") or 0)
+    ready = int(status.get("readyReplicas") or 0)
+    available = int(status.get("availableReplicas") or 0)
+    pods = f"kubectl get pods -l {_selector(resolved.name)}"
+    for cond in status.get("conditions") or []:
+        if cond.get("type") == "Progressing" and cond.get("reason") == "ProgressDeadlineExceeded":
+            return (
+                Cond(
+                    COND_AVAILABLE,
+                    "False",
+                    "RolloutStuck",
+                    f"{ready}/{desired} replicas ready and the rollout stopped progressing: "
+                    f"see `{pods}` and `kubectl describe` them (GPUs free? image "
+                    "pulled? model loading errors in the logs?)",
+                ),
+                replicas,
+                ready,
+                desired,
+            )
+    if desired == 0:
+        return (
+            Cond(COND_AVAILABLE, "False", "ScaledToZero", "spec.replicas is 0"),
+            replicas,
+            ready,
+            desired,
+        )
+    if available >= 1:
+        return (
+            Cond(COND_AVAILABLE, "True", "ReplicasReady", f"{ready}/{desired} replicas ready"),
+            replicas,
+            ready,
+            desired,
+        )
+    return (
+        Cond(
+            COND_AVAILABLE,
+            "False",
+            "Loading",
+            f"0/{desired} replicas ready: pods get GPUs, pull the image and load the model, "
+            f"which takes minutes; watch `{pods}`",
+        ),
+        replicas,
+        ready,
+        desired,
+    )
+
+
+def _endpoints(resolved: Resolved, domain: str) -> dict[str, str]:
+    host = f"{names.service(resolved.name)}.{resolved.namespace}.svc.{domain}"
+    svc = resolved.service.spec.service
+    return {
+        "http": f"http://{host}:{svc.http_port}",
+        "openai": f"http://{host}:{svc.http_port}/v1",
+        "grpc": f"{host}:{svc.grpc_port}",
+    }
+
+
+def plan(
+    body: Body,
+    resolved: Resolved | SpecError,
+    children: Mapping[ChildKey, Body],
+    lookups: Lookups,
+    ctx: Context,
+) -> Plan:
+    meta = body.get("metadata") or {}
+    generation = meta.get("generation")
+    previous = dict(body.get("status") or {})
+    if isinstance(resolved, SpecError):
+        return _plan_invalid(resolved, previous, generation, children, ctx)
+
+    wanted = build_children(resolved)
+    model, waiting = _model_condition(resolved, wanted, children, lookups)
+    actions: list[Apply | Delete] = []
+    if waiting is None:
+        actions = _actions(resolved, wanted, children, model)
+    deployment = children.get(("Deployment", resolved.name))
+    available, replicas, ready, desired = _available_condition(resolved, deployment, model)
+    if waiting is not None:
+        top = Cond(COND_READY, "False", waiting.reason, waiting.message)
+    elif not model.ok:
+        top = Cond(COND_READY, "False", model.reason, model.message)
+    elif not available.ok:
+        top = Cond(COND_READY, "False", available.reason, available.message)
+    else:
+        top = Cond(COND_READY, "True", "Serving", f"serving {resolved.model_label}")
+
+    service_there = ("Service", resolved.name) in children or any(
+        isinstance(a, Apply) and a.key == ("Service", resolved.name) for a in actions
+    )
+    status: dict[str, Any] = {
+        "observedGeneration": generation,
+        "conditions": merge_conditions(
+            previous.get("conditions") or [], [model, available, top], generation, ctx.now
+        ),
+        "replicas": replicas,
+        "readyReplicas": ready,
+        "replicaSummary": f"{ready}/{desired}",
+        "selector": _selector(resolved.name),
+        "model": resolved.model_label,
+        "gpusPerReplica": resolved.gpus,
+    }
+    if service_there:
+        status["endpoints"] = _endpoints(resolved, ctx.cluster_domain)
+    if top.ok:
+        status["message"] = (
+            f"{resolved.model_label} on {ready}/{desired} replicas; OpenAI "
+            f"base URL {_endpoints(resolved, ctx.cluster_domain)['openai']}"
+        )
+    else:
+        status["message"] = top.message
+    status = {k: v for k, v in status.items() if v is not None}
+    return Plan(
+        actions=actions, status=status, status_patch=status_patch(previous, status), problem=waiting
+    )
+
+
+def _actions(
+    resolved: Resolved, wanted: Children, children: Mapping[ChildKey, Body], model: Cond
+) -> list[Apply | Delete]:
+    actions: list[Apply | Delete] = []
+
+    def sync(manifest: dict[str, Any] | None) -> None:
+        if manifest is None:
+            return
+        key = (manifest["kind"], manifest["metadata"]["name"])
+        action = _sync(manifest, children.get(key))
+        if action is not None:
+            actions.append(action)
+
+    if wanted.cache_claim is not None:
+        claim_key = ("PersistentVolumeClaim", wanted.cache_claim["metadata"]["name"])
+        sync(_claim_manifest(wanted.cache_claim, children.get(claim_key)))
+    if wanted.download_job is not None:
+        job_key = ("Job", wanted.download_job["metadata"]["name"])
+        if job_key not in children:  # a Job is immutable: create it, never update it
+            actions.append(Apply(wanted.download_job, create=True))
+    if model.ok:  # until the new weights are in place, a running Deployment keeps the old
+        sync(wanted.deployment)
+    sync(wanted.service)
+    sync(wanted.pdb)
+
+    keep = {(m["kind"], m["metadata"]["name"]) for m in wanted.all()}
+    uid = resolved.service.metadata.uid
+    for (kind, name), child in sorted(children.items()):
+        if kind in DELETABLE and (kind, name) not in keep and _controlled_by(child, uid):
+            if kind == "Deployment" and not model.ok:
+                continue
+            actions.append(Delete(DELETABLE[kind], kind, name))
+    return actions
+
+
+def _plan_invalid(
+    error: SpecError,
+    previous: dict[str, Any],
+    generation: int | None,
+    children: Mapping[ChildKey, Body],
+    ctx: Context,
+) -> Plan:
+    message = error.message
+    if children:
+        message += " (the existing children are left as they were until the spec is fixed)"
+    ready = Cond(COND_READY, "False", error.reason, message)
+    status = dict(previous)
+    status["observedGeneration"] = generation
+    status["conditions"] = merge_conditions(
+        previous.get("conditions") or [], [ready], generation, ctx.now
+    )
+    status["message"] = message
+    status = {k: v for k, v in status.items() if v is not None}
+    return Plan(
+        status=status,
+        status_patch=status_patch(previous, status),
+        problem=Invalid(error.reason, message),
+    )

@@ -1,0 +1,79 @@
+"""`voxtral-operator render -f FILE.yaml`: print every object the operator would create for
+the VoxtralService(s) in FILE, as YAML, without a cluster (GitOps, debugging).
+
+Objects get no ownerReferences unless the input carries a metadata.uid, and the Deployment
+is printed even though, in a cluster, it waits for the model download to finish.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable
+from typing import IO, Any
+
+import yaml
+
+from voxtral_operator import api
+from voxtral_operator.builders import build_children
+from voxtral_operator.problems import SpecError
+from voxtral_operator.resolve import parse, resolve
+
+
+class RenderError(ValueError):
+    pass
+
+
+def render_documents(docs: Iterable[Any], namespace: str | None = None) -> list[dict[str, Any]]:
+    """The children of each VoxtralService document, in creation order."""
+    objects: list[dict[str, Any]] = []
+    count = 0
+    for index, doc in enumerate(docs, start=1):
+        if doc is None:
+            continue
+        if not isinstance(doc, dict):
+            raise RenderError(f"document {index}: expected a mapping, got {type(doc).__name__}")
+        if doc.get("kind") != api.KIND or doc.get("apiVersion") != api.API_VERSION:
+            raise RenderError(
+                f"document {index}: {doc.get('apiVersion')}/{doc.get('kind')} is not a "
+                f"{api.API_VERSION} {api.KIND}"
+            )
+        count += 1
+        body = dict(doc)
+        meta = dict(body.get("metadata") or {})
+        if namespace and not meta.get("namespace"):
+            meta["namespace"] = namespace
+        meta.setdefault("namespace", "default")
+        body["metadata"] = meta
+        try:
+            resolved = resolve(parse(body))
+        except SpecError as exc:
+            raise RenderError(f"document {index} ({meta.get('name')!r}): {exc.message}") from None
+        objects.extend(build_children(resolved).all())
+    if not count:
+        raise RenderError(f"no {api.KIND} found")
+    return objects
+
+
+def render(stream: IO[str], out: IO[str], namespace: str | None = None) -> None:
+    try:
+        docs = list(yaml.safe_load_all(stream))
+    except yaml.YAMLError as exc:
+        raise RenderError(f"not valid YAML: {exc}") from None
+    objects = render_documents(docs, namespace)
+    yaml.safe_dump_all(objects, out, sort_keys=False, width=100)
+
+
+def main(path: str, namespace: str | None = None) -> int:
+    try:
+        if path == "-":
+            render(sys.stdin, sys.stdout, namespace)
+        else:
+            with open(path, encoding="utf-8") as f:
+                render(f, sys.stdout, namespace)
+    except OSError as exc:
+        print(f"voxtral-operator render: cannot read {path}: {exc.strerror}", file=sys.stderr)
+        return 2
+    except RenderError as exc:
+        print(f"voxtral-operator render: {path}: {exc}", file=sys.stderr)
+        return 1
+    return 0
