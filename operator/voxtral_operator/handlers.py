@@ -53,7 +53,14 @@ def _controller(memo: kopf.Memo) -> Controller:
 async def operator_login(
     memo: kopf.Memo, logger: kopf.Logger, settings: kopf.OperatorSettings, **_: Any
 ) -> kopf.ConnectionInfo | None:
-    info = kopf.login_via_client(logger=logger, settings=settings)
+    """In a cluster: the service account. Elsewhere: the kubernetes client library (it
+    understands exec plugins), else kopf's minimal kubeconfig reader."""
+    info = kopf.login_with_service_account(settings=settings)
+    if info is None:
+        try:
+            info = kopf.login_via_client(logger=logger, settings=settings)
+        except kopf.LoginError:
+            info = kopf.login_with_kubeconfig(settings=settings)
     if info is not None:
         await _kube(memo).login(info)
     return info

@@ -1,0 +1,362 @@
+"""A Kubernetes API emulator for the operator's tests: kmock's KubernetesEmulator (real HTTP,
+discovery, list/watch) with the API server behaviour kmock 0.8 lacks, filled in here:
+
+- metadata.uid, metadata.resourceVersion (one cluster-wide counter), metadata.generation
+  (bumped when anything but metadata and status changes), creationTimestamp;
+- a list's resourceVersion, and watches that start from it (no replay of old objects);
+- merge patches, JSON patches (a failed `test` op is 422, as kopf expects), and server-side
+  apply (create-or-update, fields a manager stops applying are removed, `force` wins);
+- the status subresource: writes to /status change only status, writes to the object
+  never do; create ignores status;
+- no-op writes change nothing: no new resourceVersion, no watch event;
+- a little defaulting (a Service's clusterIP, CPU quantities in canonical form), so the
+  operator's drift check meets what a real API server returns;
+- deletion with finalizers, and garbage collection: deleting an owner deletes the objects
+  whose ownerReferences name its uid (background propagation);
+- every request is in `requests` (kmock's), and `api_calls()` turns them into RBAC terms.
+
+Server-side apply is simplified: one applied configuration is remembered per (object,
+field manager), lists are atomic, and other writers own nothing.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime
+import itertools
+import json
+import uuid
+from collections.abc import AsyncIterator, Iterable
+from decimal import Decimal
+from typing import Any
+
+import aiohttp.web
+import jsonpatch
+import kmock
+from kmock._internal import enums, k8s, references, rendering
+
+Key = tuple[Any, str | None, str]
+
+CRD_RESOURCE = "voxtral.dev/v1alpha1/voxtralservices"
+WITH_STATUS = {"deployments", "services", "persistentvolumeclaims", "jobs",
+               "poddisruptionbudgets", "voxtralservices", "pods", "replicasets", "statefulsets"}
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _merge(base: Any, patch: Any) -> Any:
+    """RFC 7386 JSON merge patch."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    result = dict(base) if isinstance(base, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = _merge(result.get(key), value)
+    return result
+
+
+def _unapply(current: Any, before: Any, after: Any) -> Any:
+    """Remove from current the fields `before` set that `after` no longer sets."""
+    if not isinstance(current, dict) or not isinstance(before, dict):
+        return current
+    result = dict(current)
+    for key, value in before.items():
+        if not isinstance(after, dict) or key not in after:
+            result.pop(key, None)
+        elif isinstance(value, dict) and isinstance(after[key], dict) and key in result:
+            result[key] = _unapply(result[key], value, after[key])
+    return result
+
+
+def _canonical_cpu(value: Any) -> Any:
+    """The API server keeps quantities in canonical form: 0.5 CPU reads back as 500m."""
+    if isinstance(value, str) and "." in value and value.replace(".", "", 1).isdigit():
+        millis = Decimal(value) * 1000
+        return f"{int(millis)}m" if millis % 1000 else str(int(millis / 1000))
+    return value
+
+
+def _default(plural: str, obj: dict[str, Any], counter: int) -> None:
+    spec = obj.get("spec")
+    if not isinstance(spec, dict):
+        return
+    if plural == "services" and spec.get("type", "ClusterIP") != "ExternalName":
+        spec.setdefault("clusterIP", f"10.96.{counter // 250 % 250}.{counter % 250 + 1}")
+        spec.setdefault("sessionAffinity", "None")
+    if plural == "deployments":
+        pod = spec.get("template", {}).get("spec", {})
+        pod.setdefault("dnsPolicy", "ClusterFirst")
+        pod.setdefault("restartPolicy", "Always")
+        for container in pod.get("containers", []):
+            container.setdefault("terminationMessagePath", "/dev/termination-log")
+            for section in ("requests", "limits"):
+                values = container.get("resources", {}).get(section, {})
+                if "cpu" in values:
+                    values["cpu"] = _canonical_cpu(values["cpu"])
+
+
+class VoxtralEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
+    def __attrs_post_init__(self) -> None:
+        super().__attrs_post_init__()
+        self._rv = itertools.count(1)
+        self._last_rv = 0
+        self._store: dict[Key, dict[str, Any]] = {}
+        self._applied: dict[tuple[Key, str], dict[str, Any]] = {}
+        self.resources.load_bundled()
+        self.resources[CRD_RESOURCE] = kmock.ResourceInfo(
+            kind="VoxtralService", singular="voxtralservice", namespaced=True,
+            shortnames={"vxs"}, subresources={"status", "scale"},
+            verbs={"create", "delete", "deletecollection", "get", "list", "patch", "update",
+                   "watch"},
+        )
+
+    # --- helpers for tests -------------------------------------------------------------
+
+    def get(self, resource: str, namespace: str | None, name: str) -> dict[str, Any] | None:
+        obj = self._store.get((kmock.resource(resource), namespace, name))
+        return copy.deepcopy(obj) if obj is not None else None
+
+    def list(self, resource: str, namespace: str | None = None) -> list[dict[str, Any]]:
+        res = kmock.resource(resource)
+        return [copy.deepcopy(o) for (r, ns, _), o in self._store.items()
+                if r == res and (namespace is None or ns == namespace)]
+
+    def api_calls(self, since: int = 0) -> list[tuple[str, str, str]]:
+        """(verb, group, resource[/subresource]) of every API request since request #since."""
+        calls = []
+        for request in list(self._requests)[since:]:
+            if request.resource is None or not request.resource.plural:
+                continue
+            resource = request.resource.plural
+            if request.subresource:
+                resource += f"/{request.subresource}"
+            calls.append((_verb(request), request.resource.group or "", resource))
+        return calls
+
+    # --- request handling --------------------------------------------------------------
+
+    async def _handle(self, request: rendering.Request) -> aiohttp.web.StreamResponse:
+        if request.resource is None or not request.resource.plural:
+            return await super()._handle(request)
+        method = str(getattr(request.method, "value", request.method)).upper()
+        if request.action == enums.action.CREATE:
+            return await self._create(request)
+        if method == "PATCH" and request.name:
+            return await self._patch(request)
+        if method == "DELETE" and request.name:
+            return await self._delete(request)
+        if method == "PUT":
+            raise k8s.KubernetesError(405, "MethodNotAllowed", "PUT is not emulated")
+        return await super()._handle(request)
+
+    def _key(self, request: rendering.Request, name: str | None = None) -> Key:
+        res = references.resource(group=request.resource.group, version=request.resource.version,
+                                  plural=request.resource.plural)
+        return (res, request.namespace, name or request.name)
+
+    def _bump(self) -> str:
+        self._last_rv = next(self._rv)
+        return str(self._last_rv)
+
+    async def _publish(self, key: Key, kind: str, obj: dict[str, Any]) -> None:
+        await self._buses[key[0]].put({"type": kind, "object": copy.deepcopy(obj)})
+
+    async def _store_new(self, key: Key, obj: dict[str, Any]) -> dict[str, Any]:
+        meta = obj.setdefault("metadata", {})
+        meta["name"] = key[2]
+        if key[1] is not None:
+            meta["namespace"] = key[1]
+        meta.update(uid=str(uuid.uuid4()), generation=1, creationTimestamp=_now())
+        meta["resourceVersion"] = self._bump()
+        if key[0].plural in WITH_STATUS:
+            obj.pop("status", None)
+        _default(key[0].plural, obj, self._last_rv)
+        self._store[key] = obj
+        self.objects[key] = copy.deepcopy(obj)
+        await self._publish(key, "ADDED", obj)
+        return obj
+
+    async def _create(self, request: rendering.Request) -> aiohttp.web.StreamResponse:
+        body = copy.deepcopy(request.data or {})
+        name = body.get("metadata", {}).get("name")
+        if not name:
+            raise k8s.KubernetesError(422, "Invalid", "metadata.name: Required value")
+        key = self._key(request, name)
+        async with self._lock:
+            if key in self._store:
+                raise k8s.KubernetesError(409, "AlreadyExists", f"{key[0].plural} {name!r} "
+                                          "already exists")
+            obj = await self._store_new(key, body)
+            return aiohttp.web.json_response(copy.deepcopy(obj), status=201)
+
+    async def _patch(self, request: rendering.Request) -> aiohttp.web.StreamResponse:
+        key = self._key(request)
+        ctype = request.headers.get("Content-Type", "").split(";")[0].strip()
+        data = json.loads(request.text or "null")
+        async with self._lock:
+            current = self._store.get(key)
+            if ctype == "application/apply-patch+yaml":
+                manager = request.params.get("fieldManager")
+                if not manager:
+                    raise k8s.KubernetesError(422, "Invalid", "fieldManager is required")
+                if current is None:
+                    self._applied[(key, manager)] = copy.deepcopy(data)
+                    obj = await self._store_new(key, copy.deepcopy(data))
+                    return aiohttp.web.json_response(copy.deepcopy(obj), status=201)
+                before = self._applied.get((key, manager), {})
+                new = _merge(_unapply(copy.deepcopy(current), before, data), data)
+                self._applied[(key, manager)] = copy.deepcopy(data)
+            elif current is None:
+                raise k8s.KubernetesError(404, "NotFound", f"{key[0].plural} {key[2]!r} not found")
+            elif ctype == "application/json-patch+json":
+                try:
+                    new = jsonpatch.apply_patch(copy.deepcopy(current), data)
+                except jsonpatch.JsonPatchTestFailed as exc:
+                    raise k8s.KubernetesError(422, "Invalid", f"the test failed: {exc}") from None
+                except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException) as exc:
+                    raise k8s.KubernetesError(422, "Invalid", str(exc)) from None
+            else:  # merge-patch+json and strategic-merge-patch+json (maps merge alike)
+                new = _merge(current, data)
+            obj = await self._update(key, current, new, request.subresource)
+            return aiohttp.web.json_response(copy.deepcopy(obj))
+
+    async def _update(self, key: Key, current: dict[str, Any], new: dict[str, Any],
+                      subresource: str | None) -> dict[str, Any]:
+        plural = key[0].plural
+        if plural in WITH_STATUS:
+            if subresource == "status":
+                new = {**current, "status": new.get("status")}
+                if new["status"] is None:
+                    new.pop("status")
+            elif "status" in current:
+                new["status"] = current["status"]
+            else:
+                new.pop("status", None)
+        meta = new.setdefault("metadata", {})
+        for field in ("uid", "creationTimestamp", "name", "namespace", "generation"):
+            if field in current["metadata"]:
+                meta[field] = current["metadata"][field]
+        expected = new["metadata"].get("resourceVersion")
+        if expected not in (None, current["metadata"]["resourceVersion"]):
+            raise k8s.KubernetesError(409, "Conflict", "the object has been modified")
+        meta["resourceVersion"] = current["metadata"]["resourceVersion"]
+        _default(plural, new, self._last_rv)
+        if new == current:
+            return current  # a no-op: no new version, no event
+        def essence(obj: dict[str, Any]) -> dict[str, Any]:
+            return {k: v for k, v in obj.items() if k not in ("metadata", "status")}
+        if essence(new) != essence(current):
+            meta["generation"] = int(current["metadata"].get("generation", 1)) + 1
+        meta["resourceVersion"] = self._bump()
+        if meta.get("deletionTimestamp") and not meta.get("finalizers"):
+            await self._remove(key, new)
+            return new
+        self._store[key] = new
+        self.objects[key].create(copy.deepcopy(new))
+        await self._publish(key, "MODIFIED", new)
+        return new
+
+    async def _remove(self, key: Key, obj: dict[str, Any]) -> None:
+        self._store.pop(key, None)
+        for applied in [k for k in self._applied if k[0] == key]:
+            del self._applied[applied]
+        self.objects[key].delete()
+        await self._publish(key, "DELETED", obj)
+        await self._collect_garbage(obj["metadata"]["uid"])
+
+    async def _delete_locked(self, key: Key) -> dict[str, Any]:
+        current = self._store[key]
+        meta = current["metadata"]
+        if meta.get("finalizers"):
+            if not meta.get("deletionTimestamp"):
+                new = copy.deepcopy(current)
+                new["metadata"]["deletionTimestamp"] = _now()
+                new["metadata"]["resourceVersion"] = self._bump()
+                self._store[key] = new
+                self.objects[key].create(copy.deepcopy(new))
+                await self._publish(key, "MODIFIED", new)
+            return self._store[key]
+        await self._remove(key, current)
+        return current
+
+    async def _collect_garbage(self, uid: str) -> None:
+        dependents = [
+            key for key, obj in self._store.items()
+            if any(ref.get("uid") == uid
+                   for ref in obj.get("metadata", {}).get("ownerReferences") or [])
+        ]
+        for key in dependents:
+            if key in self._store:
+                await self._delete_locked(key)
+
+    async def _delete(self, request: rendering.Request) -> aiohttp.web.StreamResponse:
+        key = self._key(request)
+        async with self._lock:
+            if key not in self._store:
+                raise k8s.KubernetesError(404, "NotFound", f"{key[0].plural} {key[2]!r} not found")
+            obj = await self._delete_locked(key)
+            return aiohttp.web.json_response(copy.deepcopy(obj))
+
+    # --- reads ---------------------------------------------------------------------------
+
+    def _matching(self, request: rendering.Request) -> Iterable[dict[str, Any]]:
+        res = self._key(request)[0]
+        for (r, ns, name), obj in self._store.items():
+            if r != res:
+                continue
+            if request.namespace is not None and ns != request.namespace:
+                continue
+            if request.name is not None and name != request.name:
+                continue
+            yield obj
+
+    async def _serve_fetch(self, request: rendering.Request) -> rendering.Payload:
+        async with self._lock:
+            found = list(self._matching(request))
+        if not found:
+            raise k8s.KubernetesError(404, "NotFound", f"{request.name!r} not found")
+        return copy.deepcopy(found[0])
+
+    async def _serve_list(self, request: rendering.Request) -> rendering.Payload:
+        if request.resource not in self._get_resources():
+            raise k8s.KubernetesResourceNotFoundError()
+        async with self._lock:
+            items = [copy.deepcopy(o) for o in self._matching(request)]
+            version = str(self._last_rv)
+        return {"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": version},
+                "items": items}
+
+    async def _serve_watch(self, request: rendering.Request) -> AsyncIterator[rendering.Payload]:
+        yield b""
+        since = int(request.params.get("resourceVersion") or 0)
+        bus = self._buses[self._key(request)[0]]
+        async with self._lock:
+            mark = await bus.mark()
+            replay = [copy.deepcopy(o) for o in self._matching(request)
+                      if int(o["metadata"]["resourceVersion"]) > since]
+        try:
+            for obj in replay:
+                yield {"type": "ADDED", "object": obj}
+            async for event in bus.stream(since=mark):
+                obj = event["object"]
+                if int(obj["metadata"]["resourceVersion"]) <= since:
+                    continue
+                if request.namespace and obj["metadata"].get("namespace") != request.namespace:
+                    continue
+                yield event
+        finally:
+            await bus.unmark(mark)
+
+
+def _verb(request: rendering.Request) -> str:
+    method = str(getattr(request.method, "value", request.method)).upper()
+    if method == "GET":
+        if request.params.get("watch") in ("true", "1"):
+            return "watch"
+        return "get" if request.name else "list"
+    return {"POST": "create", "PATCH": "patch", "PUT": "update", "DELETE": "delete"}.get(
+        method, method.lower())

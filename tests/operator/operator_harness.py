@@ -1,0 +1,177 @@
+"""Run the real operator (kopf + voxtral_operator.handlers) against the emulator, in the
+test's event loop, and act on the cluster as a user would: over HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import kopf
+import yaml
+
+import voxtral_operator.handlers  # noqa: F401  (registers the real handlers)
+from voxtral_operator.config import Settings
+
+T = TypeVar("T")
+VXS = "/apis/voxtral.dev/v1alpha1"
+
+
+def write_kubeconfig(path: Path, server: str) -> Path:
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "emulator", "cluster": {"server": server}}],
+        "users": [{"name": "tester", "user": {"token": "test-token"}}],
+        "contexts": [{"name": "emulator",
+                      "context": {"cluster": "emulator", "user": "tester"}}],
+        "current-context": "emulator",
+    }
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def fast_settings() -> kopf.OperatorSettings:
+    """kopf settings for tests: the same behaviour, shorter waits."""
+    settings = kopf.OperatorSettings()
+    settings.batching.batch_window = 0.01
+    settings.batching.idle_timeout = 5.0
+    settings.batching.exit_timeout = 2.0
+    settings.watching.reconnect_backoff = 0.1
+    settings.posting.enabled = True
+    return settings
+
+
+class OperatorRun:
+    """One run of the operator; `stop()` ends it like SIGTERM would."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._stop: asyncio.Event | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._stop = asyncio.Event()
+        ready = asyncio.Event()
+        self._task = asyncio.create_task(kopf.operator(
+            clusterwide=True,
+            standalone=True,
+            settings=fast_settings(),
+            stop_flag=self._stop,
+            ready_flag=ready,
+            memo=kopf.Memo(settings=self.settings),
+        ))
+        waiter = asyncio.create_task(ready.wait())
+        done, _ = await asyncio.wait({waiter, self._task}, timeout=20,
+                                     return_when=asyncio.FIRST_COMPLETED)
+        if self._task in done:
+            self._task.result()  # raises what stopped it
+        if waiter not in done:
+            raise TimeoutError("the operator did not get ready in 20 s")
+
+    async def stop(self) -> None:
+        if self._task is None or self._stop is None:
+            return
+        self._stop.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(self._task, timeout=20)
+        self._task = None
+
+
+class Cluster:
+    """A user of the cluster: creates, edits and reads objects over HTTP."""
+
+    def __init__(self, client: httpx.AsyncClient, namespace: str = "default") -> None:
+        self.http = client
+        self.namespace = namespace
+
+    @staticmethod
+    def _check(response: httpx.Response) -> dict[str, Any]:
+        if response.status_code >= 400:
+            raise AssertionError(f"{response.request.method} {response.request.url}: "
+                                 f"{response.status_code} {response.text[:500]}")
+        result: dict[str, Any] = response.json()
+        return result
+
+    def path(self, api: str, plural: str, name: str | None = None, sub: str | None = None) -> str:
+        base = f"/api/{api}" if api == "v1" else f"/apis/{api}"
+        path = f"{base}/namespaces/{self.namespace}/{plural}"
+        return path + (f"/{name}" if name else "") + (f"/{sub}" if sub else "")
+
+    async def create(self, api: str, plural: str, body: dict[str, Any]) -> dict[str, Any]:
+        return self._check(await self.http.post(self.path(api, plural), json=body))
+
+    async def get(self, api: str, plural: str, name: str) -> dict[str, Any] | None:
+        response = await self.http.get(self.path(api, plural, name))
+        return None if response.status_code == 404 else self._check(response)
+
+    async def patch(self, api: str, plural: str, name: str, patch: dict[str, Any],
+                    sub: str | None = None) -> dict[str, Any]:
+        response = await self.http.patch(
+            self.path(api, plural, name, sub), content=__import__("json").dumps(patch),
+            headers={"Content-Type": "application/merge-patch+json"})
+        return self._check(response)
+
+    async def delete(self, api: str, plural: str, name: str) -> None:
+        self._check(await self.http.delete(self.path(api, plural, name)))
+
+    async def create_vxs(self, name: str, spec: dict[str, Any]) -> dict[str, Any]:
+        body = {"apiVersion": "voxtral.dev/v1alpha1", "kind": "VoxtralService",
+                "metadata": {"name": name, "namespace": self.namespace}, "spec": spec}
+        return await self.create("voxtral.dev/v1alpha1", "voxtralservices", body)
+
+    async def vxs(self, name: str) -> dict[str, Any]:
+        found = await self.get("voxtral.dev/v1alpha1", "voxtralservices", name)
+        assert found is not None, f"VoxtralService {name} is gone"
+        return found
+
+    async def mark_job_complete(self, name: str) -> None:
+        await self.patch("batch/v1", "jobs", name, {"status": {
+            "succeeded": 1,
+            "conditions": [{"type": "Complete", "status": "True"}],
+        }}, sub="status")
+
+    async def mark_deployment_available(self, name: str, replicas: int = 1) -> None:
+        await self.patch("apps/v1", "deployments", name, {"status": {
+            "observedGeneration": 1, "replicas": replicas, "readyReplicas": replicas,
+            "availableReplicas": replicas, "updatedReplicas": replicas,
+            "conditions": [{"type": "Available", "status": "True",
+                            "reason": "MinimumReplicasAvailable"}],
+        }}, sub="status")
+
+
+async def eventually(check: Callable[[], Awaitable[T | None]], timeout: float = 10.0,
+                     what: str = "the condition") -> T:
+    """Poll until check() returns something truthy; fail with `what` after timeout."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = await check()
+        except AssertionError as exc:
+            last = exc
+        if last and not isinstance(last, AssertionError):
+            return last  # type: ignore[no-any-return]
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
+
+
+async def settle(emulator: Any, quiet: float = 0.5, timeout: float = 15.0) -> None:
+    """Wait until the API has seen no write for `quiet` seconds."""
+    deadline = time.monotonic() + timeout
+    def writes() -> int:
+        return sum(1 for verb, _, _ in emulator.api_calls() if verb not in ("get", "list",
+                                                                            "watch"))
+    last, since = writes(), time.monotonic()
+    while time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+        now = writes()
+        if now != last:
+            last, since = now, time.monotonic()
+        elif time.monotonic() - since >= quiet:
+            return
+    raise AssertionError("the API never went quiet")
