@@ -152,14 +152,14 @@ class PvcSource(Model):
 
     cel_rules = (
         (
-            "!has(self.path) || !self.path.split('/').exists(p, p == '..')",
+            "!has(self.path) || !self.path.matches('(^|/)[.][.](/|$)')",
             "spec.model.source.pvc.path must stay inside the claim: remove '..'",
         ),
     )
 
     @model_validator(mode="after")
     def _inside_claim(self) -> PvcSource:
-        if ".." in self.path.split("/"):
+        if re.search(r"(^|/)[.][.](/|$)", self.path):
             raise ValueError(self.cel_rules[0][1])
         return self
 

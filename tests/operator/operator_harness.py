@@ -4,7 +4,7 @@ test's event loop, and act on the cluster as a user would: over HTTP."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -39,47 +39,60 @@ def fast_settings() -> kopf.OperatorSettings:
     """kopf settings for tests: the same behaviour, shorter waits."""
     settings = kopf.OperatorSettings()
     settings.batching.batch_window = 0.01
-    settings.batching.idle_timeout = 5.0
-    settings.batching.exit_timeout = 2.0
+    settings.batching.idle_timeout = 1.0
+    settings.batching.exit_timeout = 0.5
     settings.watching.reconnect_backoff = 0.1
     settings.posting.enabled = True
     return settings
 
 
 class OperatorRun:
-    """One run of the operator; `stop()` ends it like SIGTERM would."""
+    """One run of the operator, in its own thread and event loop (as in a pod of its own:
+    it shares nothing with the test but the API); `stop()` ends it like SIGTERM would."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._stop: asyncio.Event | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.error: BaseException | None = None
+
+    def _main(self, ready: threading.Event) -> None:
+        loop = asyncio.new_event_loop()
+        try:
+            kopf.run(
+                loop=loop,
+                clusterwide=True,
+                standalone=True,
+                settings=fast_settings(),
+                stop_flag=self._stop,
+                ready_flag=ready,
+                memo=kopf.Memo(settings=self.settings),
+            )
+        except BaseException as exc:  # reported by start()/stop()
+            self.error = exc
+        finally:
+            loop.close()
 
     async def start(self) -> None:
-        self._stop = asyncio.Event()
-        ready = asyncio.Event()
-        self._task = asyncio.create_task(kopf.operator(
-            clusterwide=True,
-            standalone=True,
-            settings=fast_settings(),
-            stop_flag=self._stop,
-            ready_flag=ready,
-            memo=kopf.Memo(settings=self.settings),
-        ))
-        waiter = asyncio.create_task(ready.wait())
-        done, _ = await asyncio.wait({waiter, self._task}, timeout=20,
-                                     return_when=asyncio.FIRST_COMPLETED)
-        if self._task in done:
-            self._task.result()  # raises what stopped it
-        if waiter not in done:
-            raise TimeoutError("the operator did not get ready in 20 s")
+        self._stop = threading.Event()
+        ready = threading.Event()
+        self._thread = threading.Thread(target=self._main, args=(ready,), daemon=True,
+                                        name="voxtral-operator")
+        self._thread.start()
+        while not ready.is_set():
+            if not self._thread.is_alive():
+                raise RuntimeError(f"the operator exited at start-up: {self.error!r}")
+            await asyncio.sleep(0.02)
 
     async def stop(self) -> None:
-        if self._task is None or self._stop is None:
+        if self._thread is None:
             return
         self._stop.set()
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.wait_for(self._task, timeout=20)
-        self._task = None
+        await asyncio.to_thread(self._thread.join, 30)
+        assert not self._thread.is_alive(), "the operator did not stop in 30 s"
+        self._thread = None
+        if self.error is not None:
+            raise self.error
 
 
 class Cluster:

@@ -1,0 +1,132 @@
+"""The VoxtralService API: what the operator accepts and rejects (with which message), and
+that the generated CRD — schema and CEL rules — agrees with it on every sample."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import kubernetes_validate
+import pytest
+from operator_samples import INVALID, VALID, CRD_PATH, cel_errors, load_crd, schema_errors
+
+from voxtral_operator.crd import render_crd
+from voxtral_operator.problems import SpecError
+from voxtral_operator.resolve import parse, resolve
+
+
+def test_committed_crd_is_what_the_models_generate() -> None:
+    assert CRD_PATH.read_text() == render_crd(), (
+        "manifests/crds/voxtral.dev_voxtralservices.yaml is stale: run "
+        "`python -m voxtral_operator.crd` (make manifests)"
+    )
+
+
+def test_crd_check_command_fails_on_a_stale_file(tmp_path) -> None:
+    stale = tmp_path / "crd.yaml"
+    stale.write_text(render_crd().replace("maxLength: 200", "maxLength: 201"))
+    cmd = [sys.executable, "-m", "voxtral_operator.crd", "--check", "-o", str(stale)]
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    assert result.returncode == 1 and "out of date" in result.stderr
+    stale.write_text(render_crd())
+    assert subprocess.run(cmd, capture_output=True).returncode == 0
+
+
+@pytest.mark.parametrize("version", ["1.30.0", "1.37.0"])
+def test_crd_is_a_valid_custom_resource_definition(version: str) -> None:
+    kubernetes_validate.validate(load_crd(), version, strict=True)
+
+
+def test_crd_schema_is_structural() -> None:
+    """No $ref, no additionalProperties: false, a type (or int-or-string) on every node."""
+    problems: list[str] = []
+
+    def walk(node: object, where: str) -> None:
+        if not isinstance(node, dict):
+            return
+        if "$ref" in node or "$defs" in node:
+            problems.append(f"{where}: $ref")
+        if node.get("additionalProperties") is False:
+            problems.append(f"{where}: additionalProperties false")
+        if ("type" not in node and not node.get("x-kubernetes-int-or-string")
+                and where.count(".") > 0 and "anyOf" not in where):
+            problems.append(f"{where}: no type")
+        for key, child in (node.get("properties") or {}).items():
+            walk(child, f"{where}.{key}")
+        for key in ("items", "additionalProperties"):
+            if isinstance(node.get(key), dict):
+                walk(node[key], f"{where}[{key}]")
+
+    walk(load_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"], "root")
+    assert problems == []
+
+
+def test_crd_has_status_scale_and_columns() -> None:
+    version = load_crd()["spec"]["versions"][0]
+    assert version["subresources"]["status"] == {}
+    assert version["subresources"]["scale"]["specReplicasPath"] == ".spec.replicas"
+    columns = {c["name"]: c["jsonPath"] for c in version["additionalPrinterColumns"]}
+    assert columns["Ready"] == '.status.conditions[?(@.type=="Ready")].status'
+    assert set(columns) >= {"Model", "Replicas", "GPUs", "Ready", "Age"}
+    assert load_crd()["spec"]["names"]["shortNames"] == ["vxs"]
+
+
+@pytest.mark.parametrize("name", sorted(VALID))
+def test_valid_samples_pass_everywhere(name: str) -> None:
+    sample = VALID[name]
+    assert schema_errors(sample) == []
+    assert cel_errors(sample) == []
+    resolve(parse(sample))  # the operator's own validation, the fit check included
+
+
+@pytest.mark.parametrize("name", sorted(INVALID))
+def test_invalid_samples_fail_with_a_precise_message(name: str) -> None:
+    sample, fragment, by_cel = INVALID[name]
+    with pytest.raises(SpecError) as caught:
+        parse(sample)
+    assert fragment in caught.value.message
+    # The API server rejects it too: by a CEL rule with the same message, or by the schema.
+    if by_cel:
+        assert fragment in " ".join(cel_errors(sample))
+        assert schema_errors(sample) == []
+    else:
+        assert schema_errors(sample) != []
+
+
+def test_every_cel_rule_is_exercised_by_an_invalid_sample() -> None:
+    rules: list[str] = []
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            rules.extend(r["message"] for r in node.get("x-kubernetes-validations", []))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(load_crd())
+    caught = " ".join(" ".join(cel_errors(sample)) for sample, _, _ in INVALID.values())
+    assert rules and all(message in caught for message in rules)
+
+
+def test_a_preset_that_does_not_fit_says_how_many_gpus_it_needs() -> None:
+    sample = VALID["small-preset"] | {"spec": {"model": {"preset": "voxtral-small-24b"},
+                                               "gpusPerReplica": 1, "gpuMemory": "48Gi"}}
+    with pytest.raises(SpecError) as caught:
+        resolve(parse(sample))
+    assert caught.value.reason == "ModelDoesNotFit"
+    assert "set spec.gpusPerReplica to 2 or more" in caught.value.message
+
+
+def test_defaults_follow_the_preset() -> None:
+    small = resolve(parse(VALID["small-preset"]))
+    assert (small.gpus, small.cpu, small.memory) == (2, "8", "64Gi")
+    assert small.hugging_face is not None
+    assert small.hugging_face.repo == "mistralai/Voxtral-Small-24B-2507"
+    mini = resolve(parse(VALID["mini-preset"]))
+    assert (mini.gpus, mini.memory) == (1, "24Gi")
+    custom = resolve(parse(VALID["hf-private"]))
+    assert (custom.gpus, custom.model_label) == (4, "acme/voxtral-finetune@a1b2c3d")
+    pvc = resolve(parse(VALID["pvc"]))
+    assert pvc.model_dir == "/models/voxtral/mini" and pvc.claim_name == "models"
