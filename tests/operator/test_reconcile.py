@@ -1,0 +1,332 @@
+"""The pure planner: from a VoxtralService and what exists to the writes and the status.
+
+The "cluster" here is a dict that the plans are applied to, the way the API server would
+(plus a few defaults a real server adds), so a sequence of reconciles can be followed."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from operator_samples import VALID, vxs
+
+from voxtral_operator.drift import covers, in_sync
+from voxtral_operator.problems import SpecError
+from voxtral_operator.reconcile import (
+    Apply,
+    ChildKey,
+    Context,
+    Delete,
+    Invalid,
+    Lookups,
+    Plan,
+    Waiting,
+    needs,
+    plan,
+)
+from voxtral_operator.resolve import parse, resolve
+from voxtral_operator.status import condition
+
+CTX = Context(now="2026-01-01T00:00:00Z")
+LATER = Context(now="2026-01-01T01:00:00Z")
+
+
+class World:
+    """A VoxtralService and its children, as the API server would hold them."""
+
+    def __init__(self, sample: dict[str, Any]) -> None:
+        self.body = copy.deepcopy(sample)
+        self.body["metadata"].update(uid="uid-1", generation=1)
+        self.children: dict[ChildKey, dict[str, Any]] = {}
+        self.writes = 0
+
+    def reconcile(self, lookups: Lookups | None = None, ctx: Context = CTX) -> Plan:
+        try:
+            resolved: Any = resolve(parse(self.body))
+        except SpecError as exc:
+            resolved = exc
+        if lookups is None and not isinstance(resolved, SpecError):
+            wanted = needs(resolved, self.children)
+            lookups = Lookups(secret="ok" if wanted.secret else None,
+                              claim={"status": {"phase": "Bound"}} if wanted.claim else None,
+                              claim_checked=wanted.claim is not None)
+        result = plan(self.body, resolved, self.children, lookups or Lookups(), ctx)
+        for action in result.actions:
+            self.writes += 1
+            if isinstance(action, Apply):
+                stored = copy.deepcopy(action.manifest)
+                old = self.children.get(action.key)
+                if old and "status" in old:
+                    stored["status"] = old["status"]
+                if stored["kind"] == "Service":
+                    stored["spec"]["clusterIP"] = "10.0.0.1"  # a server default
+                self.children[action.key] = stored
+            else:
+                del self.children[(action.kind, action.name)]
+        if result.status_patch is not None:
+            self.writes += 1
+            status = dict(self.body.get("status") or {})
+            for key, value in result.status_patch.items():
+                if value is None:
+                    status.pop(key, None)
+                else:
+                    status[key] = value
+            self.body["status"] = status
+        return result
+
+    def kinds(self) -> set[str]:
+        return {kind for kind, _ in self.children}
+
+    def job(self) -> tuple[ChildKey, dict[str, Any]]:
+        return next((k, v) for k, v in self.children.items() if k[0] == "Job")
+
+    def complete_job(self) -> None:
+        self.job()[1]["status"] = {"succeeded": 1, "conditions": [
+            {"type": "Complete", "status": "True"}]}
+
+    def available(self, ready: int = 1) -> None:
+        self.children[("Deployment", "voxtral")]["status"] = {
+            "replicas": ready, "readyReplicas": ready, "availableReplicas": ready}
+
+    def cond(self, type_: str) -> dict[str, Any]:
+        found = condition(self.body.get("status"), type_)
+        assert found is not None
+        return dict(found)
+
+
+def test_a_new_service_gets_storage_download_and_service_but_no_deployment_yet() -> None:
+    world = World(VALID["mini-preset"])
+    result = world.reconcile()
+    kinds = [a.manifest["kind"] for a in result.actions if isinstance(a, Apply)]
+    assert kinds == ["PersistentVolumeClaim", "Job", "Service"]
+    assert all(isinstance(a, Apply) and a.create for a in result.actions)
+    assert world.cond("ModelReady")["reason"] == "Downloading"
+    assert world.cond("Ready")["status"] == "False"
+    assert result.problem is None
+
+
+def test_the_deployment_follows_the_download_then_ready_when_available() -> None:
+    world = World(VALID["mini-preset"])
+    world.reconcile()
+    world.complete_job()
+    world.reconcile()
+    assert "Deployment" in world.kinds()
+    assert world.cond("Available")["reason"] == "Creating"
+    world.reconcile()  # the Deployment's own event brings the operator back
+    assert world.cond("Available")["reason"] == "Loading"
+    world.available()
+    world.reconcile()
+    assert world.cond("Ready")["status"] == "True"
+    status = world.body["status"]
+    assert status["endpoints"]["openai"] == "http://voxtral.default.svc.cluster.local:8080/v1"
+    assert status["replicaSummary"] == "1/1" and status["observedGeneration"] == 1
+
+
+def test_nothing_changed_means_no_writes() -> None:
+    world = World(VALID["everything"])
+    world.reconcile()
+    world.complete_job()
+    world.reconcile()
+    world.available(3)
+    world.reconcile()
+    before = world.writes
+    again = world.reconcile(ctx=LATER)
+    assert again.actions == [] and again.status_patch is None
+    assert world.writes == before
+
+
+def test_a_hand_edit_is_repaired_and_server_defaults_are_not_drift() -> None:
+    world = World(VALID["mini-preset"])
+    world.reconcile()
+    world.complete_job()
+    world.reconcile()
+    deployment = world.children[("Deployment", "voxtral")]
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    container["terminationMessagePath"] = "/dev/termination-log"  # server default: fine
+    container["resources"]["requests"]["cpu"] = "4000m"  # same quantity, another form
+    assert world.reconcile().actions == []
+    container["image"] = "evil:latest"
+    result = world.reconcile()
+    assert [(type(a), a.key) for a in result.actions] == [(Apply, ("Deployment", "voxtral"))]
+    assert not result.actions[0].create  # type: ignore[union-attr]
+
+
+def test_a_spec_change_updates_and_a_dropped_field_is_noticed() -> None:
+    world = World(VALID["everything"])
+    world.reconcile()
+    world.complete_job()
+    world.reconcile()
+    world.body["spec"]["scheduling"] = {}  # no nodeSelector any more: covers() cannot see it
+    world.body["metadata"]["generation"] = 2
+    result = world.reconcile()
+    updated = {a.key for a in result.actions if isinstance(a, Apply)}
+    assert ("Deployment", "voxtral") in updated
+    assert world.body["status"]["observedGeneration"] == 2
+
+
+def test_scaling_down_to_one_deletes_the_pdb() -> None:
+    world = World(VALID["small-preset"])
+    world.reconcile()
+    world.complete_job()
+    world.reconcile()
+    assert "PodDisruptionBudget" in world.kinds()
+    world.body["spec"]["replicas"] = 1
+    result = world.reconcile()
+    assert Delete("policy/v1", "PodDisruptionBudget", "voxtral") in result.actions
+    assert "PodDisruptionBudget" not in world.kinds()
+
+
+def test_a_new_revision_downloads_first_and_keeps_the_old_deployment_meanwhile() -> None:
+    world = World(VALID["hf-private"])
+    world.reconcile()
+    world.complete_job()
+    world.reconcile()
+    old_job, _ = world.job()
+    old_deployment = copy.deepcopy(world.children[("Deployment", "voxtral")])
+    world.body["spec"]["model"]["source"]["huggingFace"]["revision"] = "b2c3d4e"
+    result = world.reconcile()
+    assert Delete("batch/v1", "Job", old_job[1]) in result.actions
+    assert world.children[("Deployment", "voxtral")] == old_deployment  # still serving
+    assert world.cond("ModelReady")["reason"] == "Downloading"
+    world.complete_job()
+    world.reconcile()
+    env = world.children[("Deployment", "voxtral")]["spec"]["template"]["spec"][
+        "containers"][0]["env"]
+    assert {"name": "VOXTRAL_MODEL", "value": "/models/hf/acme--voxtral-finetune/b2c3d4e"} in env
+
+
+def test_a_missing_secret_is_waited_for_without_building_anything() -> None:
+    world = World(VALID["hf-private"])
+    resolved = resolve(parse(world.body))
+    assert needs(resolved, {}).secret == ("hf-token", "token")
+    result = world.reconcile(Lookups(secret="missing"))
+    assert isinstance(result.problem, Waiting) and result.actions == []
+    assert world.children == {}
+    ready = world.cond("Ready")
+    assert ready["reason"] == "WaitingForSecret"
+    assert "kubectl create secret generic hf-token --from-literal=token=" in ready["message"]
+    assert "no key" not in ready["message"]
+    world.reconcile(Lookups(secret="no-key"))
+    assert "key 'token' in Secret hf-token" in world.cond("Ready")["message"]
+    world.reconcile(Lookups(secret="ok"))
+    assert "Job" in world.kinds()
+
+
+def test_the_secret_is_not_read_once_the_download_is_done() -> None:
+    world = World(VALID["hf-private"])
+    world.reconcile()
+    world.complete_job()
+    assert needs(resolve(parse(world.body)), world.children).secret is None
+
+
+def test_a_pvc_source_waits_for_its_claim_to_be_bound() -> None:
+    world = World(VALID["pvc"])
+    result = world.reconcile(Lookups(claim=None, claim_checked=True))
+    assert isinstance(result.problem, Waiting) and world.children == {}
+    assert "PersistentVolumeClaim models" in world.cond("Ready")["message"]
+    world.reconcile(Lookups(claim={"status": {"phase": "Pending"}}, claim_checked=True))
+    assert "to be Bound (it is Pending)" in world.cond("ModelReady")["message"]
+    world.reconcile(Lookups(claim={"status": {"phase": "Bound"}}, claim_checked=True))
+    assert world.kinds() == {"Deployment", "Service"}
+    assert needs(resolve(parse(world.body)), world.children).claim is None  # no more reads
+
+
+def test_an_invalid_spec_builds_nothing_and_says_why() -> None:
+    world = World(vxs({"model": {"preset": "voxtral-small-24b"}, "gpusPerReplica": 1,
+                       "gpuMemory": "40Gi"}))
+    result = world.reconcile()
+    assert isinstance(result.problem, Invalid) and result.actions == []
+    ready = world.cond("Ready")
+    assert ready["reason"] == "ModelDoesNotFit"
+    assert "set spec.gpusPerReplica to 2 or more" in ready["message"]
+    assert world.reconcile().status_patch is None  # and says it once
+
+
+def test_an_invalid_update_leaves_the_running_children_alone() -> None:
+    world = World(VALID["mini-preset"])
+    world.reconcile()
+    world.complete_job()
+    world.reconcile()
+    before = copy.deepcopy(world.children)
+    world.body["spec"]["replicas"] = "three"
+    result = world.reconcile()
+    assert result.actions == [] and world.children == before
+    assert "left as they were" in world.cond("Ready")["message"]
+
+
+def test_a_failed_download_is_reported_with_what_to_do() -> None:
+    world = World(VALID["mini-preset"])
+    world.reconcile()
+    key, job = world.job()
+    job["status"] = {"failed": 5, "conditions": [
+        {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded",
+         "message": "Job has reached the specified backoff limit"}]}
+    result = world.reconcile()
+    model = world.cond("ModelReady")
+    assert model["reason"] == "DownloadFailed"
+    assert f"kubectl logs job/{key[1]}" in model["message"] and "delete the Job" in model["message"]
+    assert result.problem is None and "Deployment" not in world.kinds()
+
+
+def test_a_stuck_rollout_points_at_the_pods() -> None:
+    world = World(VALID["mini-preset"])
+    world.reconcile()
+    world.complete_job()
+    world.reconcile()
+    world.children[("Deployment", "voxtral")]["status"] = {"conditions": [
+        {"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded"}]}
+    world.reconcile()
+    available = world.cond("Available")
+    assert available["reason"] == "RolloutStuck"
+    assert "kubectl get pods -l app.kubernetes.io/component=predictor" in available["message"]
+
+
+def test_transition_times_move_only_with_the_status() -> None:
+    world = World(VALID["mini-preset"])
+    world.reconcile(ctx=CTX)
+    first = world.cond("ModelReady")["lastTransitionTime"]
+    world.reconcile(ctx=LATER)
+    assert world.cond("ModelReady")["lastTransitionTime"] == first
+    world.complete_job()
+    world.reconcile(ctx=LATER)
+    assert world.cond("ModelReady")["lastTransitionTime"] == LATER.now
+
+
+def test_the_cache_claim_keeps_immutable_fields_and_only_grows() -> None:
+    world = World(VALID["everything"])
+    world.reconcile()
+    claim_key = ("PersistentVolumeClaim", "voxtral-model-cache")
+    world.body["spec"]["cache"] = {"storageClassName": "other", "size": "50Gi"}
+    result = world.reconcile()
+    claim = world.children[claim_key]
+    assert claim["spec"]["storageClassName"] == "fast-rwx"  # immutable: kept
+    assert claim["spec"]["resources"]["requests"]["storage"] == "200Gi"  # never shrinks
+    again = world.reconcile()
+    assert not any(isinstance(a, Apply) and a.key == claim_key for a in again.actions)
+    assert any(isinstance(a, Apply) and a.key == claim_key for a in result.actions) is False
+    world.body["spec"]["cache"] = {"storageClassName": "fast-rwx", "size": "300Gi"}
+    grown = world.reconcile()
+    assert any(isinstance(a, Apply) and a.key == claim_key for a in grown.actions)
+    assert world.children[claim_key]["spec"]["resources"]["requests"]["storage"] == "300Gi"
+
+
+def test_children_of_another_owner_are_never_deleted() -> None:
+    world = World(VALID["mini-preset"])
+    world.children[("Job", "voxtral-download-deadbeef")] = {
+        "metadata": {"name": "voxtral-download-deadbeef",
+                     "ownerReferences": [{"uid": "someone-else", "controller": True}]}}
+    result = world.reconcile()
+    assert not any(isinstance(a, Delete) for a in result.actions)
+
+
+def test_covers_is_a_subset_check_with_quantities() -> None:
+    assert covers({"a": 1, "b": [{"c": 2, "d": 3}]}, {"b": [{"c": 2}]})
+    assert not covers({"b": [{"c": 2}]}, {"b": [{"c": 2}, {"c": 3}]})
+    assert covers({"limits": {"memory": "1Gi"}}, {"limits": {"memory": "1024Mi"}})
+    assert not covers({"image": "1Gi"}, {"image": "1024Mi"})  # not a quantity field
+    assert not covers({"x": True}, {"x": 1})
+    manifest = {"metadata": {"annotations": {"voxtral.dev/spec-hash": "h"}}, "spec": {"a": 1}}
+    observed = copy.deepcopy(manifest) | {"status": {"ready": 1}}
+    assert in_sync(observed, manifest)
+    observed["metadata"]["annotations"]["voxtral.dev/spec-hash"] = "old"
+    assert not in_sync(observed, manifest)
