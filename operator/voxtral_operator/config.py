@@ -10,6 +10,7 @@
 | VOXTRAL_OPERATOR_METRICS_PORT | 8000 | Prometheus metrics port (0: off) |
 | VOXTRAL_OPERATOR_HEALTH_ENDPOINT | (empty: off) | kopf liveness URL, http://0.0.0.0:8080/healthz |
 | VOXTRAL_OPERATOR_RESYNC_SECONDS | 300 | period of the full re-check of every service (0: off) |
+| VOXTRAL_OPERATOR_WAIT_SECONDS | 30 | retry delay while waiting for a Secret or a claim |
 | VOXTRAL_OPERATOR_CLUSTER_DOMAIN | cluster.local | DNS domain of the endpoints in status |
 | VOXTRAL_OPERATOR_EVENTS_LEVEL | warning | least log level also posted as Kubernetes Events |
 """
@@ -40,6 +41,7 @@ class Settings:
     metrics_port: int = 8000
     health_endpoint: str = ""
     resync_seconds: float = 300.0
+    wait_seconds: float = 30.0
     cluster_domain: str = "cluster.local"
     events_level: LogLevel = "warning"
 
@@ -88,6 +90,7 @@ class Settings:
             metrics_port=int(number("METRICS_PORT", 8000, 0, 65535)),
             health_endpoint=get("HEALTH_ENDPOINT") or "",
             resync_seconds=number("RESYNC_SECONDS", 300.0, 0, 86400),
+            wait_seconds=number("WAIT_SECONDS", 30.0, 0.1, 3600),
             cluster_domain=domain,
             events_level=choice("EVENTS_LEVEL", levels, "warning"),  # type: ignore[arg-type]
         )

@@ -137,7 +137,8 @@ class Controller:
         if isinstance(resolved, Resolved):
             lookups = await self._lookups(resolved, children)
         now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        ctx = Context(now=now, cluster_domain=self.settings.cluster_domain)
+        ctx = Context(now=now, cluster_domain=self.settings.cluster_domain,
+                      wait_seconds=self.settings.wait_seconds)
         result = plan(body, resolved, children, lookups, ctx)
         try:
             await self._execute(owner, result.actions, children, logger)

@@ -8,7 +8,7 @@ an unchanged world is empty and leaves the status alone: zero writes.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Final, Literal
 
 from voxtral_operator import names
@@ -93,6 +93,7 @@ class Lookups:
 class Context:
     now: str
     cluster_domain: str = "cluster.local"
+    wait_seconds: float = WAIT_SECONDS
 
 
 @dataclass(frozen=True)
@@ -347,6 +348,8 @@ def plan(
 
     wanted = build_children(resolved)
     model, waiting = _model_condition(resolved, wanted, children, lookups)
+    if waiting is not None:
+        waiting = replace(waiting, delay=ctx.wait_seconds)
     actions: list[Apply | Delete] = []
     if waiting is None:
         actions = _actions(resolved, wanted, children, model)

@@ -46,7 +46,7 @@ async def cluster(emulator: VoxtralEmulator) -> AsyncIterator[Cluster]:
 
 @pytest.fixture
 def operator_settings() -> Settings:
-    return Settings(metrics_port=0, resync_seconds=0)
+    return Settings(metrics_port=0, resync_seconds=0, wait_seconds=0.3)
 
 
 @pytest.fixture

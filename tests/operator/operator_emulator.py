@@ -125,11 +125,18 @@ class VoxtralEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
         return [copy.deepcopy(o) for (r, ns, _), o in self._store.items()
                 if r == res and (namespace is None or ns == namespace)]
 
-    def api_calls(self, since: int = 0) -> list[tuple[str, str, str]]:
-        """(verb, group, resource[/subresource]) of every API request since request #since."""
+    @property
+    def request_count(self) -> int:
+        return len(self._requests)
+
+    def api_calls(self, since: int = 0, agent: str = "") -> list[tuple[str, str, str]]:
+        """(verb, group, resource[/subresource]) of every API request since request #since,
+        of clients whose User-Agent starts with `agent` (kopf/..., voxtral-operator/...)."""
         calls = []
         for request in list(self._requests)[since:]:
             if request.resource is None or not request.resource.plural:
+                continue
+            if not str(request.headers.get("User-Agent", "")).startswith(agent):
                 continue
             resource = request.resource.plural
             if request.subresource:
