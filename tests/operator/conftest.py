@@ -18,7 +18,6 @@ sys.path.insert(0, str(HERE))  # the helper modules beside this file
 
 from operator_emulator import VoxtralEmulator  # noqa: E402
 from operator_harness import Cluster, OperatorRun, write_kubeconfig  # noqa: E402
-
 from voxtral_operator.config import Settings  # noqa: E402
 
 REPO = HERE.parent.parent
@@ -50,7 +49,9 @@ def operator_settings() -> Settings:
 
 
 @pytest.fixture
-async def operator(emulator: VoxtralEmulator, operator_settings: Settings) -> AsyncIterator[OperatorRun]:
+async def operator(
+    emulator: VoxtralEmulator, operator_settings: Settings
+) -> AsyncIterator[OperatorRun]:
     run = OperatorRun(operator_settings)
     await run.start()
     try:

@@ -26,7 +26,7 @@ import datetime
 import itertools
 import json
 import uuid
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from decimal import Decimal
 from typing import Any
 
@@ -38,8 +38,17 @@ from kmock._internal import enums, k8s, references, rendering
 Key = tuple[Any, str | None, str]
 
 CRD_RESOURCE = "voxtral.dev/v1alpha1/voxtralservices"
-WITH_STATUS = {"deployments", "services", "persistentvolumeclaims", "jobs",
-               "poddisruptionbudgets", "voxtralservices", "pods", "replicasets", "statefulsets"}
+WITH_STATUS = {
+    "deployments",
+    "services",
+    "persistentvolumeclaims",
+    "jobs",
+    "poddisruptionbudgets",
+    "voxtralservices",
+    "pods",
+    "replicasets",
+    "statefulsets",
+}
 
 
 def _now() -> str:
@@ -106,12 +115,25 @@ class VoxtralEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
         self._last_rv = 0
         self._store: dict[Key, dict[str, Any]] = {}
         self._applied: dict[tuple[Key, str], dict[str, Any]] = {}
+        # Admission: (plural, object) -> an error message to refuse the write with (422).
+        self.admission: list[Callable[[str, dict[str, Any]], str | None]] = []
         self.resources.load_bundled()
         self.resources[CRD_RESOURCE] = kmock.ResourceInfo(
-            kind="VoxtralService", singular="voxtralservice", namespaced=True,
-            shortnames={"vxs"}, subresources={"status", "scale"},
-            verbs={"create", "delete", "deletecollection", "get", "list", "patch", "update",
-                   "watch"},
+            kind="VoxtralService",
+            singular="voxtralservice",
+            namespaced=True,
+            shortnames={"vxs"},
+            subresources={"status", "scale"},
+            verbs={
+                "create",
+                "delete",
+                "deletecollection",
+                "get",
+                "list",
+                "patch",
+                "update",
+                "watch",
+            },
         )
 
     # --- helpers for tests -------------------------------------------------------------
@@ -122,8 +144,11 @@ class VoxtralEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
 
     def list(self, resource: str, namespace: str | None = None) -> list[dict[str, Any]]:
         res = kmock.resource(resource)
-        return [copy.deepcopy(o) for (r, ns, _), o in self._store.items()
-                if r == res and (namespace is None or ns == namespace)]
+        return [
+            copy.deepcopy(o)
+            for (r, ns, _), o in self._store.items()
+            if r == res and (namespace is None or ns == namespace)
+        ]
 
     @property
     def request_count(self) -> int:
@@ -161,8 +186,11 @@ class VoxtralEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
         return await super()._handle(request)
 
     def _key(self, request: rendering.Request, name: str | None = None) -> Key:
-        res = references.resource(group=request.resource.group, version=request.resource.version,
-                                  plural=request.resource.plural)
+        res = references.resource(
+            group=request.resource.group,
+            version=request.resource.version,
+            plural=request.resource.plural,
+        )
         return (res, request.namespace, name or request.name)
 
     def _bump(self) -> str:
@@ -172,7 +200,14 @@ class VoxtralEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
     async def _publish(self, key: Key, kind: str, obj: dict[str, Any]) -> None:
         await self._buses[key[0]].put({"type": kind, "object": copy.deepcopy(obj)})
 
+    def _admit(self, key: Key, obj: dict[str, Any]) -> None:
+        for check in self.admission:
+            message = check(key[0].plural, obj)
+            if message:
+                raise k8s.KubernetesError(422, "Invalid", message)
+
     async def _store_new(self, key: Key, obj: dict[str, Any]) -> dict[str, Any]:
+        self._admit(key, obj)
         meta = obj.setdefault("metadata", {})
         meta["name"] = key[2]
         if key[1] is not None:
@@ -195,8 +230,9 @@ class VoxtralEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
         key = self._key(request, name)
         async with self._lock:
             if key in self._store:
-                raise k8s.KubernetesError(409, "AlreadyExists", f"{key[0].plural} {name!r} "
-                                          "already exists")
+                raise k8s.KubernetesError(
+                    409, "AlreadyExists", f"{key[0].plural} {name!r} already exists"
+                )
             obj = await self._store_new(key, body)
             return aiohttp.web.json_response(copy.deepcopy(obj), status=201)
 
@@ -231,8 +267,9 @@ class VoxtralEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
             obj = await self._update(key, current, new, request.subresource)
             return aiohttp.web.json_response(copy.deepcopy(obj))
 
-    async def _update(self, key: Key, current: dict[str, Any], new: dict[str, Any],
-                      subresource: str | None) -> dict[str, Any]:
+    async def _update(
+        self, key: Key, current: dict[str, Any], new: dict[str, Any], subresource: str | None
+    ) -> dict[str, Any]:
         plural = key[0].plural
         if plural in WITH_STATUS:
             if subresource == "status":
@@ -254,8 +291,11 @@ class VoxtralEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
         _default(plural, new, self._last_rv)
         if new == current:
             return current  # a no-op: no new version, no event
+        self._admit(key, new)
+
         def essence(obj: dict[str, Any]) -> dict[str, Any]:
             return {k: v for k, v in obj.items() if k not in ("metadata", "status")}
+
         if essence(new) != essence(current):
             meta["generation"] = int(current["metadata"].get("generation", 1)) + 1
         meta["resourceVersion"] = self._bump()
@@ -292,9 +332,12 @@ class VoxtralEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
 
     async def _collect_garbage(self, uid: str) -> None:
         dependents = [
-            key for key, obj in self._store.items()
-            if any(ref.get("uid") == uid
-                   for ref in obj.get("metadata", {}).get("ownerReferences") or [])
+            key
+            for key, obj in self._store.items()
+            if any(
+                ref.get("uid") == uid
+                for ref in obj.get("metadata", {}).get("ownerReferences") or []
+            )
         ]
         for key in dependents:
             if key in self._store:
@@ -334,8 +377,12 @@ class VoxtralEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
         async with self._lock:
             items = [copy.deepcopy(o) for o in self._matching(request)]
             version = str(self._last_rv)
-        return {"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": version},
-                "items": items}
+        return {
+            "apiVersion": "v1",
+            "kind": "List",
+            "metadata": {"resourceVersion": version},
+            "items": items,
+        }
 
     async def _serve_watch(self, request: rendering.Request) -> AsyncIterator[rendering.Payload]:
         yield b""
@@ -343,8 +390,11 @@ class VoxtralEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
         bus = self._buses[self._key(request)[0]]
         async with self._lock:
             mark = await bus.mark()
-            replay = [copy.deepcopy(o) for o in self._matching(request)
-                      if int(o["metadata"]["resourceVersion"]) > since]
+            replay = [
+                copy.deepcopy(o)
+                for o in self._matching(request)
+                if int(o["metadata"]["resourceVersion"]) > since
+            ]
         try:
             for obj in replay:
                 yield {"type": "ADDED", "object": obj}
@@ -366,4 +416,5 @@ def _verb(request: rendering.Request) -> str:
             return "watch"
         return "get" if request.name else "list"
     return {"POST": "create", "PATCH": "patch", "PUT": "update", "DELETE": "delete"}.get(
-        method, method.lower())
+        method, method.lower()
+    )

@@ -12,9 +12,8 @@ from typing import Any, TypeVar
 
 import httpx
 import kopf
-import yaml
-
 import voxtral_operator.handlers  # noqa: F401  (registers the real handlers)
+import yaml
 from voxtral_operator.config import Settings
 
 T = TypeVar("T")
@@ -27,8 +26,7 @@ def write_kubeconfig(path: Path, server: str) -> Path:
         "kind": "Config",
         "clusters": [{"name": "emulator", "cluster": {"server": server}}],
         "users": [{"name": "tester", "user": {"token": "test-token"}}],
-        "contexts": [{"name": "emulator",
-                      "context": {"cluster": "emulator", "user": "tester"}}],
+        "contexts": [{"name": "emulator", "context": {"cluster": "emulator", "user": "tester"}}],
         "current-context": "emulator",
     }
     path.write_text(yaml.safe_dump(config))
@@ -76,8 +74,9 @@ class OperatorRun:
     async def start(self) -> None:
         self._stop = threading.Event()
         ready = threading.Event()
-        self._thread = threading.Thread(target=self._main, args=(ready,), daemon=True,
-                                        name="voxtral-operator")
+        self._thread = threading.Thread(
+            target=self._main, args=(ready,), daemon=True, name="voxtral-operator"
+        )
         self._thread.start()
         while not ready.is_set():
             if not self._thread.is_alive():
@@ -105,8 +104,10 @@ class Cluster:
     @staticmethod
     def _check(response: httpx.Response) -> dict[str, Any]:
         if response.status_code >= 400:
-            raise AssertionError(f"{response.request.method} {response.request.url}: "
-                                 f"{response.status_code} {response.text[:500]}")
+            raise AssertionError(
+                f"{response.request.method} {response.request.url}: "
+                f"{response.status_code} {response.text[:500]}"
+            )
         result: dict[str, Any] = response.json()
         return result
 
@@ -122,19 +123,26 @@ class Cluster:
         response = await self.http.get(self.path(api, plural, name))
         return None if response.status_code == 404 else self._check(response)
 
-    async def patch(self, api: str, plural: str, name: str, patch: dict[str, Any],
-                    sub: str | None = None) -> dict[str, Any]:
+    async def patch(
+        self, api: str, plural: str, name: str, patch: dict[str, Any], sub: str | None = None
+    ) -> dict[str, Any]:
         response = await self.http.patch(
-            self.path(api, plural, name, sub), content=__import__("json").dumps(patch),
-            headers={"Content-Type": "application/merge-patch+json"})
+            self.path(api, plural, name, sub),
+            content=__import__("json").dumps(patch),
+            headers={"Content-Type": "application/merge-patch+json"},
+        )
         return self._check(response)
 
     async def delete(self, api: str, plural: str, name: str) -> None:
         self._check(await self.http.delete(self.path(api, plural, name)))
 
     async def create_vxs(self, name: str, spec: dict[str, Any]) -> dict[str, Any]:
-        body = {"apiVersion": "voxtral.dev/v1alpha1", "kind": "VoxtralService",
-                "metadata": {"name": name, "namespace": self.namespace}, "spec": spec}
+        body = {
+            "apiVersion": "voxtral.dev/v1alpha1",
+            "kind": "VoxtralService",
+            "metadata": {"name": name, "namespace": self.namespace},
+            "spec": spec,
+        }
         return await self.create("voxtral.dev/v1alpha1", "voxtralservices", body)
 
     async def vxs(self, name: str) -> dict[str, Any]:
@@ -143,22 +151,47 @@ class Cluster:
         return found
 
     async def mark_job_complete(self, name: str) -> None:
-        await self.patch("batch/v1", "jobs", name, {"status": {
-            "succeeded": 1,
-            "conditions": [{"type": "Complete", "status": "True"}],
-        }}, sub="status")
+        await self.patch(
+            "batch/v1",
+            "jobs",
+            name,
+            {
+                "status": {
+                    "succeeded": 1,
+                    "conditions": [{"type": "Complete", "status": "True"}],
+                }
+            },
+            sub="status",
+        )
 
     async def mark_deployment_available(self, name: str, replicas: int = 1) -> None:
-        await self.patch("apps/v1", "deployments", name, {"status": {
-            "observedGeneration": 1, "replicas": replicas, "readyReplicas": replicas,
-            "availableReplicas": replicas, "updatedReplicas": replicas,
-            "conditions": [{"type": "Available", "status": "True",
-                            "reason": "MinimumReplicasAvailable"}],
-        }}, sub="status")
+        await self.patch(
+            "apps/v1",
+            "deployments",
+            name,
+            {
+                "status": {
+                    "observedGeneration": 1,
+                    "replicas": replicas,
+                    "readyReplicas": replicas,
+                    "availableReplicas": replicas,
+                    "updatedReplicas": replicas,
+                    "conditions": [
+                        {
+                            "type": "Available",
+                            "status": "True",
+                            "reason": "MinimumReplicasAvailable",
+                        }
+                    ],
+                }
+            },
+            sub="status",
+        )
 
 
-async def eventually(check: Callable[[], Awaitable[T | None]], timeout: float = 10.0,
-                     what: str = "the condition") -> T:
+async def eventually(
+    check: Callable[[], Awaitable[T | None]], timeout: float = 10.0, what: str = "the condition"
+) -> T:
     """Poll until check() returns something truthy; fail with `what` after timeout."""
     deadline = time.monotonic() + timeout
     last: Any = None
@@ -176,9 +209,10 @@ async def eventually(check: Callable[[], Awaitable[T | None]], timeout: float = 
 async def settle(emulator: Any, quiet: float = 0.5, timeout: float = 15.0) -> None:
     """Wait until the API has seen no write for `quiet` seconds."""
     deadline = time.monotonic() + timeout
+
     def writes() -> int:
-        return sum(1 for verb, _, _ in emulator.api_calls() if verb not in ("get", "list",
-                                                                            "watch"))
+        return sum(1 for verb, _, _ in emulator.api_calls() if verb not in ("get", "list", "watch"))
+
     last, since = writes(), time.monotonic()
     while time.monotonic() < deadline:
         await asyncio.sleep(0.05)

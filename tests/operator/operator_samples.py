@@ -15,100 +15,199 @@ import yaml
 CRD_PATH = Path(__file__).resolve().parents[2] / "manifests/crds/voxtral.dev_voxtralservices.yaml"
 
 
-def vxs(spec: dict[str, Any], name: str = "voxtral", namespace: str = "default",
-        **meta: Any) -> dict[str, Any]:
-    return {"apiVersion": "voxtral.dev/v1alpha1", "kind": "VoxtralService",
-            "metadata": {"name": name, "namespace": namespace, **meta}, "spec": spec}
+def vxs(
+    spec: dict[str, Any], name: str = "voxtral", namespace: str = "default", **meta: Any
+) -> dict[str, Any]:
+    return {
+        "apiVersion": "voxtral.dev/v1alpha1",
+        "kind": "VoxtralService",
+        "metadata": {"name": name, "namespace": namespace, **meta},
+        "spec": spec,
+    }
 
 
 VALID: dict[str, dict[str, Any]] = {
     "mini-preset": vxs({"model": {"preset": "voxtral-mini-3b"}}),
     "small-preset": vxs({"model": {"preset": "voxtral-small-24b"}, "replicas": 2}),
-    "small-one-h200": vxs({"model": {"preset": "voxtral-small-24b"}, "gpusPerReplica": 1,
-                           "gpuMemory": "141Gi"}),
-    "hf-private": vxs({
-        "model": {"source": {"huggingFace": {
-            "repo": "acme/voxtral-finetune", "revision": "a1b2c3d",
-            "tokenSecretRef": {"name": "hf-token", "key": "token"}}},
-            "servedName": "acme-asr"},
-        "gpusPerReplica": 4,
-    }),
-    "pvc": vxs({"model": {"preset": "voxtral-mini-3b",
-                          "source": {"pvc": {"claimName": "models", "path": "voxtral/mini"}}}}),
-    "everything": vxs({
-        "model": {"preset": "voxtral-small-24b", "servedName": "voxtral-small"},
-        "gpusPerReplica": 2,
-        "gpuResource": "nvidia.com/gpu",
-        "gpuMemory": "80Gi",
-        "replicas": 3,
-        "engine": {"maxModelLen": 32768, "gpuMemoryUtilization": 0.92, "maxAudioSeconds": 1800,
-                   "maxChatAudioSeconds": 2400, "maxUploadMB": 384, "maxConcurrency": 32,
-                   "maxQueue": 256, "maxNumSeqs": 128, "drainTimeoutSeconds": 60,
-                   "startupTimeoutSeconds": 3600,
-                   "extraArgs": ["--max-num-batched-tokens", "8192"],
-                   "env": {"VLLM_LOGGING_LEVEL": "INFO"}},
-        "cache": {"storageClassName": "fast-rwx", "size": "200Gi", "accessMode": "ReadWriteMany"},
-        "image": "registry.example.com/voxtral-predictor:1.2.3",
-        "imagePullPolicy": "IfNotPresent",
-        "imagePullSecrets": ["regcred"],
-        "scheduling": {
-            "nodeSelector": {"nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3"},
-            "tolerations": [{"key": "dedicated", "operator": "Equal", "value": "ml",
-                             "effect": "NoSchedule"}],
-            "affinity": {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
-                {"weight": 100, "podAffinityTerm": {
-                    "topologyKey": "kubernetes.io/hostname",
-                    "labelSelector": {"matchLabels": {"app.kubernetes.io/instance": "voxtral"}},
-                }}]}},
-            "priorityClassName": "inference",
-        },
-        "service": {"type": "LoadBalancer", "httpPort": 80, "grpcPort": 9000,
-                    "metricsPort": 9090, "annotations": {"example.com/lb": "internal"}},
-        "resources": {"cpu": "12", "memory": "96Gi"},
-        "rollout": {"maxSurge": 1, "maxUnavailable": 0},
-    }),
+    "small-one-h200": vxs(
+        {"model": {"preset": "voxtral-small-24b"}, "gpusPerReplica": 1, "gpuMemory": "141Gi"}
+    ),
+    "hf-private": vxs(
+        {
+            "model": {
+                "source": {
+                    "huggingFace": {
+                        "repo": "acme/voxtral-finetune",
+                        "revision": "a1b2c3d",
+                        "tokenSecretRef": {"name": "hf-token", "key": "token"},
+                    }
+                },
+                "servedName": "acme-asr",
+            },
+            "gpusPerReplica": 4,
+        }
+    ),
+    "pvc": vxs(
+        {
+            "model": {
+                "preset": "voxtral-mini-3b",
+                "source": {"pvc": {"claimName": "models", "path": "voxtral/mini"}},
+            }
+        }
+    ),
+    "everything": vxs(
+        {
+            "model": {"preset": "voxtral-small-24b", "servedName": "voxtral-small"},
+            "gpusPerReplica": 2,
+            "gpuResource": "nvidia.com/gpu",
+            "gpuMemory": "80Gi",
+            "replicas": 3,
+            "engine": {
+                "maxModelLen": 32768,
+                "gpuMemoryUtilization": 0.92,
+                "maxAudioSeconds": 1800,
+                "maxChatAudioSeconds": 2400,
+                "maxUploadMB": 384,
+                "maxConcurrency": 32,
+                "maxQueue": 256,
+                "maxNumSeqs": 128,
+                "drainTimeoutSeconds": 60,
+                "startupTimeoutSeconds": 3600,
+                "extraArgs": ["--max-num-batched-tokens", "8192"],
+                "env": {"VLLM_LOGGING_LEVEL": "INFO"},
+            },
+            "cache": {
+                "storageClassName": "fast-rwx",
+                "size": "200Gi",
+                "accessMode": "ReadWriteMany",
+            },
+            "image": "registry.example.com/voxtral-predictor:1.2.3",
+            "imagePullPolicy": "IfNotPresent",
+            "imagePullSecrets": ["regcred"],
+            "scheduling": {
+                "nodeSelector": {"nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3"},
+                "tolerations": [
+                    {"key": "dedicated", "operator": "Equal", "value": "ml", "effect": "NoSchedule"}
+                ],
+                "affinity": {
+                    "podAntiAffinity": {
+                        "preferredDuringSchedulingIgnoredDuringExecution": [
+                            {
+                                "weight": 100,
+                                "podAffinityTerm": {
+                                    "topologyKey": "kubernetes.io/hostname",
+                                    "labelSelector": {
+                                        "matchLabels": {"app.kubernetes.io/instance": "voxtral"}
+                                    },
+                                },
+                            }
+                        ]
+                    }
+                },
+                "priorityClassName": "inference",
+            },
+            "service": {
+                "type": "LoadBalancer",
+                "httpPort": 80,
+                "grpcPort": 9000,
+                "metricsPort": 9090,
+                "annotations": {"example.com/lb": "internal"},
+            },
+            "resources": {"cpu": "12", "memory": "96Gi"},
+            "rollout": {"maxSurge": 1, "maxUnavailable": 0},
+        }
+    ),
 }
 
 # name -> (sample, a fragment the operator's message must contain, checked by CEL rather
 # than by the plain schema)
 INVALID: dict[str, tuple[dict[str, Any], str, bool]] = {
-    "unknown-field": (vxs({"model": {"preset": "voxtral-mini-3b"}, "replica": 2}),
-                      "spec.replica: unknown field 'replica': did you mean 'replicas'?", False),
-    "unknown-nested-field": (vxs({"model": {"preset": "voxtral-mini-3b", "sauce": {}}}),
-                             "spec.model.sauce: unknown field", False),
+    "unknown-field": (
+        vxs({"model": {"preset": "voxtral-mini-3b"}, "replica": 2}),
+        "spec.replica: unknown field 'replica': did you mean 'replicas'?",
+        False,
+    ),
+    "unknown-nested-field": (
+        vxs({"model": {"preset": "voxtral-mini-3b", "sauce": {}}}),
+        "spec.model.sauce: unknown field",
+        False,
+    ),
     "no-model": (vxs({"replicas": 1}), "spec.model: required field is missing", False),
-    "no-preset-no-source": (vxs({"model": {"servedName": "x"}}),
-                            "spec.model needs a preset or a source", True),
-    "two-sources": (vxs({"model": {"source": {
-        "huggingFace": {"repo": "a/b"}, "pvc": {"claimName": "m"}}}}),
-        "spec.model.source needs exactly one of huggingFace or pvc", True),
-    "unknown-preset": (vxs({"model": {"preset": "voxtral-large"}}),
-                       "spec.model.preset: 'voxtral-large' is not allowed", False),
-    "gpus-3": (vxs({"model": {"preset": "voxtral-mini-3b"}, "gpusPerReplica": 3}),
-               "spec.gpusPerReplica: 3 is not allowed: use one of 1, 2, 4 or 8", False),
-    "negative-replicas": (vxs({"model": {"preset": "voxtral-mini-3b"}, "replicas": -1}),
-                          "spec.replicas", False),
-    "bad-quantity": (vxs({"model": {"preset": "voxtral-mini-3b"}, "cache": {"size": "100GB"}}),
-                     "spec.cache.size: '100GB' is not a Kubernetes quantity", False),
-    "same-ports": (vxs({"model": {"preset": "voxtral-mini-3b"},
-                        "service": {"grpcPort": 8080}}),
-                   "spec.service ports must differ", True),
-    "reserved-env": (vxs({"model": {"preset": "voxtral-mini-3b"},
-                          "engine": {"env": {"VOXTRAL_MODEL": "/elsewhere"}}}),
-                     "spec.engine.env must not set VOXTRAL_* variables", True),
-    "rollout-stuck": (vxs({"model": {"preset": "voxtral-mini-3b"},
-                           "rollout": {"maxSurge": 0, "maxUnavailable": 0}}),
-                      "maxSurge and maxUnavailable cannot both be 0", True),
-    "pvc-escape": (vxs({"model": {"source": {"pvc": {"claimName": "m", "path": "a/../../etc"}}}}),
-                   "spec.model.source.pvc.path must stay inside the claim", True),
-    "long-name": (vxs({"model": {"preset": "voxtral-mini-3b"}}, name="v" * 46),
-                  "metadata.name must be at most 45 characters", True),
-    "memory-utilisation": (vxs({"model": {"preset": "voxtral-mini-3b"},
-                                "engine": {"gpuMemoryUtilization": 1.5}}),
-                           "spec.engine.gpuMemoryUtilization", False),
-    "short-startup": (vxs({"model": {"preset": "voxtral-mini-3b"},
-                           "engine": {"startupTimeoutSeconds": 60}}),
-                      "spec.engine.startupTimeoutSeconds", False),
+    "no-preset-no-source": (
+        vxs({"model": {"servedName": "x"}}),
+        "spec.model needs a preset or a source",
+        True,
+    ),
+    "two-sources": (
+        vxs({"model": {"source": {"huggingFace": {"repo": "a/b"}, "pvc": {"claimName": "m"}}}}),
+        "spec.model.source needs exactly one of huggingFace or pvc",
+        True,
+    ),
+    "unknown-preset": (
+        vxs({"model": {"preset": "voxtral-large"}}),
+        "spec.model.preset: 'voxtral-large' is not allowed",
+        False,
+    ),
+    "gpus-3": (
+        vxs({"model": {"preset": "voxtral-mini-3b"}, "gpusPerReplica": 3}),
+        "spec.gpusPerReplica: 3 is not allowed: use one of 1, 2, 4 or 8",
+        False,
+    ),
+    "negative-replicas": (
+        vxs({"model": {"preset": "voxtral-mini-3b"}, "replicas": -1}),
+        "spec.replicas",
+        False,
+    ),
+    "bad-quantity": (
+        vxs({"model": {"preset": "voxtral-mini-3b"}, "cache": {"size": "100GB"}}),
+        "spec.cache.size: '100GB' is not a Kubernetes quantity",
+        False,
+    ),
+    "same-ports": (
+        vxs({"model": {"preset": "voxtral-mini-3b"}, "service": {"grpcPort": 8080}}),
+        "spec.service ports must differ",
+        True,
+    ),
+    "reserved-env": (
+        vxs(
+            {
+                "model": {"preset": "voxtral-mini-3b"},
+                "engine": {"env": {"VOXTRAL_MODEL": "/elsewhere"}},
+            }
+        ),
+        "spec.engine.env must not set VOXTRAL_* variables",
+        True,
+    ),
+    "rollout-stuck": (
+        vxs(
+            {
+                "model": {"preset": "voxtral-mini-3b"},
+                "rollout": {"maxSurge": 0, "maxUnavailable": 0},
+            }
+        ),
+        "maxSurge and maxUnavailable cannot both be 0",
+        True,
+    ),
+    "pvc-escape": (
+        vxs({"model": {"source": {"pvc": {"claimName": "m", "path": "a/../../etc"}}}}),
+        "spec.model.source.pvc.path must stay inside the claim",
+        True,
+    ),
+    "long-name": (
+        vxs({"model": {"preset": "voxtral-mini-3b"}}, name="v" * 46),
+        "metadata.name must be at most 45 characters",
+        True,
+    ),
+    "memory-utilisation": (
+        vxs({"model": {"preset": "voxtral-mini-3b"}, "engine": {"gpuMemoryUtilization": 1.5}}),
+        "spec.engine.gpuMemoryUtilization",
+        False,
+    ),
+    "short-startup": (
+        vxs({"model": {"preset": "voxtral-mini-3b"}, "engine": {"startupTimeoutSeconds": 60}}),
+        "spec.engine.startupTimeoutSeconds",
+        False,
+    ),
 }
 
 
@@ -130,8 +229,11 @@ def strict(schema: dict[str, Any]) -> dict[str, Any]:
     def walk(node: Any) -> None:
         if not isinstance(node, dict):
             return
-        if ("properties" in node and "additionalProperties" not in node
-                and not node.get("x-kubernetes-preserve-unknown-fields")):
+        if (
+            "properties" in node
+            and "additionalProperties" not in node
+            and not node.get("x-kubernetes-preserve-unknown-fields")
+        ):
             node["additionalProperties"] = False
         for key in ("properties",):
             for child in node.get(key, {}).values():
@@ -147,8 +249,9 @@ def strict(schema: dict[str, Any]) -> dict[str, Any]:
 
 def schema_errors(obj: dict[str, Any]) -> list[str]:
     validator = jsonschema.Draft4Validator(strict(crd_schema()))
-    return [f"{'.'.join(map(str, e.absolute_path))}: {e.message}"
-            for e in validator.iter_errors(obj)]
+    return [
+        f"{'.'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(obj)
+    ]
 
 
 def cel_errors(obj: dict[str, Any]) -> list[str]:

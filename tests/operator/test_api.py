@@ -8,8 +8,7 @@ import sys
 
 import kubernetes_validate
 import pytest
-from operator_samples import INVALID, VALID, CRD_PATH, cel_errors, load_crd, schema_errors
-
+from operator_samples import CRD_PATH, INVALID, VALID, cel_errors, load_crd, schema_errors
 from voxtral_operator.crd import render_crd
 from voxtral_operator.problems import SpecError
 from voxtral_operator.resolve import parse, resolve
@@ -48,8 +47,12 @@ def test_crd_schema_is_structural() -> None:
             problems.append(f"{where}: $ref")
         if node.get("additionalProperties") is False:
             problems.append(f"{where}: additionalProperties false")
-        if ("type" not in node and not node.get("x-kubernetes-int-or-string")
-                and where.count(".") > 0 and "anyOf" not in where):
+        if (
+            "type" not in node
+            and not node.get("x-kubernetes-int-or-string")
+            and where.count(".") > 0
+            and "anyOf" not in where
+        ):
             problems.append(f"{where}: no type")
         for key, child in (node.get("properties") or {}).items():
             walk(child, f"{where}.{key}")
@@ -111,8 +114,9 @@ def test_every_cel_rule_is_exercised_by_an_invalid_sample() -> None:
 
 
 def test_a_preset_that_does_not_fit_says_how_many_gpus_it_needs() -> None:
-    sample = VALID["small-preset"] | {"spec": {"model": {"preset": "voxtral-small-24b"},
-                                               "gpusPerReplica": 1, "gpuMemory": "48Gi"}}
+    sample = VALID["small-preset"] | {
+        "spec": {"model": {"preset": "voxtral-small-24b"}, "gpusPerReplica": 1, "gpuMemory": "48Gi"}
+    }
     with pytest.raises(SpecError) as caught:
         resolve(parse(sample))
     assert caught.value.reason == "ModelDoesNotFit"

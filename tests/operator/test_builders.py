@@ -10,7 +10,6 @@ from typing import Any
 import kubernetes_validate
 import pytest
 from operator_samples import VALID, vxs
-
 from voxtral_operator import names
 from voxtral_operator.builders import build_children
 from voxtral_operator.builders.download_job import download_job_name
@@ -123,7 +122,9 @@ def test_pods_are_locked_down() -> None:
 def test_rolling_update_needs_no_spare_gpu_by_default() -> None:
     default = build_children(resolved(VALID["mini-preset"])).deployment
     assert default["spec"]["strategy"] == {
-        "type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}}
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1},
+    }
     chosen = build_children(resolved(VALID["everything"])).deployment
     assert chosen["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}
 
@@ -133,8 +134,10 @@ def test_token_comes_from_the_secret_never_in_args() -> None:
     assert job is not None
     container = job["spec"]["template"]["spec"]["containers"][0]
     token = next(e for e in container["env"] if e["name"] == "HF_TOKEN")
-    assert token == {"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {
-        "name": "hf-token", "key": "token"}}}
+    assert token == {
+        "name": "HF_TOKEN",
+        "valueFrom": {"secretKeyRef": {"name": "hf-token", "key": "token"}},
+    }
     assert not any("token" in arg.lower() for arg in container["command"][:2])
     assert "HF_TOKEN" not in container["command"][2]  # the script reads it via the hub library
 
@@ -149,11 +152,14 @@ def test_download_job_fills_the_cache_the_deployment_reads() -> None:
     assert env["VOXTRAL_DOWNLOAD_REPO"] == "acme/voxtral-finetune"
     assert env["VOXTRAL_DOWNLOAD_REVISION"] == "a1b2c3d"
     dep_pod = children.deployment["spec"]["template"]["spec"]
-    assert {"name": "model", "persistentVolumeClaim": {"claimName": claim, "readOnly": True}} \
-        in dep_pod["volumes"]
+    assert {
+        "name": "model",
+        "persistentVolumeClaim": {"claimName": claim, "readOnly": True},
+    } in dep_pod["volumes"]
     assert env["VOXTRAL_DOWNLOAD_DIR"] == env_of(children.deployment)["VOXTRAL_MODEL"]
-    assert parse_quantity(children.cache_claim["spec"]["resources"]["requests"]["storage"]) \
-        == parse_quantity("100Gi")
+    assert parse_quantity(
+        children.cache_claim["spec"]["resources"]["requests"]["storage"]
+    ) == parse_quantity("100Gi")
 
 
 def test_a_new_revision_is_a_new_job() -> None:
@@ -169,8 +175,10 @@ def test_pvc_source_is_used_in_place() -> None:
     children = build_children(resolved(VALID["pvc"]))
     assert children.cache_claim is None and children.download_job is None
     pod = children.deployment["spec"]["template"]["spec"]
-    assert {"name": "model", "persistentVolumeClaim": {"claimName": "models",
-                                                       "readOnly": True}} in pod["volumes"]
+    assert {
+        "name": "model",
+        "persistentVolumeClaim": {"claimName": "models", "readOnly": True},
+    } in pod["volumes"]
     assert env_of(children.deployment)["VOXTRAL_MODEL"] == "/models/voxtral/mini"
 
 
@@ -195,10 +203,16 @@ def test_labels_owner_and_hash_on_every_child() -> None:
         assert meta["labels"][names.LABEL_INSTANCE] == "voxtral"
         assert meta["labels"][names.LABEL_MANAGED_BY] == "voxtral-operator"
         assert meta["labels"][names.LABEL_NAME] == "voxtral"
-        assert meta["ownerReferences"] == [{
-            "apiVersion": "voxtral.dev/v1alpha1", "kind": "VoxtralService",
-            "name": "voxtral", "uid": "0b1c-uid", "controller": True,
-            "blockOwnerDeletion": True}]
+        assert meta["ownerReferences"] == [
+            {
+                "apiVersion": "voxtral.dev/v1alpha1",
+                "kind": "VoxtralService",
+                "name": "voxtral",
+                "uid": "0b1c-uid",
+                "controller": True,
+                "blockOwnerDeletion": True,
+            }
+        ]
         assert len(meta["annotations"][names.ANNOTATION_SPEC_HASH]) == 16
 
 
@@ -226,16 +240,22 @@ def test_scheduling_reaches_replicas_and_the_download() -> None:
         assert manifest is not None
         pod = manifest["spec"]["template"]["spec"]
         assert pod["nodeSelector"] == {"nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3"}
-        assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} \
-            in pod["tolerations"]
-        assert {"key": "dedicated", "operator": "Equal", "value": "ml",
-                "effect": "NoSchedule"} in pod["tolerations"]
+        assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in pod[
+            "tolerations"
+        ]
+        assert {
+            "key": "dedicated",
+            "operator": "Equal",
+            "value": "ml",
+            "effect": "NoSchedule",
+        } in pod["tolerations"]
         assert pod["priorityClassName"] == "inference"
         assert pod["imagePullSecrets"] == [{"name": "regcred"}]
         assert "podAntiAffinity" in pod["affinity"]
 
 
 def test_without_a_uid_there_is_no_owner_reference() -> None:
-    for manifest in build_children(resolved(vxs({"model": {"preset": "voxtral-mini-3b"}}),
-                                            uid=None)).all():
+    for manifest in build_children(
+        resolved(vxs({"model": {"preset": "voxtral-mini-3b"}}), uid=None)
+    ).all():
         assert "ownerReferences" not in manifest["metadata"]

@@ -9,7 +9,6 @@ import copy
 from typing import Any
 
 from operator_samples import VALID, vxs
-
 from voxtral_operator.drift import covers, in_sync
 from voxtral_operator.problems import SpecError
 from voxtral_operator.reconcile import (
@@ -47,9 +46,11 @@ class World:
             resolved = exc
         if lookups is None and not isinstance(resolved, SpecError):
             wanted = needs(resolved, self.children)
-            lookups = Lookups(secret="ok" if wanted.secret else None,
-                              claim={"status": {"phase": "Bound"}} if wanted.claim else None,
-                              claim_checked=wanted.claim is not None)
+            lookups = Lookups(
+                secret="ok" if wanted.secret else None,
+                claim={"status": {"phase": "Bound"}} if wanted.claim else None,
+                claim_checked=wanted.claim is not None,
+            )
         result = plan(self.body, resolved, self.children, lookups or Lookups(), ctx)
         for action in result.actions:
             self.writes += 1
@@ -81,12 +82,17 @@ class World:
         return next((k, v) for k, v in self.children.items() if k[0] == "Job")
 
     def complete_job(self) -> None:
-        self.job()[1]["status"] = {"succeeded": 1, "conditions": [
-            {"type": "Complete", "status": "True"}]}
+        self.job()[1]["status"] = {
+            "succeeded": 1,
+            "conditions": [{"type": "Complete", "status": "True"}],
+        }
 
     def available(self, ready: int = 1) -> None:
         self.children[("Deployment", "voxtral")]["status"] = {
-            "replicas": ready, "readyReplicas": ready, "availableReplicas": ready}
+            "replicas": ready,
+            "readyReplicas": ready,
+            "availableReplicas": ready,
+        }
 
     def cond(self, type_: str) -> dict[str, Any]:
         found = condition(self.body.get("status"), type_)
@@ -190,8 +196,9 @@ def test_a_new_revision_downloads_first_and_keeps_the_old_deployment_meanwhile()
     assert world.cond("ModelReady")["reason"] == "Downloading"
     world.complete_job()
     world.reconcile()
-    env = world.children[("Deployment", "voxtral")]["spec"]["template"]["spec"][
-        "containers"][0]["env"]
+    env = world.children[("Deployment", "voxtral")]["spec"]["template"]["spec"]["containers"][0][
+        "env"
+    ]
     assert {"name": "VOXTRAL_MODEL", "value": "/models/hf/acme--voxtral-finetune/b2c3d4e"} in env
 
 
@@ -232,8 +239,9 @@ def test_a_pvc_source_waits_for_its_claim_to_be_bound() -> None:
 
 
 def test_an_invalid_spec_builds_nothing_and_says_why() -> None:
-    world = World(vxs({"model": {"preset": "voxtral-small-24b"}, "gpusPerReplica": 1,
-                       "gpuMemory": "40Gi"}))
+    world = World(
+        vxs({"model": {"preset": "voxtral-small-24b"}, "gpusPerReplica": 1, "gpuMemory": "40Gi"})
+    )
     result = world.reconcile()
     assert isinstance(result.problem, Invalid) and result.actions == []
     ready = world.cond("Ready")
@@ -258,9 +266,17 @@ def test_a_failed_download_is_reported_with_what_to_do() -> None:
     world = World(VALID["mini-preset"])
     world.reconcile()
     key, job = world.job()
-    job["status"] = {"failed": 5, "conditions": [
-        {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded",
-         "message": "Job has reached the specified backoff limit"}]}
+    job["status"] = {
+        "failed": 5,
+        "conditions": [
+            {
+                "type": "Failed",
+                "status": "True",
+                "reason": "BackoffLimitExceeded",
+                "message": "Job has reached the specified backoff limit",
+            }
+        ],
+    }
     result = world.reconcile()
     model = world.cond("ModelReady")
     assert model["reason"] == "DownloadFailed"
@@ -273,8 +289,11 @@ def test_a_stuck_rollout_points_at_the_pods() -> None:
     world.reconcile()
     world.complete_job()
     world.reconcile()
-    world.children[("Deployment", "voxtral")]["status"] = {"conditions": [
-        {"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded"}]}
+    world.children[("Deployment", "voxtral")]["status"] = {
+        "conditions": [
+            {"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded"}
+        ]
+    }
     world.reconcile()
     available = world.cond("Available")
     assert available["reason"] == "RolloutStuck"
@@ -313,8 +332,11 @@ def test_the_cache_claim_keeps_immutable_fields_and_only_grows() -> None:
 def test_children_of_another_owner_are_never_deleted() -> None:
     world = World(VALID["mini-preset"])
     world.children[("Job", "voxtral-download-deadbeef")] = {
-        "metadata": {"name": "voxtral-download-deadbeef",
-                     "ownerReferences": [{"uid": "someone-else", "controller": True}]}}
+        "metadata": {
+            "name": "voxtral-download-deadbeef",
+            "ownerReferences": [{"uid": "someone-else", "controller": True}],
+        }
+    }
     result = world.reconcile()
     assert not any(isinstance(a, Delete) for a in result.actions)
 
