@@ -66,7 +66,8 @@ class Controller:
         self.kube = kube
         self.indexes = indexes
         self._locks: dict[Owner, asyncio.Lock] = {}
-        self._expect = Expectations()
+        self._expect = Expectations()  # the children
+        self._expect_status = Expectations()  # the VoxtralService itself
 
     # --- observed state --------------------------------------------------------------
 
@@ -100,7 +101,7 @@ class Controller:
         result = "error"
         try:
             async with lock:
-                parent = self._expect.overlay(owner, {PARENT: body})[PARENT]
+                parent = self._expect_status.overlay(owner, {PARENT: body})[PARENT]
                 done = await self._reconcile(owner, parent, logger)
             result = (
                 "invalid"
@@ -137,8 +138,11 @@ class Controller:
         if isinstance(resolved, Resolved):
             lookups = await self._lookups(resolved, children)
         now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        ctx = Context(now=now, cluster_domain=self.settings.cluster_domain,
-                      wait_seconds=self.settings.wait_seconds)
+        ctx = Context(
+            now=now,
+            cluster_domain=self.settings.cluster_domain,
+            wait_seconds=self.settings.wait_seconds,
+        )
         result = plan(body, resolved, children, lookups, ctx)
         try:
             await self._execute(owner, result.actions, children, logger)
@@ -213,7 +217,7 @@ class Controller:
         except KubeError as exc:
             raise ApiFailure(str(exc)) from exc
         if after is not None:
-            self._expect.wrote(owner, PARENT, body, slim(after))
+            self._expect_status.wrote(owner, PARENT, body, slim(after))
             metrics.WRITES.labels("status", api.KIND).inc()
             ready = condition(result.status, COND_READY) or {}
             logger.debug(f"status: Ready={ready.get('status')} ({ready.get('reason')})")
@@ -251,6 +255,7 @@ class Controller:
 
     def forget(self, owner: Owner) -> None:
         self._expect.forget(owner)
+        self._expect_status.forget(owner)
         self._locks.pop(owner, None)
 
 

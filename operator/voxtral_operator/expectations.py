@@ -2,9 +2,11 @@
 
 The children indexes are fed by watch streams, so right after a write they can be a moment
 behind. Without this memory, a reconcile triggered in that moment (by another child's event)
-would write the same thing again. An expectation lasts until the index shows any other
-version of the object than the one it had before the write (kopf may coalesce events, so
-"our version" itself might never be seen).
+would write the same thing again. An expectation lasts while the index shows a
+version known to be older than the operator's last write (the one it had before that write,
+or before an earlier write still pending); any other version means the cache caught up or
+someone else wrote since (kopf may coalesce events, so "our version" itself might never be
+seen).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ def resource_version(body: Mapping[str, Any] | None) -> str | None:
 
 @dataclass(frozen=True)
 class _Pending:
-    before: str | None  # resourceVersion the cache had before the write (None: absent)
+    older: frozenset[str | None]  # versions older than the write (None: absent)
     after: Mapping[str, Any] | None  # what the write produced (None: deleted)
 
 
@@ -41,7 +43,11 @@ class Expectations:
         before: Mapping[str, Any] | None,
         after: Mapping[str, Any] | None,
     ) -> None:
-        self._pending.setdefault(owner, {})[key] = _Pending(resource_version(before), after)
+        pending = self._pending.setdefault(owner, {})
+        older = {resource_version(before)}
+        if key in pending:
+            older |= pending[key].older | {resource_version(pending[key].after)}
+        pending[key] = _Pending(frozenset(older), after)
 
     def overlay(self, owner: Owner, cached: Mapping[Key, Mapping[str, Any]]) -> dict[Key, Any]:
         """The cached objects, with the operator's own unseen writes laid over them."""
@@ -50,7 +56,7 @@ class Expectations:
         if not pending:
             return result
         for key, item in list(pending.items()):
-            if resource_version(cached.get(key)) != item.before:
+            if resource_version(cached.get(key)) not in item.older:
                 del pending[key]  # the cache moved on: trust it again
             elif item.after is None:
                 result.pop(key, None)

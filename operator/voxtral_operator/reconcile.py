@@ -353,7 +353,10 @@ def plan(
     actions: list[Apply | Delete] = []
     if waiting is None:
         actions = _actions(resolved, wanted, children, model)
-    deployment = children.get(("Deployment", resolved.name))
+    # The status describes the world as this plan leaves it (a Deployment it creates is
+    # "loading", not "missing"), so that the next reconcile has nothing new to say.
+    projected = _project(children, actions)
+    deployment = projected.get(("Deployment", resolved.name))
     available, replicas, ready, desired = _available_condition(resolved, deployment, model)
     if waiting is not None:
         top = Cond(COND_READY, "False", waiting.reason, waiting.message)
@@ -364,9 +367,7 @@ def plan(
     else:
         top = Cond(COND_READY, "True", "Serving", f"serving {resolved.model_label}")
 
-    service_there = ("Service", resolved.name) in children or any(
-        isinstance(a, Apply) and a.key == ("Service", resolved.name) for a in actions
-    )
+    service_there = ("Service", resolved.name) in projected
     status: dict[str, Any] = {
         "observedGeneration": generation,
         "conditions": merge_conditions(
@@ -392,6 +393,20 @@ def plan(
     return Plan(
         actions=actions, status=status, status_patch=status_patch(previous, status), problem=waiting
     )
+
+
+def _project(
+    children: Mapping[ChildKey, Body], actions: list[Apply | Delete]
+) -> dict[ChildKey, Body]:
+    """The children once the actions are done (an applied child keeps its status)."""
+    projected = dict(children)
+    for action in actions:
+        if isinstance(action, Apply):
+            old = children.get(action.key) or {}
+            projected[action.key] = {**action.manifest, "status": old.get("status") or {}}
+        else:
+            projected.pop((action.kind, action.name), None)
+    return projected
 
 
 def _actions(
