@@ -6,15 +6,17 @@ import asyncio
 import base64
 import binascii
 from collections.abc import AsyncIterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import Request
 
-from . import speech
+from . import gate, metrics, speech
 from . import vllm_adapter as vllm
 from .audio import AudioError, decode
 from .errors import ApiError
-from .model import VoxtralModel
+
+if TYPE_CHECKING:
+    from .model import VoxtralModel
 
 # The model card's advice for chat; transcription uses temperature 0.
 DEFAULT_TEMPERATURE = 0.2
@@ -80,6 +82,7 @@ def _normalize_audio(parts: list[tuple[str, dict[str, Any]]], max_seconds: float
             clip = decode(data, max_seconds)
         except AudioError as exc:
             raise ApiError.from_audio(exc, param) from exc
+        metrics.observe_decode(clip.decode_seconds, clip.duration)
         total += clip.duration
         if total > max_seconds:
             raise ApiError(
@@ -109,6 +112,7 @@ async def run(
 ) -> dict[str, Any] | AsyncIterator[str]:
     """A chat completion. Returns vLLM's response as a dict, or SSE lines with stream."""
     serving = model.serving
+    gate.set_task("chat")
     speech.check_model(model, body.get("model"))
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:

@@ -7,11 +7,14 @@ import asyncio
 import logging
 import os
 import time
+import uuid
 from typing import Any
 
 import kserve
+from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse
 
 from . import engine as engine_flags
+from . import inference
 from . import vllm_adapter as vllm
 from .audio import SAMPLE_RATE, tone, wav_bytes
 from .errors import ApiError
@@ -92,6 +95,31 @@ class VoxtralModel(kserve.Model):  # type: ignore[misc]
         failed = vllm.error_of(result)
         if failed is not None:
             raise RuntimeError(f"warm-up transcription failed: {failed[1]}")
+
+    def get_input_types(self) -> list[dict[str, Any]]:
+        return inference.INPUTS
+
+    def get_output_types(self) -> list[dict[str, Any]]:
+        return inference.OUTPUTS
+
+    async def predict(
+        self, payload: dict[str, Any] | InferRequest, headers: dict[str, str] | None = None
+    ) -> dict[str, Any] | InferResponse:
+        """KServe v1 (a dict of ``instances``) and v2 gRPC (an InferRequest)."""
+        if isinstance(payload, InferRequest):
+            items = inference.parse_v2(
+                inference.request_tensors(payload.inputs),
+                inference.plain_parameters(payload.parameters),
+            )
+            results = await inference.run(self, items)
+            return InferResponse(
+                response_id=payload.id or str(uuid.uuid4()),
+                model_name=self.name,
+                infer_outputs=[
+                    InferOutput("text", [len(results)], "BYTES", [r["text"] for r in results])
+                ],
+            )
+        return {"predictions": await inference.run(self, inference.parse_v1(payload))}
 
     def engine_alive(self) -> bool:
         return self._engine is None or not vllm.engine_dead(self._engine)

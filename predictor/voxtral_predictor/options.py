@@ -35,6 +35,9 @@ class Options:
     max_audio_seconds: float = 1800.0
     max_chat_audio_seconds: float = 2400.0
     max_upload_mb: float = 384.0
+    max_concurrency: int = 64
+    max_queue: int = 128
+    drain_timeout: float = 30.0
     warmup: bool = True
     access_log: bool = True
     vllm_args: tuple[str, ...] = field(default_factory=tuple)
@@ -76,6 +79,9 @@ _HELP: dict[str, tuple[Callable[[str], Any], str]] = {
                                "(audio understanding)"),
     "max_upload_mb": (float, "largest accepted audio upload in MiB (default fits 30 min "
                       "of 48 kHz stereo 16-bit WAV)"),
+    "max_concurrency": (int, "inference requests processed at once; more wait in the queue"),
+    "max_queue": (int, "requests that may wait for a slot; beyond, 429 / RESOURCE_EXHAUSTED"),
+    "drain_timeout": (float, "seconds SIGTERM waits for admitted requests before exiting"),
     "warmup": (_bool, "run a synthetic transcription before reporting ready"),
     "access_log": (_bool, "log one line per HTTP request"),
     "vllm_args": (str, "extra vLLM engine flags, shell-quoted (e.g. '--max-num-batched-"

@@ -17,16 +17,18 @@ from grpc import aio
 from kserve.model_repository import ModelRepository
 from kserve.protocol.dataplane import DataPlane
 from kserve.protocol.grpc import grpc_predict_v2_pb2_grpc
-from kserve.protocol.grpc.interceptors import ExceptionToStatusInterceptor, LoggingInterceptor
 from kserve.protocol.grpc.servicer import InferenceServicer
 from kserve.protocol.model_repository_extension import ModelRepositoryExtension
 from kserve.protocol.rest.server import RESTServer
 from timing_asgi import TimingMiddleware
 
 from . import errors
+from .admission import Admission
+from .gate import Gate
+from .grpc_gate import GrpcGate
 from .model import VoxtralModel
 from .options import Options
-from .routes import openai
+from .routes import kserve_v2, openai
 
 log = logging.getLogger(__name__)
 GRPC_MAX_MESSAGE_BYTES = 512 << 20  # a 30-minute WAV fits
@@ -34,14 +36,15 @@ GRPC_MAX_MESSAGE_BYTES = 512 << 20  # a 30-minute WAV fits
 
 class VoxtralDataPlane(DataPlane):  # type: ignore[misc]
     """KServe's data plane with health that tells the truth: ready only once the engine
-    has started and warmed up; live only while the engine core is alive."""
+    has started and warmed up and while not draining; live while the engine core is."""
 
-    def __init__(self, model: VoxtralModel, registry: ModelRepository):
+    def __init__(self, model: VoxtralModel, registry: ModelRepository, admission: Admission):
         super().__init__(model_registry=registry)
         self._model = model
+        self._admission = admission
 
     async def ready(self) -> bool:
-        return await self._model.healthy()
+        return not self._admission.draining and await self._model.healthy()
 
     async def live(self) -> dict[str, str]:  # type: ignore[override]
         return {"status": "alive" if self._model.engine_alive() else "dead"}
@@ -53,13 +56,17 @@ class _HttpServer(uvicorn.Server):
         yield  # the Predictor owns SIGTERM/SIGINT
 
 
-def build_app(model: VoxtralModel, dataplane: DataPlane, options: Options) -> FastAPI:
-    """KServe's FastAPI app with our routes first (they win on shared paths)."""
+def build_app(
+    model: VoxtralModel, dataplane: DataPlane, admission: Admission, options: Options
+) -> FastAPI:
+    """KServe's FastAPI app with our routes first (they win on shared paths), behind the
+    gate that admits, counts and cancels inference requests."""
     import kserve.model_server
 
     app: FastAPI = kserve.model_server.app
     errors.install(app)
     openai.install(app, model)
+    kserve_v2.install(app, model)
     rest = RESTServer(
         "kserve.model_server:app",
         dataplane,
@@ -70,6 +77,7 @@ def build_app(model: VoxtralModel, dataplane: DataPlane, options: Options) -> Fa
     # KServe's timing middleware only logs latencies (2 % of the API process's CPU under
     # load); our own metrics measure requests instead.
     app.user_middleware = [m for m in app.user_middleware if m.cls is not TimingMiddleware]
+    app.add_middleware(Gate, admission=admission)
     return app
 
 
@@ -81,8 +89,9 @@ class Predictor:
         self.options = options
         registry = ModelRepository()
         registry.update(model)
-        self.dataplane = VoxtralDataPlane(model, registry)
-        self.app = build_app(model, self.dataplane, options)
+        self.admission = Admission(options.max_concurrency, options.max_queue)
+        self.dataplane = VoxtralDataPlane(model, registry, self.admission)
+        self.app = build_app(model, self.dataplane, self.admission, options)
         self.http = _HttpServer(
             uvicorn.Config(
                 self.app,
@@ -90,17 +99,18 @@ class Predictor:
                 port=options.http_port,
                 log_config=None,
                 access_log=options.access_log,
-                timeout_graceful_shutdown=30,
+                timeout_graceful_shutdown=5,  # requests were drained before
                 timeout_keep_alive=65,
             )
         )
         self.grpc: Any = None
         self.exit_code = 0
+        self._drain: asyncio.Future[None] | None = None
 
     def _grpc_server(self) -> Any:
         server = aio.server(
             futures.ThreadPoolExecutor(max_workers=4),
-            interceptors=(LoggingInterceptor(), ExceptionToStatusInterceptor()),
+            interceptors=(GrpcGate(self.admission),),
             options=[
                 ("grpc.max_send_message_length", GRPC_MAX_MESSAGE_BYTES),
                 ("grpc.max_receive_message_length", GRPC_MAX_MESSAGE_BYTES),
@@ -115,13 +125,20 @@ class Predictor:
         return server
 
     def stop(self, reason: str, exit_code: int = 0) -> None:
-        """Stop taking work: readiness turns false now; in-flight requests finish."""
-        if self.http.should_exit:
+        """Stop taking work: readiness turns false and new requests get 503 at once;
+        admitted requests finish (up to --drain-timeout), then the servers stop."""
+        if self.admission.draining:
             return
-        log.info("stopping: %s", reason)
+        log.info("stopping: %s; draining %d running and %d queued requests",
+                 reason, self.admission.running, self.admission.queued)
         self.exit_code = exit_code
-        self.model.ready = False
-        self.model.phase = "stopping"
+        self._drain = asyncio.ensure_future(self._drain_then_exit())
+
+    async def _drain_then_exit(self) -> None:
+        idle = await self.admission.drain(self.options.drain_timeout)
+        if not idle:
+            log.warning("drain timeout (%.0f s): %d requests still running",
+                        self.options.drain_timeout, self.admission.running)
         self.http.should_exit = True
 
     def _engine_started(self, task: asyncio.Task[None]) -> None:

@@ -4,17 +4,22 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Awaitable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import Request
 
+from . import gate, metrics
 from . import vllm_adapter as vllm
 from .audio import AudioError, Clip, decode
 from .errors import ApiError
-from .model import VoxtralModel
+
+if TYPE_CHECKING:
+    from .model import VoxtralModel
 
 RESPONSE_FORMATS = ("json", "text")
+OURS = frozenset({"task"})  # our fields that are not vLLM request fields
 TIMESTAMP_FORMATS = ("verbose_json", "srt", "vtt")
 Task = vllm.Task
 
@@ -59,12 +64,14 @@ def check_fields(fields: Mapping[str, Any], languages: Mapping[str, str]) -> Non
         )
 
 
-async def decode_audio(data: bytes, max_seconds: float) -> Clip:
+async def decode_audio(data: bytes, max_seconds: float, param: str = "file") -> Clip:
     """Decode in a worker thread: decoding is CPU work the event loop must not wait on."""
     try:
-        return await asyncio.to_thread(decode, data, max_seconds)
+        clip = await asyncio.to_thread(decode, data, max_seconds)
     except AudioError as exc:
-        raise ApiError.from_audio(exc) from exc
+        raise ApiError.from_audio(exc, param) from exc
+    metrics.observe_decode(clip.decode_seconds, clip.duration)
+    return clip
 
 
 async def run(
@@ -77,11 +84,25 @@ async def run(
     """Transcribe or translate ``clip``. Returns vLLM's response as a dict (``text``,
     usage...) or, with ``stream``, an async iterator of server-sent-event lines."""
     serving = model.serving
-    values = {k: v for k, v in fields.items() if v is not None and v != ""}
+    gate.set_task(task)
+    values = {k: v for k, v in fields.items() if v is not None and v != "" and k not in OURS}
     values.setdefault("model", model.name)
     values.setdefault("temperature", 0.0)  # the model card's advice for transcription
     request = _speech_request(task, values)
-    return await call_engine(vllm.speech_to_text(serving, task, clip.wav, request, raw_request))
+    started = time.perf_counter()
+    result = await call_engine(vllm.speech_to_text(serving, task, clip.wav, request, raw_request))
+    if isinstance(result, dict):
+        metrics.observe_audio(task, clip.duration, time.perf_counter() - started)
+        return result
+    return _observed_stream(result, task, clip.duration, started)
+
+
+async def _observed_stream(
+    stream: AsyncIterator[str], task: str, audio_seconds: float, started: float
+) -> AsyncIterator[str]:
+    async for line in stream:
+        yield line
+    metrics.observe_audio(task, audio_seconds, time.perf_counter() - started)
 
 
 async def call_engine(call: Awaitable[Any]) -> dict[str, Any] | AsyncIterator[str]:

@@ -1,0 +1,231 @@
+"""KServe's inference protocols on the speech path: v1 ``instances``, v2 / Open Inference
+Protocol tensors (REST and gRPC). Parsing is pure; running calls the same ``speech`` code
+as the OpenAI routes, all inputs of a request concurrently so the engine batches them."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import struct
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from . import speech
+from .errors import ApiError
+
+if TYPE_CHECKING:
+    from .model import VoxtralModel
+
+TASKS = ("transcribe", "translate")
+# request-level settings, as v1 instance keys, v2 parameters or v2 BYTES inputs
+SETTINGS = ("task", "language", "prompt", "temperature", "max_completion_tokens")
+V1_KEYS = ("audio", *SETTINGS)
+
+INPUTS = [
+    {"name": "audio", "datatype": "BYTES", "shape": [-1]},
+    {"name": "task", "datatype": "BYTES", "shape": [-1]},
+    {"name": "language", "datatype": "BYTES", "shape": [-1]},
+    {"name": "prompt", "datatype": "BYTES", "shape": [-1]},
+]
+OUTPUTS = [{"name": "text", "datatype": "BYTES", "shape": [-1]}]
+
+
+@dataclass
+class SpeechInput:
+    """One audio to transcribe or translate; ``where`` names it in error messages."""
+
+    audio: bytes
+    where: str
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def task(self) -> speech.Task:
+        task = self.settings.get("task") or "transcribe"
+        if task not in TASKS:
+            raise ApiError(400, f"{self.where}: unknown task {task!r}: use one of "
+                           f"{', '.join(TASKS)}", code="invalid_task", param="task")
+        return task  # type: ignore[no-any-return]
+
+
+def _bad(message: str, param: str | None = None) -> ApiError:
+    return ApiError(400, message, code="invalid_request", param=param)
+
+
+def _b64(value: object, where: str) -> bytes:
+    if not isinstance(value, str):
+        raise _bad(f"{where} must be a base64 string", where)
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise _bad(f"{where} is not valid base64: {exc}", where) from exc
+
+
+def parse_v1(body: Mapping[str, Any]) -> list[SpeechInput]:
+    """``{"instances": [{"audio": {"b64": ...}, "task", "language", "prompt"}, ...]}``."""
+    instances = body.get("instances")
+    if not isinstance(instances, list) or not instances:
+        raise _bad('the body needs "instances": a non-empty list of '
+                   '{"audio": {"b64": "..."}, "task": "transcribe"}', "instances")
+    out = []
+    for i, instance in enumerate(instances):
+        where = f"instances[{i}]"
+        if not isinstance(instance, dict):
+            raise _bad(f"{where} must be an object", where)
+        unknown = sorted(set(instance) - set(V1_KEYS))
+        if unknown:
+            raise _bad(f"{where} has unknown keys {unknown}: allowed are {', '.join(V1_KEYS)}",
+                       where)
+        audio = instance.get("audio")
+        if not isinstance(audio, dict) or "b64" not in audio:
+            raise _bad(f'{where}.audio must be {{"b64": "<base64 of the audio file>"}}',
+                       f"{where}.audio")
+        settings = {k: instance[k] for k in SETTINGS if instance.get(k) is not None}
+        out.append(SpeechInput(_b64(audio["b64"], f"{where}.audio.b64"), where, settings))
+    return out
+
+
+def parse_v2(inputs: Sequence[tuple[str, Sequence[Any]]], parameters: Mapping[str, Any]) -> list[SpeechInput]:
+    """Open Inference Protocol: ``(name, elements)`` per input tensor. ``audio`` elements
+    are file bytes (or base64 strings from JSON); the other BYTES inputs, of length N or 1,
+    and the request parameters carry the settings."""
+    tensors = {name: list(data) for name, data in inputs}
+    unknown = sorted(set(tensors) - {i["name"] for i in INPUTS})
+    if unknown:
+        raise _bad(f"unknown inputs {unknown}: this model takes "
+                   f"{', '.join(i['name'] for i in INPUTS)}", "inputs")
+    audios = tensors.get("audio")
+    if not audios:
+        raise _bad('the request needs an input named "audio" (BYTES, one element per file)',
+                   "inputs")
+    bad_params = sorted(set(parameters) - set(SETTINGS) - {"binary_data_output"})
+    if bad_params:
+        raise _bad(f"unknown parameters {bad_params}: allowed are {', '.join(SETTINGS)}",
+                   "parameters")
+    out = []
+    for i, element in enumerate(audios):
+        where = f"audio[{i}]"
+        audio = element if isinstance(element, bytes) else _b64(element, where)
+        settings = {k: v for k, v in parameters.items() if k in SETTINGS and v is not None}
+        for name in ("task", "language", "prompt"):
+            values = tensors.get(name)
+            if values:
+                if len(values) not in (1, len(audios)):
+                    raise _bad(f"input {name!r} has {len(values)} elements: give 1 or one "
+                               f"per audio ({len(audios)})", name)
+                value = values[i if len(values) > 1 else 0]
+                settings[name] = value.decode() if isinstance(value, bytes) else value
+        out.append(SpeechInput(audio, where, settings))
+    return out
+
+
+def request_tensors(inputs: Sequence[Any]) -> list[tuple[str, list[Any]]]:
+    """``(name, elements)`` of KServe InferInputs: from ``bytes_contents``/JSON data, or
+    from gRPC ``raw_input_contents`` (BYTES elements length-prefixed)."""
+    out = []
+    for tensor in inputs:
+        raw = getattr(tensor, "_raw_data", None)
+        if raw is None:
+            out.append((tensor.name, list(tensor.data or [])))
+        elif tensor.datatype == "BYTES":
+            out.append((tensor.name, split_bytes_tensor(raw, tensor.name)))
+        else:
+            out.append((tensor.name, [raw]))
+    return out
+
+
+def plain_parameters(parameters: Mapping[str, Any] | None) -> dict[str, Any]:
+    """gRPC parameters arrive as InferParameter messages: take the value they hold."""
+    out = {}
+    for key, value in (parameters or {}).items():
+        if hasattr(value, "WhichOneof"):
+            choice = value.WhichOneof("parameter_choice")
+            value = getattr(value, choice) if choice else None
+        out[key] = value
+    return out
+
+
+def split_bytes_tensor(raw: bytes, where: str) -> list[bytes]:
+    """Elements of a BYTES tensor in binary form: each a 4-byte little-endian length,
+    then that many bytes."""
+    out, offset = [], 0
+    while offset < len(raw):
+        if offset + 4 > len(raw):
+            raise _bad(f"{where}: truncated BYTES element length at offset {offset}", where)
+        (size,) = struct.unpack_from("<I", raw, offset)
+        offset += 4
+        if offset + size > len(raw):
+            raise _bad(f"{where}: BYTES element of {size} bytes runs past the data", where)
+        out.append(raw[offset : offset + size])
+        offset += size
+    return out
+
+
+async def _one(model: VoxtralModel, item: SpeechInput) -> dict[str, Any]:
+    task = item.task
+    speech.check_fields(item.settings, model.serving.languages)
+    clip = await speech.decode_audio(item.audio, model.options.max_audio_seconds, item.where)
+    result = await speech.run(model, task, clip, item.settings)
+    assert isinstance(result, dict)
+    return {
+        "text": result["text"],
+        "language": item.settings.get("language"),
+        "audio_seconds": round(clip.duration, 3),
+    }
+
+
+async def run(model: VoxtralModel, items: list[SpeechInput]) -> list[dict[str, Any]]:
+    """Every input at once: the engine batches them."""
+    return list(await asyncio.gather(*(_one(model, item) for item in items)))
+
+
+def v2_rest_tensors(
+    header: Mapping[str, Any], binary: bytes
+) -> tuple[list[tuple[str, list[Any]]], dict[str, Any]]:
+    """The inputs and parameters of a v2 REST request: JSON ``data`` (base64 strings for
+    audio), or KServe's binary tensor extension (``parameters.binary_data_size``, data
+    appended after the JSON; BYTES elements length-prefixed, or one raw file as UINT8)."""
+    inputs = header.get("inputs")
+    if not isinstance(inputs, list):
+        raise _bad('the body needs "inputs": a list of tensors', "inputs")
+    tensors: list[tuple[str, list[Any]]] = []
+    offset = 0
+    for i, tensor in enumerate(inputs):
+        name = str(tensor.get("name", f"inputs[{i}]")) if isinstance(tensor, dict) else f"inputs[{i}]"
+        if not isinstance(tensor, dict):
+            raise _bad(f"{name} must be an object", name)
+        datatype = tensor.get("datatype")
+        size = (tensor.get("parameters") or {}).get("binary_data_size")
+        if size is not None:
+            chunk = binary[offset : offset + int(size)]
+            if len(chunk) != int(size):
+                raise _bad(f"{name}: binary_data_size {size} runs past the body", name)
+            offset += int(size)
+            if datatype == "BYTES":
+                tensors.append((name, split_bytes_tensor(chunk, name)))
+            elif datatype == "UINT8" and name == "audio":
+                tensors.append((name, [chunk]))  # one audio file as raw bytes
+            else:
+                raise _bad(f"{name}: binary data must be BYTES (or UINT8 for one audio)", name)
+        elif isinstance(tensor.get("data"), list):
+            if datatype != "BYTES":
+                raise _bad(f"{name}: datatype must be BYTES, got {datatype!r}", name)
+            tensors.append((name, tensor["data"]))
+        else:
+            raise _bad(f"{name} needs 'data' or parameters.binary_data_size", name)
+    parameters = header.get("parameters") or {}
+    if not isinstance(parameters, dict):
+        raise _bad("'parameters' must be an object", "parameters")
+    return tensors, parameters
+
+
+def v2_response(model_name: str, request_id: str, results: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "model_name": model_name,
+        "id": request_id,
+        "outputs": [
+            {"name": "text", "datatype": "BYTES", "shape": [len(results)],
+             "data": [r["text"] for r in results]},
+        ],
+    }

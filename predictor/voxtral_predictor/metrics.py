@@ -1,0 +1,55 @@
+"""Our Prometheus metrics (``voxtral_*``), beside vLLM's ``vllm:*`` on the same /metrics."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40, 80, 160, 320, 640)
+RTF_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5)
+AUDIO_BUCKETS = (1, 5, 10, 30, 60, 120, 300, 600, 1200, 1800, 2400, 3600, 7200, 14400)
+DECODE_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+
+AUDIO_SECONDS = Counter(
+    "voxtral_audio_seconds", "Seconds of input audio processed", ["task"]
+)
+REQUEST_DURATION = Histogram(
+    "voxtral_request_duration_seconds",
+    "Time from request accepted to response complete",
+    ["endpoint", "task"],
+    buckets=LATENCY_BUCKETS,
+)
+REAL_TIME_FACTOR = Histogram(
+    "voxtral_real_time_factor",
+    "Processing seconds per second of audio (lower is faster; 0.01 = 100x real time)",
+    ["task"],
+    buckets=RTF_BUCKETS,
+)
+REQUESTS = Counter(
+    "voxtral_requests", "Inference requests by endpoint and status code", ["endpoint", "code"]
+)
+IN_FLIGHT = Gauge("voxtral_requests_in_flight", "Inference requests being processed")
+QUEUED = Gauge("voxtral_requests_queued", "Inference requests waiting for a slot")
+REJECTED = Counter(
+    "voxtral_requests_rejected",
+    "Inference requests refused before processing, by reason",
+    ["reason"],
+)
+DECODE_SECONDS = Histogram(
+    "voxtral_audio_decode_seconds", "Time to decode and resample one audio input",
+    buckets=DECODE_BUCKETS,
+)
+INPUT_AUDIO_SECONDS = Histogram(
+    "voxtral_input_audio_seconds", "Duration of each audio input", buckets=AUDIO_BUCKETS
+)
+
+
+def observe_audio(task: str, audio_seconds: float, processing_seconds: float) -> None:
+    """One finished transcription/translation of ``audio_seconds`` of audio."""
+    AUDIO_SECONDS.labels(task=task).inc(audio_seconds)
+    if audio_seconds > 0:
+        REAL_TIME_FACTOR.labels(task=task).observe(processing_seconds / audio_seconds)
+
+
+def observe_decode(decode_seconds: float, audio_seconds: float) -> None:
+    DECODE_SECONDS.observe(decode_seconds)
+    INPUT_AUDIO_SECONDS.observe(audio_seconds)

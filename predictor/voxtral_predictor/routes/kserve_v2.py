@@ -1,0 +1,46 @@
+"""KServe v2 REST inference, with the binary tensor extension working for BYTES audio
+(KServe 0.21's own route UTF-8-decodes BYTES, which breaks binary audio)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+
+from .. import inference
+from ..errors import ApiError
+from ..model import VoxtralModel
+
+HEADER_LENGTH = "inference-header-content-length"
+
+
+def router(model: VoxtralModel) -> APIRouter:
+    api = APIRouter()
+
+    @api.post("/v2/models/{name}/infer")
+    @api.post("/v2/models/{name}/versions/{version}/infer")
+    async def infer(name: str, request: Request) -> dict[str, Any]:
+        if name != model.name:
+            raise ApiError(404, f"model {name!r} does not exist: this server serves "
+                           f"{model.name!r}", code="model_not_found")
+        model.serving  # noqa: B018 - 503 until ready
+        raw = await request.body()
+        length = int(request.headers.get(HEADER_LENGTH) or len(raw))
+        try:
+            header = json.loads(raw[:length])
+        except ValueError as exc:
+            raise ApiError(400, f"the JSON part of the body is invalid: {exc}",
+                           code="invalid_json") from exc
+        if not isinstance(header, dict):
+            raise ApiError(400, "the body must be a JSON object", code="invalid_json")
+        tensors, parameters = inference.v2_rest_tensors(header, raw[length:])
+        results = await inference.run(model, inference.parse_v2(tensors, parameters))
+        return inference.v2_response(model.name, str(header.get("id") or uuid.uuid4()), results)
+
+    return api
+
+
+def install(app: FastAPI, model: VoxtralModel) -> None:
+    app.include_router(router(model))

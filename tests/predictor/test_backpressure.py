@@ -1,0 +1,135 @@
+"""Backpressure, client disconnects and graceful drain, on a predictor limited to one
+request at a time with one queued. Requests are made slow by a long output (random
+weights never stop early)."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import httpx
+import pytest
+from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
+from kserve.protocol.grpc import grpc_predict_v2_pb2_grpc as pb_grpc
+
+from tests.conftest import Predictor, start_predictor, stop_predictor
+from tests.predictor.audiofiles import wav
+from tests.predictor.test_metrics import scrape, value
+
+SLOW = "800"  # output tokens: about 2-4 s on the tiny model here
+FAST = "4"
+
+
+@pytest.fixture(scope="module")
+def narrow(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Predictor]:
+    server = start_predictor(
+        tiny_model, tmp_path_factory.mktemp("narrow"),
+        "--max-concurrency", "1", "--max-queue", "1", "--warmup", "false",
+    )  # fmt: skip
+    yield server
+    stop_predictor(server)
+
+
+def transcribe(server: Predictor, tokens: str, timeout: float = 120) -> httpx.Response:
+    return httpx.post(
+        f"{server.openai_base}/audio/transcriptions",
+        files={"file": ("a.wav", wav(1.0))},
+        data={"model": "voxtral", "max_completion_tokens": tokens},
+        timeout=timeout,
+    )
+
+
+def in_background(fn, *args) -> tuple[threading.Thread, list]:  # type: ignore[no-untyped-def]
+    out: list = []
+    thread = threading.Thread(target=lambda: out.append(fn(*args)))
+    thread.start()
+    return thread, out
+
+
+def wait_for(predicate, timeout: float = 30) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.05)
+
+
+def busy(server: Predictor, running: int, queued: int) -> bool:
+    s = scrape(server)
+    return value(s, "voxtral_requests_in_flight") == running and value(s, "voxtral_requests_queued") == queued
+
+
+def test_overload_is_429_and_admitted_requests_all_finish(narrow: Predictor) -> None:
+    first, first_out = in_background(transcribe, narrow, SLOW)
+    wait_for(lambda: busy(narrow, 1, 0))
+    second, second_out = in_background(transcribe, narrow, FAST)
+    wait_for(lambda: busy(narrow, 1, 1))
+    rejected = [transcribe(narrow, FAST) for _ in range(3)]
+    for r in rejected:
+        assert r.status_code == 429, r.text
+        assert r.headers["retry-after"] == "1"
+        assert r.json()["error"]["code"] == "overloaded"
+        assert "--max-concurrency" in r.json()["error"]["message"]
+    # gRPC says the same thing its own way
+    stub = pb_grpc.GRPCInferenceServiceStub(grpc.insecure_channel(narrow.grpc))
+    request = pb.ModelInferRequest(model_name="voxtral", inputs=[pb.ModelInferRequest.InferInputTensor(
+        name="audio", datatype="BYTES", shape=[1], contents=pb.InferTensorContents(bytes_contents=[wav(1.0)]))])
+    with pytest.raises(grpc.RpcError) as exhausted:
+        stub.ModelInfer(request)
+    assert exhausted.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    first.join()
+    second.join()
+    assert first_out[0].status_code == 200 and second_out[0].status_code == 200
+    assert value(scrape(narrow), "voxtral_requests_rejected_total", reason="queue_full") >= 4
+
+
+def hang_up(server: Predictor, stream: bool) -> None:
+    data = {"model": "voxtral", "max_completion_tokens": "3000"}
+    if not stream:
+        with pytest.raises(httpx.ReadTimeout):  # the client gives up after 1 s
+            httpx.post(f"{server.openai_base}/audio/transcriptions",
+                       files={"file": ("a.wav", wav(1.0))}, data=data, timeout=1.0)
+        return
+    with httpx.stream(
+        "POST", f"{server.openai_base}/audio/transcriptions",
+        files={"file": ("a.wav", wav(1.0))}, data=data | {"stream": "true"},
+    ) as r:  # read the first streamed token, then hang up
+        assert next(line for line in r.iter_lines() if line.startswith("data: "))
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_client_disconnect_frees_the_slot_and_aborts_the_engine_request(narrow: Predictor, stream: bool) -> None:
+    tokens = ("vllm:generation_tokens_total", {"engine": "0", "model_name": "voxtral"})
+    running = ("vllm:num_requests_running", {"engine": "0", "model_name": "voxtral"})
+    before = value(scrape(narrow), tokens[0], **tokens[1])
+    hang_up(narrow, stream)
+    wait_for(lambda: busy(narrow, 0, 0), timeout=10)
+    wait_for(lambda: value(scrape(narrow), running[0], **running[1]) == 0, timeout=10)
+    generated = value(scrape(narrow), tokens[0], **tokens[1]) - before
+    assert generated < 3000  # the engine stopped: the request was aborted, not finished
+    time.sleep(1.0)
+    assert value(scrape(narrow), tokens[0], **tokens[1]) - before == generated
+    assert value(scrape(narrow), "voxtral_requests_total", endpoint="openai_transcriptions", code="499") >= 1
+    assert transcribe(narrow, FAST).status_code == 200  # the slot is free again
+
+
+def test_sigterm_drains_in_flight_then_exits_zero(tiny_model: Path, tmp_path: Path) -> None:
+    server = start_predictor(tiny_model, tmp_path, "--max-concurrency", "2", "--warmup", "false", "--drain-timeout", "60")
+    try:
+        a, a_out = in_background(transcribe, server, SLOW)
+        b, b_out = in_background(transcribe, server, SLOW)
+        wait_for(lambda: busy(server, 2, 0))
+        server.proc.send_signal(signal.SIGTERM)
+        wait_for(lambda: httpx.get(f"{server.http}/v2/health/ready").status_code == 503, timeout=5)
+        refused = transcribe(server, FAST)
+        assert refused.status_code == 503 and refused.json()["error"]["code"] == "draining"
+        assert httpx.get(f"{server.http}/v2/health/live").status_code == 200
+        a.join()
+        b.join()
+        assert a_out[0].status_code == 200 and b_out[0].status_code == 200
+        assert server.proc.wait(timeout=60) == 0
+    finally:
+        stop_predictor(server)

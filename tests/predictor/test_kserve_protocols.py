@@ -1,0 +1,163 @@
+"""KServe v1 and v2 REST, and v2 gRPC with a raw grpcio stub and with KServe's own
+InferenceGRPCClient (a published Open Inference Protocol client, not ours)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import struct
+
+import grpc
+import httpx
+import numpy as np
+import pytest
+from kserve import InferenceGRPCClient, InferInput, InferRequest
+from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
+from kserve.protocol.grpc import grpc_predict_v2_pb2_grpc as pb_grpc
+
+from tests.conftest import Predictor
+from tests.predictor.audiofiles import encode, wav
+from voxtral_predictor.audio import tone
+
+LIMIT = 4
+MP3 = encode(tone(3.0, 220.0), "mp3")
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+@pytest.fixture(scope="module")
+def stub(predictor: Predictor) -> pb_grpc.GRPCInferenceServiceStub:
+    return pb_grpc.GRPCInferenceServiceStub(grpc.insecure_channel(predictor.grpc))
+
+
+def test_v1_predict_several_instances(predictor: Predictor) -> None:
+    body = {"instances": [
+        {"audio": {"b64": b64(wav(2.0))}, "task": "transcribe", "max_completion_tokens": LIMIT},
+        {"audio": {"b64": b64(MP3)}, "task": "translate", "language": "fr", "prompt": "Hi", "max_completion_tokens": LIMIT},
+    ]}  # fmt: skip
+    r = httpx.post(f"{predictor.http}/v1/models/voxtral:predict", json=body, timeout=60)
+    assert r.status_code == 200, r.text
+    first, second = r.json()["predictions"]
+    assert first["text"] and first["language"] is None and first["audio_seconds"] == 2.0
+    assert second["language"] == "fr" and second["audio_seconds"] == pytest.approx(3.0, abs=0.1)
+
+
+def test_v1_bad_instances_say_which(predictor: Predictor) -> None:
+    url = f"{predictor.http}/v1/models/voxtral:predict"
+    r = httpx.post(url, json={"instances": [{"audio": {"b64": b64(wav())}, "speed": 2}]})
+    assert r.status_code == 400 and "unknown keys ['speed']" in r.json()["error"]["message"]
+    r = httpx.post(url, json={"instances": [{"audio": {"b64": b64(b"junk" * 10)}}]})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_audio"
+    assert r.json()["error"]["param"] == "instances[0]"
+    r = httpx.post(url, json={"instances": [{"audio": {"b64": b64(wav())}, "task": "dance"}]})
+    assert r.status_code == 400 and "transcribe, translate" in r.json()["error"]["message"]
+    r = httpx.post(f"{predictor.http}/v1/models/nope:predict", json={"instances": []})
+    assert r.status_code == 404
+
+
+def test_v2_metadata_describes_the_tensors(predictor: Predictor) -> None:
+    meta = httpx.get(f"{predictor.http}/v2/models/voxtral").json()
+    assert [i["name"] for i in meta["inputs"]] == ["audio", "task", "language", "prompt"]
+    assert all(i["datatype"] == "BYTES" for i in meta["inputs"])
+    assert meta["outputs"] == [{"name": "text", "datatype": "BYTES", "shape": [-1]}]
+
+
+def test_v2_rest_json(predictor: Predictor) -> None:
+    body = {
+        "id": "req-1",
+        "inputs": [
+            {"name": "audio", "datatype": "BYTES", "shape": [2], "data": [b64(wav()), b64(MP3)]},
+            {"name": "task", "datatype": "BYTES", "shape": [1], "data": ["translate"]},
+        ],
+        "parameters": {"max_completion_tokens": LIMIT, "language": "en"},
+    }
+    r = httpx.post(f"{predictor.http}/v2/models/voxtral/infer", json=body, timeout=60)
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert out["id"] == "req-1" and out["model_name"] == "voxtral"
+    assert out["outputs"][0]["name"] == "text" and out["outputs"][0]["shape"] == [2]
+    assert all(isinstance(t, str) and t for t in out["outputs"][0]["data"])
+
+
+def test_v2_rest_binary_extension(predictor: Predictor) -> None:
+    a, b = wav(), MP3
+    payload = struct.pack("<I", len(a)) + a + struct.pack("<I", len(b)) + b
+    header = json.dumps({
+        "inputs": [{"name": "audio", "datatype": "BYTES", "shape": [2], "parameters": {"binary_data_size": len(payload)}}],
+        "parameters": {"max_completion_tokens": LIMIT},
+    }).encode()  # fmt: skip
+    r = httpx.post(
+        f"{predictor.http}/v2/models/voxtral/infer",
+        content=header + payload,
+        headers={"inference-header-content-length": str(len(header)), "content-type": "application/octet-stream"},
+        timeout=60,
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["outputs"][0]["shape"] == [2]
+
+
+def test_v2_rest_errors(predictor: Predictor) -> None:
+    url = f"{predictor.http}/v2/models/voxtral/infer"
+    r = httpx.post(url, json={"inputs": [{"name": "audio", "datatype": "BYTES", "shape": [1], "data": [b64(b"nope")]}]})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_audio"
+    r = httpx.post(url, json={"inputs": [{"name": "image", "datatype": "BYTES", "shape": [1], "data": ["x"]}]})
+    assert r.status_code == 400 and "unknown inputs ['image']" in r.json()["error"]["message"]
+    r = httpx.post(url, json={"inputs": [{"name": "audio", "datatype": "FP32", "shape": [1], "data": [1.0]}]})
+    assert r.status_code == 400 and "BYTES" in r.json()["error"]["message"]
+    r = httpx.post(f"{predictor.http}/v2/models/nope/infer", json={"inputs": []})
+    assert r.status_code == 404
+
+
+def infer_request(contents: list[bytes] | None = None, raw: bytes | None = None, model: str = "voxtral") -> pb.ModelInferRequest:
+    tensor = pb.ModelInferRequest.InferInputTensor(name="audio", datatype="BYTES", shape=[len(contents or [raw])])
+    if contents is not None:
+        tensor.contents.bytes_contents.extend(contents)
+    request = pb.ModelInferRequest(model_name=model, inputs=[tensor])
+    request.parameters["max_completion_tokens"].int64_param = LIMIT
+    if raw is not None:
+        request.raw_input_contents.append(struct.pack("<I", len(raw)) + raw)
+    return request
+
+
+def test_grpc_health_and_metadata(stub: pb_grpc.GRPCInferenceServiceStub) -> None:
+    assert stub.ServerLive(pb.ServerLiveRequest()).live
+    assert stub.ServerReady(pb.ServerReadyRequest()).ready
+    assert stub.ModelReady(pb.ModelReadyRequest(name="voxtral")).ready
+    meta = stub.ModelMetadata(pb.ModelMetadataRequest(name="voxtral"))
+    assert [i.name for i in meta.inputs][0] == "audio" and meta.outputs[0].name == "text"
+
+
+def test_grpc_bytes_contents(stub: pb_grpc.GRPCInferenceServiceStub) -> None:
+    response = stub.ModelInfer(infer_request([wav(), MP3]))
+    assert response.outputs[0].name == "text" and list(response.outputs[0].shape) == [2]
+    assert all(response.outputs[0].contents.bytes_contents)
+
+
+def test_grpc_raw_input_contents(stub: pb_grpc.GRPCInferenceServiceStub) -> None:
+    response = stub.ModelInfer(infer_request(raw=MP3))
+    assert len(response.outputs[0].contents.bytes_contents) == 1
+
+
+def test_grpc_errors_map_to_status_codes(stub: pb_grpc.GRPCInferenceServiceStub) -> None:
+    with pytest.raises(grpc.RpcError) as bad:
+        stub.ModelInfer(infer_request([b"certainly not audio"]))
+    assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "could not be decoded as audio" in (bad.value.details() or "")
+    with pytest.raises(grpc.RpcError) as missing:
+        stub.ModelInfer(infer_request([wav()], model="nope"))
+    assert missing.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_kserve_grpc_client(predictor: Predictor) -> None:
+    """KServe's own published v2 client, unchanged."""
+    client = InferenceGRPCClient(predictor.grpc)
+    audio = InferInput("audio", [2], "BYTES")
+    audio.set_data_from_numpy(np.array([wav(), MP3], dtype=object), binary_data=True)
+    response = await client.infer(
+        InferRequest(model_name="voxtral", infer_inputs=[audio], parameters={"max_completion_tokens": LIMIT})
+    )
+    texts = response.outputs[0].data
+    assert len(texts) == 2 and all(texts)
+    await client.close()
