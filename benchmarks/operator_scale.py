@@ -142,6 +142,12 @@ async def main(n: int, resync: float) -> None:
             converge = count(emulator, mark)
             if os.environ.get("BENCH_DEBUG"):
                 print(collections.Counter(emulator.api_calls(mark, agent="voxtral-operator")))
+                seqs = collections.defaultdict(list)
+                for r in list(emulator._requests)[mark:]:
+                    if r.subresource == "status" and r.resource.plural == "voxtralservices":
+                        d = r.data["status"]
+                        seqs[r.name].append(tuple(c["reason"] for c in d.get("conditions", [])))
+                print(collections.Counter(tuple(v) for v in seqs.values()).most_common(4))
 
             # An idle resync: nothing changed, every service is re-checked.
             before = metrics.RECONCILES.labels("resync", "ok")._value.get()
@@ -163,6 +169,12 @@ async def main(n: int, resync: float) -> None:
             await wait_quiet(emulator, quiet=2.0, timeout=120)
             restart_took = time.monotonic() - t0 - 2.0
             restart = count(emulator, mark)
+            if os.environ.get("BENCH_DEBUG"):
+                print(collections.Counter(emulator.api_calls(mark, agent="voxtral-operator")))
+                for r in list(emulator._requests)[mark:]:
+                    if str(r.headers.get("User-Agent", "")).startswith("voxtral-operator"):
+                        print(r.name, r.subresource, str(r.data)[:600])
+                        break
             await again.stop()
 
     op, kp = converge["voxtral-operator"], converge["kopf"]
