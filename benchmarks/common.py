@@ -39,8 +39,15 @@ class Server:
                 self.proc.kill()
 
 
-def start(name: str, cmd: Sequence[str], port: int, ready_path: str, workdir: Path,
-          env: dict[str, str] | None = None, timeout: float = 1800) -> Server:
+def start(
+    name: str,
+    cmd: Sequence[str],
+    port: int,
+    ready_path: str,
+    workdir: Path,
+    env: dict[str, str] | None = None,
+    timeout: float = 1800,
+) -> Server:
     log = workdir / f"{name}.log"
     environ = os.environ | {"PYTHONUNBUFFERED": "1"} | (env or {})
     proc = subprocess.Popen(list(cmd), env=environ, stdout=log.open("wb"), stderr=subprocess.STDOUT)

@@ -18,10 +18,10 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import free_port, percentile, python, start  # noqa: E402
+from common import free_port, percentile, python, start
 
-from voxtral_predictor.audio import tone, wav_bytes  # noqa: E402
-from voxtral_predictor.tiny_model import write_checkpoint  # noqa: E402
+from voxtral_predictor.audio import tone, wav_bytes
+from voxtral_predictor.tiny_model import write_checkpoint
 
 
 async def offer(base: str, clients: int, seconds: float, tokens: int) -> None:
@@ -34,9 +34,11 @@ async def offer(base: str, clients: int, seconds: float, tokens: int) -> None:
     async def client(http: httpx.AsyncClient) -> None:
         while time.monotonic() < deadline:
             t = time.perf_counter()
-            r = await http.post(f"{base}/v1/audio/transcriptions",
-                                files={"file": ("clip.wav", audio, "audio/wav")},
-                                data={"model": "voxtral", "max_completion_tokens": str(tokens)})
+            r = await http.post(
+                f"{base}/v1/audio/transcriptions",
+                files={"file": ("clip.wav", audio, "audio/wav")},
+                data={"model": "voxtral", "max_completion_tokens": str(tokens)},
+            )
             elapsed = time.perf_counter() - t
             codes[r.status_code] += 1
             if r.status_code == 200:
@@ -50,14 +52,19 @@ async def offer(base: str, clients: int, seconds: float, tokens: int) -> None:
         await asyncio.gather(*(client(http) for _ in range(clients)))
     errors = sum(n for code, n in codes.items() if code >= 500)
     other = sum(n for code, n in codes.items() if code not in (200, 429) and code < 500)
-    print(f"{clients} clients for {seconds:g} s: accepted {codes[200]} (all 200; p50 "
-          f"{1000 * percentile(ok_latency, 50):.0f} ms, p99 {1000 * percentile(ok_latency, 99):.0f} ms), "
-          f"rejected {codes[429]} (429; p50 {1000 * percentile(reject_latency, 50):.1f} ms, "
-          f"p99 {1000 * percentile(reject_latency, 99):.1f} ms), 5xx {errors}, other {other}")
+    print(
+        f"{clients} clients for {seconds:g} s: accepted {codes[200]} (all 200; p50 "
+        f"{1000 * percentile(ok_latency, 50):.0f} ms, "
+        f"p99 {1000 * percentile(ok_latency, 99):.0f} ms), "
+        f"rejected {codes[429]} (429; p50 {1000 * percentile(reject_latency, 50):.1f} ms, "
+        f"p99 {1000 * percentile(reject_latency, 99):.1f} ms), 5xx {errors}, other {other}"
+    )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--model", help="checkpoint (default: generate the tiny model)")
     parser.add_argument("--concurrency", type=int, default=4, help="--max-concurrency")
     parser.add_argument("--queue", type=int, default=4, help="--max-queue")
@@ -68,12 +75,34 @@ def main() -> None:
         workdir = Path(tmp)
         model = args.model or str(write_checkpoint(workdir / "tiny"))
         port = free_port()
-        server = start("predictor", [
-            python(), "-m", "voxtral_predictor", "--model", model, "--max-model-len", "4096",
-            "--host", "127.0.0.1", "--http-port", str(port), "--grpc-port", str(free_port()),
-            "--access-log", "false", "--max-concurrency", str(args.concurrency),
-            "--max-queue", str(args.queue),
-        ], port, "/v2/health/ready", workdir, {"VLLM_CACHE_ROOT": str(workdir / "cache")})
+        server = start(
+            "predictor",
+            [
+                python(),
+                "-m",
+                "voxtral_predictor",
+                "--model",
+                model,
+                "--max-model-len",
+                "4096",
+                "--host",
+                "127.0.0.1",
+                "--http-port",
+                str(port),
+                "--grpc-port",
+                str(free_port()),
+                "--access-log",
+                "false",
+                "--max-concurrency",
+                str(args.concurrency),
+                "--max-queue",
+                str(args.queue),
+            ],
+            port,
+            "/v2/health/ready",
+            workdir,
+            {"VLLM_CACHE_ROOT": str(workdir / "cache")},
+        )
         try:
             asyncio.run(offer(server.base, 3 * args.concurrency, args.seconds, args.tokens))
         finally:

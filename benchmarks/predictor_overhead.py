@@ -19,12 +19,12 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import Round, Server, drive, free_port, percentile, python, spread, start  # noqa: E402
+from common import Round, Server, drive, free_port, percentile, python, spread, start
 
-from voxtral_predictor.audio import tone, wav_bytes  # noqa: E402
-from voxtral_predictor.engine import vllm_cli_args, vllm_env  # noqa: E402
-from voxtral_predictor.options import Options  # noqa: E402
-from voxtral_predictor.tiny_model import write_checkpoint  # noqa: E402
+from voxtral_predictor.audio import tone, wav_bytes
+from voxtral_predictor.engine import vllm_cli_args, vllm_env
+from voxtral_predictor.options import Options
+from voxtral_predictor.tiny_model import write_checkpoint
 
 
 def servers(model: str, workdir: Path, extra: list[str]) -> tuple[Server, Server]:
@@ -64,7 +64,9 @@ async def compare(bare: Server, ours: Server, args: argparse.Namespace) -> None:
     limits = httpx.Limits(max_connections=args.concurrency * 2)
     async with httpx.AsyncClient(timeout=600, limits=limits) as client:
         for server in (bare, ours):  # warm both
-            await drive(sender(client, server.base, audio, args.tokens), args.concurrency, args.concurrency)
+            await drive(
+                sender(client, server.base, audio, args.tokens), args.concurrency, args.concurrency
+            )
         for i in range(args.rounds):
             order = (bare, ours) if i % 2 == 0 else (ours, bare)
             for server in order:
@@ -74,8 +76,10 @@ async def compare(bare: Server, ours: Server, args: argparse.Namespace) -> None:
 
 
 def report(results: dict[str, list[Round]], args: argparse.Namespace, per_round: int) -> None:
-    print(f"{args.rounds} rounds x {per_round} requests per server, concurrency "
-          f"{args.concurrency}, {args.seconds:g} s clips, {args.tokens} output tokens")
+    print(
+        f"{args.rounds} rounds x {per_round} requests per server, concurrency "
+        f"{args.concurrency}, {args.seconds:g} s clips, {args.tokens} output tokens"
+    )
     print(f"{'server':<10} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}")
     summary = {}
     for name, rounds in results.items():
@@ -83,28 +87,41 @@ def report(results: dict[str, list[Round]], args: argparse.Namespace, per_round:
         rps = sum(len(r.latencies) for r in rounds) / sum(r.wall for r in rounds)
         summary[name] = (rps, percentile(lat, 50), percentile(lat, 99))
         errors = sum(r.errors for r in rounds)
-        print(f"{name:<10} {rps:8.2f} {1000 * summary[name][1]:8.1f} "
-              f"{1000 * summary[name][2]:8.1f} {errors:6d}")
-    ratios = [o.throughput / b.throughput for b, o in zip(results["bare-vllm"], results["predictor"], strict=True)]
-    p50s = [1000 * (percentile(o.latencies, 50) - percentile(b.latencies, 50))
-            for b, o in zip(results["bare-vllm"], results["predictor"], strict=True)]
+        print(
+            f"{name:<10} {rps:8.2f} {1000 * summary[name][1]:8.1f} "
+            f"{1000 * summary[name][2]:8.1f} {errors:6d}"
+        )
+    ratios = [
+        o.throughput / b.throughput
+        for b, o in zip(results["bare-vllm"], results["predictor"], strict=True)
+    ]
+    p50s = [
+        1000 * (percentile(o.latencies, 50) - percentile(b.latencies, 50))
+        for b, o in zip(results["bare-vllm"], results["predictor"], strict=True)
+    ]
     print(f"throughput ours/bare per round: {spread(ratios)}")
     print(f"p50 added per round (ms): {spread(p50s)}")
-    print(f"pooled: ratio {summary['predictor'][0] / summary['bare-vllm'][0]:.3f}, p50 added "
-          f"{1000 * (summary['predictor'][1] - summary['bare-vllm'][1]):.1f} ms; "
-          f"median paired ratio {statistics.median(ratios):.3f} (target >= 0.95), "
-          f"median p50 added {statistics.median(p50s):.1f} ms (target <= 10)")
+    print(
+        f"pooled: ratio {summary['predictor'][0] / summary['bare-vllm'][0]:.3f}, p50 added "
+        f"{1000 * (summary['predictor'][1] - summary['bare-vllm'][1]):.1f} ms; "
+        f"median paired ratio {statistics.median(ratios):.3f} (target >= 0.95), "
+        f"median p50 added {statistics.median(p50s):.1f} ms (target <= 10)"
+    )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--model", help="checkpoint (default: generate the tiny model)")
     parser.add_argument("--requests", type=int, default=200, help="requests per server")
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=5.0, help="clip length")
     parser.add_argument("--tokens", type=int, default=16, help="output tokens per request")
-    parser.add_argument("--vllm-arg", action="append", default=[], help="extra engine flag (both servers)")
+    parser.add_argument(
+        "--vllm-arg", action="append", default=[], help="extra engine flag (both servers)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)

@@ -22,37 +22,63 @@ from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
 from kserve.protocol.grpc import grpc_predict_v2_pb2_grpc as pb_grpc
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import Round, drive, free_port, percentile, python, spread, start  # noqa: E402
+from common import Round, drive, free_port, percentile, python, spread, start
 
-from voxtral_predictor.audio import tone, wav_bytes  # noqa: E402
-from voxtral_predictor.tiny_model import write_checkpoint  # noqa: E402
+from voxtral_predictor.audio import tone, wav_bytes
+from voxtral_predictor.tiny_model import write_checkpoint
 
 Send = Callable[[], Awaitable[bool]]
 
 
-def senders(http: httpx.AsyncClient, base: str, stub: pb_grpc.GRPCInferenceServiceStub,
-            audio: bytes, tokens: int) -> dict[str, Send]:
+def senders(
+    http: httpx.AsyncClient,
+    base: str,
+    stub: pb_grpc.GRPCInferenceServiceStub,
+    audio: bytes,
+    tokens: int,
+) -> dict[str, Send]:
     async def openai() -> bool:
-        r = await http.post(f"{base}/v1/audio/transcriptions",
-                            files={"file": ("clip.wav", audio, "audio/wav")},
-                            data={"model": "voxtral", "max_completion_tokens": str(tokens)})
+        r = await http.post(
+            f"{base}/v1/audio/transcriptions",
+            files={"file": ("clip.wav", audio, "audio/wav")},
+            data={"model": "voxtral", "max_completion_tokens": str(tokens)},
+        )
         return r.status_code == 200
 
     payload = struct.pack("<I", len(audio)) + audio
-    header = json.dumps({
-        "inputs": [{"name": "audio", "datatype": "BYTES", "shape": [1],
-                    "parameters": {"binary_data_size": len(payload)}}],
-        "parameters": {"max_completion_tokens": tokens},
-    }).encode()
+    header = json.dumps(
+        {
+            "inputs": [
+                {
+                    "name": "audio",
+                    "datatype": "BYTES",
+                    "shape": [1],
+                    "parameters": {"binary_data_size": len(payload)},
+                }
+            ],
+            "parameters": {"max_completion_tokens": tokens},
+        }
+    ).encode()
 
     async def v2_rest() -> bool:
-        r = await http.post(f"{base}/v2/models/voxtral/infer", content=header + payload,
-                            headers={"inference-header-content-length": str(len(header))})
+        r = await http.post(
+            f"{base}/v2/models/voxtral/infer",
+            content=header + payload,
+            headers={"inference-header-content-length": str(len(header))},
+        )
         return r.status_code == 200
 
-    request = pb.ModelInferRequest(model_name="voxtral", inputs=[
-        pb.ModelInferRequest.InferInputTensor(name="audio", datatype="BYTES", shape=[1],
-                                              contents=pb.InferTensorContents(bytes_contents=[audio]))])
+    request = pb.ModelInferRequest(
+        model_name="voxtral",
+        inputs=[
+            pb.ModelInferRequest.InferInputTensor(
+                name="audio",
+                datatype="BYTES",
+                shape=[1],
+                contents=pb.InferTensorContents(bytes_contents=[audio]),
+            )
+        ],
+    )
     request.parameters["max_completion_tokens"].int64_param = tokens
 
     async def v2_grpc() -> bool:
@@ -68,32 +94,44 @@ def senders(http: httpx.AsyncClient, base: str, stub: pb_grpc.GRPCInferenceServi
 async def compare(base: str, grpc_target: str, args: argparse.Namespace) -> None:
     audio = wav_bytes(tone(args.seconds))
     per_round = max(args.requests // args.rounds, args.concurrency)
-    async with httpx.AsyncClient(timeout=600, limits=httpx.Limits(max_connections=64)) as http, \
-            grpc.aio.insecure_channel(grpc_target) as channel:
-        protocols = senders(http, base, pb_grpc.GRPCInferenceServiceStub(channel), audio, args.tokens)
+    async with (
+        httpx.AsyncClient(timeout=600, limits=httpx.Limits(max_connections=64)) as http,
+        grpc.aio.insecure_channel(grpc_target) as channel,
+    ):
+        protocols = senders(
+            http, base, pb_grpc.GRPCInferenceServiceStub(channel), audio, args.tokens
+        )
         results: dict[str, list[Round]] = {name: [] for name in protocols}
         for send in protocols.values():  # warm-up
             await drive(send, args.concurrency, args.concurrency)
         names = list(protocols)
         for i in range(args.rounds):
-            for name in names[i % 3:] + names[: i % 3]:
+            for name in names[i % 3 :] + names[: i % 3]:
                 results[name].append(await drive(protocols[name], per_round, args.concurrency))
-    print(f"{args.rounds} rounds x {per_round} requests per protocol, concurrency "
-          f"{args.concurrency}, {args.seconds:g} s clips, {args.tokens} output tokens")
+    print(
+        f"{args.rounds} rounds x {per_round} requests per protocol, concurrency "
+        f"{args.concurrency}, {args.seconds:g} s clips, {args.tokens} output tokens"
+    )
     print(f"{'protocol':<16} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}")
     openai_rounds = results["openai-rest"]
     for name, rounds in results.items():
         lat = [x for r in rounds for x in r.latencies]
         rps = sum(len(r.latencies) for r in rounds) / sum(r.wall for r in rounds)
-        print(f"{name:<16} {rps:8.2f} {1000 * percentile(lat, 50):8.1f} "
-              f"{1000 * percentile(lat, 99):8.1f} {sum(r.errors for r in rounds):6d}")
+        print(
+            f"{name:<16} {rps:8.2f} {1000 * percentile(lat, 50):8.1f} "
+            f"{1000 * percentile(lat, 99):8.1f} {sum(r.errors for r in rounds):6d}"
+        )
     for name in names[1:]:
-        ratios = [r.throughput / o.throughput for r, o in zip(results[name], openai_rounds, strict=True)]
+        ratios = [
+            r.throughput / o.throughput for r, o in zip(results[name], openai_rounds, strict=True)
+        ]
         print(f"{name} / openai-rest throughput per round: {spread(ratios)}")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--model", help="checkpoint (default: generate the tiny model)")
     parser.add_argument("--requests", type=int, default=300, help="requests per protocol")
     parser.add_argument("--rounds", type=int, default=6)
@@ -105,11 +143,30 @@ def main() -> None:
         workdir = Path(tmp)
         model = args.model or str(write_checkpoint(workdir / "tiny"))
         port, grpc_port = free_port(), free_port()
-        server = start("predictor", [
-            python(), "-m", "voxtral_predictor", "--model", model, "--max-model-len", "4096",
-            "--host", "127.0.0.1", "--http-port", str(port), "--grpc-port", str(grpc_port),
-            "--access-log", "false",
-        ], port, "/v2/health/ready", workdir, {"VLLM_CACHE_ROOT": str(workdir / "cache")})
+        server = start(
+            "predictor",
+            [
+                python(),
+                "-m",
+                "voxtral_predictor",
+                "--model",
+                model,
+                "--max-model-len",
+                "4096",
+                "--host",
+                "127.0.0.1",
+                "--http-port",
+                str(port),
+                "--grpc-port",
+                str(grpc_port),
+                "--access-log",
+                "false",
+            ],
+            port,
+            "/v2/health/ready",
+            workdir,
+            {"VLLM_CACHE_ROOT": str(workdir / "cache")},
+        )
         try:
             asyncio.run(compare(server.base, f"127.0.0.1:{grpc_port}", args))
         finally:

@@ -50,14 +50,20 @@ def vllm_success_count(metrics_text: str) -> float:
     return total
 
 
-def start_predictor(model: Path, workdir: Path, *extra: str, env: dict[str, str] | None = None) -> Predictor:
+def start_predictor(
+    model: Path, workdir: Path, *extra: str, env: dict[str, str] | None = None
+) -> Predictor:
     http_port, grpc_port = free_port(), free_port()
     log = workdir / f"predictor-{http_port}.log"
-    environ = os.environ | {
-        "VLLM_ENABLE_V1_MULTIPROCESSING": "0",
-        "VLLM_CACHE_ROOT": str(workdir / "vllm-cache"),
-        "PYTHONUNBUFFERED": "1",
-    } | (env or {})
+    environ = (
+        os.environ
+        | {
+            "VLLM_ENABLE_V1_MULTIPROCESSING": "0",
+            "VLLM_CACHE_ROOT": str(workdir / "vllm-cache"),
+            "PYTHONUNBUFFERED": "1",
+        }
+        | (env or {})
+    )
     cmd = [
         sys.executable, "-m", "voxtral_predictor", "--model", str(model),
         "--host", "127.0.0.1", "--http-port", str(http_port), "--grpc-port", str(grpc_port),

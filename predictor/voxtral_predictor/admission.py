@@ -29,8 +29,7 @@ class Draining(Exception):
 
     def __init__(self) -> None:
         super().__init__(
-            "server is shutting down and takes no new requests: retry, another replica "
-            "will answer"
+            "server is shutting down and takes no new requests: retry, another replica will answer"
         )
 
 

@@ -83,7 +83,10 @@ def _decode_soundfile(data: bytes, max_seconds: float) -> tuple[Samples, bool]:
         if f.frames > 0 and f.frames / native_rate > max_seconds:
             raise too_long(f.frames / native_rate, max_seconds)
         engine_ready = (native_rate, f.channels, f.format, f.subtype) == (
-            SAMPLE_RATE, 1, "WAV", "PCM_16"
+            SAMPLE_RATE,
+            1,
+            "WAV",
+            "PCM_16",
         )
         y = f.read(dtype="float32", always_2d=True)
     mono = y.mean(axis=1, dtype=np.float32) if y.shape[1] > 1 else y[:, 0]
@@ -97,8 +100,7 @@ def _decode_pyav(data: bytes, max_seconds: float) -> Samples:
         container = av.open(io.BytesIO(data), mode="r")
     except Exception as exc:
         raise AudioError(
-            f"the file could not be decoded as audio ({type(exc).__name__}): "
-            f"send one of {FORMATS}"
+            f"the file could not be decoded as audio ({type(exc).__name__}): send one of {FORMATS}"
         ) from exc
     with container:
         if not container.streams.audio:

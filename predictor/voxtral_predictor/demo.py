@@ -83,7 +83,8 @@ def main() -> None:
         if tiny:
             print("(tiny random-weight model: the text is meaningless by design)")
         extra = " -F max_completion_tokens=32" if tiny else ""
-        print(f"""
+        print(
+            f"""
 Serving Voxtral at {base} (gRPC v2 on 127.0.0.1:{args.grpc_port}). Try:
   curl {base}/v1/audio/transcriptions -F file=@{clip} -F model=voxtral{extra}
   curl {base}/v1/audio/translations -F file=@{clip} -F model=voxtral{extra}
@@ -91,7 +92,9 @@ Serving Voxtral at {base} (gRPC v2 on 127.0.0.1:{args.grpc_port}). Try:
   curl {base}/v2/health/ready
   curl {base}/metrics
 OpenAI SDK: OpenAI(base_url="{base}/v1", api_key="unused")
-Ctrl-C stops the server.""", flush=True)
+Ctrl-C stops the server.""",
+            flush=True,
+        )
         proc.wait()
     except KeyboardInterrupt:
         pass

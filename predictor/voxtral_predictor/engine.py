@@ -90,4 +90,3 @@ def vllm_env(options: Options, gpus: int) -> dict[str, str]:
     if gpus > 1:
         env |= NCCL_SAFE_ENV
     return env
-

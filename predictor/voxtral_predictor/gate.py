@@ -65,7 +65,11 @@ class Gate:
         self.admission = admission
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        route = classify(scope.get("method", ""), scope.get("path", "")) if scope["type"] == "http" else None
+        route = (
+            classify(scope.get("method", ""), scope.get("path", ""))
+            if scope["type"] == "http"
+            else None
+        )
         if route is None:
             await self.app(scope, receive, send)
             return
@@ -94,9 +98,9 @@ class Gate:
             CURRENT.reset(token)
             metrics.REQUESTS.labels(endpoint=endpoint, code=str(status["code"])).inc()
             if status["code"] < 300:
-                metrics.REQUEST_DURATION.labels(endpoint=endpoint, task=info.task or "unknown").observe(
-                    time.perf_counter() - started
-                )
+                metrics.REQUEST_DURATION.labels(
+                    endpoint=endpoint, task=info.task or "unknown"
+                ).observe(time.perf_counter() - started)
 
 
 async def _cancel_on_disconnect(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> bool:
@@ -140,7 +144,10 @@ async def _reply(send: Send, status: int, message: str, code: str, headers: dict
     import json
 
     body = json.dumps(error_body(status, message, code, None)).encode()
-    raw_headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    raw_headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+    ]
     raw_headers += [(k.encode(), v.encode()) for k, v in headers.items()]
     await send({"type": "http.response.start", "status": status, "headers": raw_headers})
     await send({"type": "http.response.body", "body": body})

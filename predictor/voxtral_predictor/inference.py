@@ -23,13 +23,13 @@ TASKS = ("transcribe", "translate")
 SETTINGS = ("task", "language", "prompt", "temperature", "max_completion_tokens")
 V1_KEYS = ("audio", *SETTINGS)
 
-INPUTS = [
+INPUTS: list[dict[str, Any]] = [
     {"name": "audio", "datatype": "BYTES", "shape": [-1]},
     {"name": "task", "datatype": "BYTES", "shape": [-1]},
     {"name": "language", "datatype": "BYTES", "shape": [-1]},
     {"name": "prompt", "datatype": "BYTES", "shape": [-1]},
 ]
-OUTPUTS = [{"name": "text", "datatype": "BYTES", "shape": [-1]}]
+OUTPUTS: list[dict[str, Any]] = [{"name": "text", "datatype": "BYTES", "shape": [-1]}]
 
 
 @dataclass
@@ -44,9 +44,13 @@ class SpeechInput:
     def task(self) -> speech.Task:
         task = self.settings.get("task") or "transcribe"
         if task not in TASKS:
-            raise ApiError(400, f"{self.where}: unknown task {task!r}: use one of "
-                           f"{', '.join(TASKS)}", code="invalid_task", param="task")
-        return task  # type: ignore[no-any-return]
+            raise ApiError(
+                400,
+                f"{self.where}: unknown task {task!r}: use one of {', '.join(TASKS)}",
+                code="invalid_task",
+                param="task",
+            )
+        return "translate" if task == "translate" else "transcribe"
 
 
 def _bad(message: str, param: str | None = None) -> ApiError:
@@ -66,8 +70,11 @@ def parse_v1(body: Mapping[str, Any]) -> list[SpeechInput]:
     """``{"instances": [{"audio": {"b64": ...}, "task", "language", "prompt"}, ...]}``."""
     instances = body.get("instances")
     if not isinstance(instances, list) or not instances:
-        raise _bad('the body needs "instances": a non-empty list of '
-                   '{"audio": {"b64": "..."}, "task": "transcribe"}', "instances")
+        raise _bad(
+            'the body needs "instances": a non-empty list of '
+            '{"audio": {"b64": "..."}, "task": "transcribe"}',
+            "instances",
+        )
     out = []
     for i, instance in enumerate(instances):
         where = f"instances[{i}]"
@@ -75,34 +82,42 @@ def parse_v1(body: Mapping[str, Any]) -> list[SpeechInput]:
             raise _bad(f"{where} must be an object", where)
         unknown = sorted(set(instance) - set(V1_KEYS))
         if unknown:
-            raise _bad(f"{where} has unknown keys {unknown}: allowed are {', '.join(V1_KEYS)}",
-                       where)
+            raise _bad(
+                f"{where} has unknown keys {unknown}: allowed are {', '.join(V1_KEYS)}", where
+            )
         audio = instance.get("audio")
         if not isinstance(audio, dict) or "b64" not in audio:
-            raise _bad(f'{where}.audio must be {{"b64": "<base64 of the audio file>"}}',
-                       f"{where}.audio")
+            raise _bad(
+                f'{where}.audio must be {{"b64": "<base64 of the audio file>"}}', f"{where}.audio"
+            )
         settings = {k: instance[k] for k in SETTINGS if instance.get(k) is not None}
         out.append(SpeechInput(_b64(audio["b64"], f"{where}.audio.b64"), where, settings))
     return out
 
 
-def parse_v2(inputs: Sequence[tuple[str, Sequence[Any]]], parameters: Mapping[str, Any]) -> list[SpeechInput]:
+def parse_v2(
+    inputs: Sequence[tuple[str, Sequence[Any]]], parameters: Mapping[str, Any]
+) -> list[SpeechInput]:
     """Open Inference Protocol: ``(name, elements)`` per input tensor. ``audio`` elements
     are file bytes (or base64 strings from JSON); the other BYTES inputs, of length N or 1,
     and the request parameters carry the settings."""
     tensors = {name: list(data) for name, data in inputs}
     unknown = sorted(set(tensors) - {i["name"] for i in INPUTS})
     if unknown:
-        raise _bad(f"unknown inputs {unknown}: this model takes "
-                   f"{', '.join(i['name'] for i in INPUTS)}", "inputs")
+        raise _bad(
+            f"unknown inputs {unknown}: this model takes {', '.join(i['name'] for i in INPUTS)}",
+            "inputs",
+        )
     audios = tensors.get("audio")
     if not audios:
-        raise _bad('the request needs an input named "audio" (BYTES, one element per file)',
-                   "inputs")
+        raise _bad(
+            'the request needs an input named "audio" (BYTES, one element per file)', "inputs"
+        )
     bad_params = sorted(set(parameters) - set(SETTINGS) - {"binary_data_output"})
     if bad_params:
-        raise _bad(f"unknown parameters {bad_params}: allowed are {', '.join(SETTINGS)}",
-                   "parameters")
+        raise _bad(
+            f"unknown parameters {bad_params}: allowed are {', '.join(SETTINGS)}", "parameters"
+        )
     out = []
     for i, element in enumerate(audios):
         where = f"audio[{i}]"
@@ -112,8 +127,11 @@ def parse_v2(inputs: Sequence[tuple[str, Sequence[Any]]], parameters: Mapping[st
             values = tensors.get(name)
             if values:
                 if len(values) not in (1, len(audios)):
-                    raise _bad(f"input {name!r} has {len(values)} elements: give 1 or one "
-                               f"per audio ({len(audios)})", name)
+                    raise _bad(
+                        f"input {name!r} has {len(values)} elements: give 1 or one "
+                        f"per audio ({len(audios)})",
+                        name,
+                    )
                 value = values[i if len(values) > 1 else 0]
                 settings[name] = value.decode() if isinstance(value, bytes) else value
         out.append(SpeechInput(audio, where, settings))
@@ -192,7 +210,9 @@ def v2_rest_tensors(
     tensors: list[tuple[str, list[Any]]] = []
     offset = 0
     for i, tensor in enumerate(inputs):
-        name = str(tensor.get("name", f"inputs[{i}]")) if isinstance(tensor, dict) else f"inputs[{i}]"
+        name = (
+            str(tensor.get("name", f"inputs[{i}]")) if isinstance(tensor, dict) else f"inputs[{i}]"
+        )
         if not isinstance(tensor, dict):
             raise _bad(f"{name} must be an object", name)
         datatype = tensor.get("datatype")
@@ -225,7 +245,11 @@ def v2_response(model_name: str, request_id: str, results: list[dict[str, Any]])
         "model_name": model_name,
         "id": request_id,
         "outputs": [
-            {"name": "text", "datatype": "BYTES", "shape": [len(results)],
-             "data": [r["text"] for r in results]},
+            {
+                "name": "text",
+                "datatype": "BYTES",
+                "shape": [len(results)],
+                "data": [r["text"] for r in results],
+            },
         ],
     }

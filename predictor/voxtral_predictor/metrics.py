@@ -9,9 +9,7 @@ RTF_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5)
 AUDIO_BUCKETS = (1, 5, 10, 30, 60, 120, 300, 600, 1200, 1800, 2400, 3600, 7200, 14400)
 DECODE_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
-AUDIO_SECONDS = Counter(
-    "voxtral_audio_seconds", "Seconds of input audio processed", ["task"]
-)
+AUDIO_SECONDS = Counter("voxtral_audio_seconds", "Seconds of input audio processed", ["task"])
 REQUEST_DURATION = Histogram(
     "voxtral_request_duration_seconds",
     "Time from request accepted to response complete",
@@ -35,7 +33,8 @@ REJECTED = Counter(
     ["reason"],
 )
 DECODE_SECONDS = Histogram(
-    "voxtral_audio_decode_seconds", "Time to decode and resample one audio input",
+    "voxtral_audio_decode_seconds",
+    "Time to decode and resample one audio input",
     buckets=DECODE_BUCKETS,
 )
 INPUT_AUDIO_SECONDS = Histogram(

@@ -52,8 +52,7 @@ class VoxtralModel(kserve.Model):  # type: ignore[misc]
         if self._serving is None or not self.ready:
             raise ApiError(
                 503,
-                f"model {self.name!r} is {self.phase}: retry when /v2/health/ready "
-                "answers 200",
+                f"model {self.name!r} is {self.phase}: retry when /v2/health/ready answers 200",
                 code="model_not_ready",
                 headers={"Retry-After": "5"},
             )

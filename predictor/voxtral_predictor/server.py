@@ -46,7 +46,7 @@ class VoxtralDataPlane(DataPlane):  # type: ignore[misc]
     async def ready(self) -> bool:
         return not self._admission.draining and await self._model.healthy()
 
-    async def live(self) -> dict[str, str]:  # type: ignore[override]
+    async def live(self) -> dict[str, str]:
         return {"status": "alive" if self._model.engine_alive() else "dead"}
 
 
@@ -129,16 +129,23 @@ class Predictor:
         admitted requests finish (up to --drain-timeout), then the servers stop."""
         if self.admission.draining:
             return
-        log.info("stopping: %s; draining %d running and %d queued requests",
-                 reason, self.admission.running, self.admission.queued)
+        log.info(
+            "stopping: %s; draining %d running and %d queued requests",
+            reason,
+            self.admission.running,
+            self.admission.queued,
+        )
         self.exit_code = exit_code
         self._drain = asyncio.ensure_future(self._drain_then_exit())
 
     async def _drain_then_exit(self) -> None:
         idle = await self.admission.drain(self.options.drain_timeout)
         if not idle:
-            log.warning("drain timeout (%.0f s): %d requests still running",
-                        self.options.drain_timeout, self.admission.running)
+            log.warning(
+                "drain timeout (%.0f s): %d requests still running",
+                self.options.drain_timeout,
+                self.admission.running,
+            )
         self.http.should_exit = True
 
     def _engine_started(self, task: asyncio.Task[None]) -> None:
@@ -170,4 +177,5 @@ def run(model: VoxtralModel, options: Options) -> int:
         import uvloop  # what vLLM's own server runs on; noticeably faster per request
     except ImportError:
         return asyncio.run(Predictor(model, options).run())
-    return uvloop.run(Predictor(model, options).run())
+    code: int = uvloop.run(Predictor(model, options).run())
+    return code

@@ -33,8 +33,10 @@ def parse_engine_args(cli: list[str]) -> argparse.Namespace:
     try:
         from vllm.entrypoints.launchers.cli_args import make_arg_parser
     except ImportError:  # vLLM <= 0.24
-        from vllm.entrypoints.openai.cli_args import make_arg_parser  # type: ignore[no-redef]
-    return make_arg_parser(FlexibleArgumentParser()).parse_args(cli)
+        from vllm.entrypoints.openai.cli_args import make_arg_parser
+    parser: Any = make_arg_parser(FlexibleArgumentParser())
+    ns: argparse.Namespace = parser.parse_args(cli)
+    return ns
 
 
 def build_engine(ns: argparse.Namespace) -> Any:
@@ -81,7 +83,7 @@ async def init_serving(engine: Any, ns: argparse.Namespace) -> Serving:
     try:
         from vllm.entrypoints.launchers.api_server.app_state import init_app_state
     except ImportError:  # vLLM <= 0.24
-        from vllm.entrypoints.openai.api_server import init_app_state  # type: ignore
+        from vllm.entrypoints.openai.api_server import init_app_state
 
     await engine.reset_mm_cache()
     tasks = await engine.get_supported_tasks()
@@ -171,7 +173,7 @@ def error_from_exception(exc: Exception) -> tuple[int, dict[str, Any]]:
             create_error_response,
         )
     except ImportError:  # vLLM <= 0.24
-        from vllm.entrypoints.utils import create_error_response  # type: ignore
+        from vllm.entrypoints.utils import create_error_response
 
     response = create_error_response(exc)
     return int(response.error.code), response.model_dump()

@@ -59,7 +59,10 @@ def wait_for(predicate, timeout: float = 30) -> None:  # type: ignore[no-untyped
 
 def busy(server: Predictor, running: int, queued: int) -> bool:
     s = scrape(server)
-    return value(s, "voxtral_requests_in_flight") == running and value(s, "voxtral_requests_queued") == queued
+    return (
+        value(s, "voxtral_requests_in_flight") == running
+        and value(s, "voxtral_requests_queued") == queued
+    )
 
 
 def test_overload_is_429_and_admitted_requests_all_finish(narrow: Predictor) -> None:
@@ -75,8 +78,17 @@ def test_overload_is_429_and_admitted_requests_all_finish(narrow: Predictor) -> 
         assert "--max-concurrency" in r.json()["error"]["message"]
     # gRPC says the same thing its own way
     stub = pb_grpc.GRPCInferenceServiceStub(grpc.insecure_channel(narrow.grpc))
-    request = pb.ModelInferRequest(model_name="voxtral", inputs=[pb.ModelInferRequest.InferInputTensor(
-        name="audio", datatype="BYTES", shape=[1], contents=pb.InferTensorContents(bytes_contents=[wav(1.0)]))])
+    request = pb.ModelInferRequest(
+        model_name="voxtral",
+        inputs=[
+            pb.ModelInferRequest.InferInputTensor(
+                name="audio",
+                datatype="BYTES",
+                shape=[1],
+                contents=pb.InferTensorContents(bytes_contents=[wav(1.0)]),
+            )
+        ],
+    )
     with pytest.raises(grpc.RpcError) as exhausted:
         stub.ModelInfer(request)
     assert exhausted.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
@@ -90,18 +102,26 @@ def hang_up(server: Predictor, stream: bool) -> None:
     data = {"model": "voxtral", "max_completion_tokens": "3000"}
     if not stream:
         with pytest.raises(httpx.ReadTimeout):  # the client gives up after 1 s
-            httpx.post(f"{server.openai_base}/audio/transcriptions",
-                       files={"file": ("a.wav", wav(1.0))}, data=data, timeout=1.0)
+            httpx.post(
+                f"{server.openai_base}/audio/transcriptions",
+                files={"file": ("a.wav", wav(1.0))},
+                data=data,
+                timeout=1.0,
+            )
         return
     with httpx.stream(
-        "POST", f"{server.openai_base}/audio/transcriptions",
-        files={"file": ("a.wav", wav(1.0))}, data=data | {"stream": "true"},
+        "POST",
+        f"{server.openai_base}/audio/transcriptions",
+        files={"file": ("a.wav", wav(1.0))},
+        data=data | {"stream": "true"},
     ) as r:  # read the first streamed token, then hang up
         assert next(line for line in r.iter_lines() if line.startswith("data: "))
 
 
 @pytest.mark.parametrize("stream", [False, True])
-def test_client_disconnect_frees_the_slot_and_aborts_the_engine_request(narrow: Predictor, stream: bool) -> None:
+def test_client_disconnect_frees_the_slot_and_aborts_the_engine_request(
+    narrow: Predictor, stream: bool
+) -> None:
     tokens = ("vllm:generation_tokens_total", {"engine": "0", "model_name": "voxtral"})
     running = ("vllm:num_requests_running", {"engine": "0", "model_name": "voxtral"})
     before = value(scrape(narrow), tokens[0], **tokens[1])
@@ -112,12 +132,19 @@ def test_client_disconnect_frees_the_slot_and_aborts_the_engine_request(narrow: 
     assert generated < 3000  # the engine stopped: the request was aborted, not finished
     time.sleep(1.0)
     assert value(scrape(narrow), tokens[0], **tokens[1]) - before == generated
-    assert value(scrape(narrow), "voxtral_requests_total", endpoint="openai_transcriptions", code="499") >= 1
+    assert (
+        value(
+            scrape(narrow), "voxtral_requests_total", endpoint="openai_transcriptions", code="499"
+        )
+        >= 1
+    )
     assert transcribe(narrow, FAST).status_code == 200  # the slot is free again
 
 
 def test_sigterm_drains_in_flight_then_exits_zero(tiny_model: Path, tmp_path: Path) -> None:
-    server = start_predictor(tiny_model, tmp_path, "--max-concurrency", "2", "--warmup", "false", "--drain-timeout", "60")
+    server = start_predictor(
+        tiny_model, tmp_path, "--max-concurrency", "2", "--warmup", "false", "--drain-timeout", "60"
+    )
     try:
         a, a_out = in_background(transcribe, server, SLOW)
         b, b_out = in_background(transcribe, server, SLOW)

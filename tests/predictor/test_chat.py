@@ -21,14 +21,22 @@ def client(predictor: Predictor) -> OpenAI:
 
 
 def audio_part(data: bytes, fmt: str = "wav") -> dict[str, object]:
-    return {"type": "input_audio", "input_audio": {"data": base64.b64encode(data).decode(), "format": fmt}}
+    return {
+        "type": "input_audio",
+        "input_audio": {"data": base64.b64encode(data).decode(), "format": fmt},
+    }
 
 
 def test_one_audio(client: OpenAI) -> None:
     r = client.chat.completions.create(
         model="voxtral",
         max_tokens=6,
-        messages=[{"role": "user", "content": [audio_part(wav()), {"type": "text", "text": "What is this?"}]}],  # type: ignore[list-item]
+        messages=[
+            {
+                "role": "user",
+                "content": [audio_part(wav()), {"type": "text", "text": "What is this?"}],
+            }
+        ],  # type: ignore[list-item]
     )
     assert r.choices[0].message.content
     assert r.usage is not None and r.usage.completion_tokens == 6
@@ -38,8 +46,11 @@ def test_one_audio(client: OpenAI) -> None:
 
 def test_two_audios_cost_two_windows(client: OpenAI) -> None:
     one = client.chat.completions.create(
-        model="voxtral", max_tokens=2,
-        messages=[{"role": "user", "content": [audio_part(wav()), {"type": "text", "text": "Compare."}]}],  # type: ignore[list-item]
+        model="voxtral",
+        max_tokens=2,
+        messages=[
+            {"role": "user", "content": [audio_part(wav()), {"type": "text", "text": "Compare."}]}
+        ],  # type: ignore[list-item]
     )
     two = client.chat.completions.create(
         model="voxtral", max_tokens=2,
@@ -70,7 +81,11 @@ def test_tools_request(client: OpenAI) -> None:
         "function": {
             "name": "set_timer",
             "description": "Set a timer",
-            "parameters": {"type": "object", "properties": {"minutes": {"type": "integer"}}, "required": ["minutes"]},
+            "parameters": {
+                "type": "object",
+                "properties": {"minutes": {"type": "integer"}},
+                "required": ["minutes"],
+            },
         },
     }
     r = client.chat.completions.create(
@@ -102,7 +117,11 @@ def test_streaming_chat(predictor: Predictor) -> None:
 
 def test_model_card_defaults_apply_only_when_omitted() -> None:
     body = with_defaults({"messages": []}, "voxtral")
-    assert (body["temperature"], body["top_p"], body["model"]) == (DEFAULT_TEMPERATURE, DEFAULT_TOP_P, "voxtral")
+    assert (body["temperature"], body["top_p"], body["model"]) == (
+        DEFAULT_TEMPERATURE,
+        DEFAULT_TOP_P,
+        "voxtral",
+    )
     assert (DEFAULT_TEMPERATURE, DEFAULT_TOP_P) == (0.2, 0.95)
     mine = with_defaults({"temperature": 0.0, "top_p": 0.5, "model": "voxtral"}, "voxtral")
     assert (mine["temperature"], mine["top_p"]) == (0.0, 0.5)

@@ -37,7 +37,11 @@ def test_missing_file_field_is_named(predictor: Predictor) -> None:
 
 
 def test_bytes_that_are_not_audio(predictor: Predictor) -> None:
-    body = error(transcribe(predictor, files={"file": ("clip.wav", b"RIFF not really a wav" * 50)}), 400, "invalid_audio")
+    body = error(
+        transcribe(predictor, files={"file": ("clip.wav", b"RIFF not really a wav" * 50)}),
+        400,
+        "invalid_audio",
+    )
     assert "wav, flac, mp3" in body["message"]
 
 
@@ -46,7 +50,11 @@ def test_empty_file(predictor: Predictor) -> None:
 
 
 def test_zero_length_audio(predictor: Predictor) -> None:
-    body = error(transcribe(predictor, files={"file": ("clip.wav", encode(tone(0.0), "wav"))}), 400, "empty_audio")
+    body = error(
+        transcribe(predictor, files={"file": ("clip.wav", encode(tone(0.0), "wav"))}),
+        400,
+        "empty_audio",
+    )
     assert "zero length" in body["message"]
 
 
@@ -72,40 +80,68 @@ def test_unknown_model_is_404(predictor: Predictor) -> None:
 
 
 def test_chat_unknown_model_is_404(predictor: Predictor) -> None:
-    r = httpx.post(f"{predictor.openai_base}/chat/completions", json={"model": "gpt-4", "messages": [{"role": "user", "content": "hi"}]})
+    r = httpx.post(
+        f"{predictor.openai_base}/chat/completions",
+        json={"model": "gpt-4", "messages": [{"role": "user", "content": "hi"}]},
+    )
     error(r, 404, "model_not_found")
 
 
 def test_system_prompt_rejected(predictor: Predictor) -> None:
     r = httpx.post(
         f"{predictor.openai_base}/chat/completions",
-        json={"model": "voxtral", "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hi"}]},
+        json={
+            "model": "voxtral",
+            "messages": [
+                {"role": "system", "content": "Be brief."},
+                {"role": "user", "content": "hi"},
+            ],
+        },
     )
     body = error(r, 400, "system_prompt_unsupported")
     assert "system prompts" in body["message"] and body["param"] == "messages[0]"
 
 
 def test_chat_audio_that_is_not_audio(predictor: Predictor) -> None:
-    part = {"type": "input_audio", "input_audio": {"data": base64.b64encode(b"garbage" * 100).decode(), "format": "wav"}}
-    r = httpx.post(f"{predictor.openai_base}/chat/completions", json={"model": "voxtral", "messages": [{"role": "user", "content": [part]}]})
+    part = {
+        "type": "input_audio",
+        "input_audio": {"data": base64.b64encode(b"garbage" * 100).decode(), "format": "wav"},
+    }
+    r = httpx.post(
+        f"{predictor.openai_base}/chat/completions",
+        json={"model": "voxtral", "messages": [{"role": "user", "content": [part]}]},
+    )
     body = error(r, 400, "invalid_audio")
     assert body["param"] == "messages[0].content[0].input_audio"
 
 
 def test_chat_audio_not_base64(predictor: Predictor) -> None:
     part = {"type": "input_audio", "input_audio": {"data": "%%%not base64%%%", "format": "wav"}}
-    r = httpx.post(f"{predictor.openai_base}/chat/completions", json={"model": "voxtral", "messages": [{"role": "user", "content": [part]}]})
+    r = httpx.post(
+        f"{predictor.openai_base}/chat/completions",
+        json={"model": "voxtral", "messages": [{"role": "user", "content": [part]}]},
+    )
     assert "base64" in error(r, 400, "invalid_audio")["message"]
 
 
 def test_chat_body_not_json(predictor: Predictor) -> None:
-    r = httpx.post(f"{predictor.openai_base}/chat/completions", content=b"{nope", headers={"content-type": "application/json"})
+    r = httpx.post(
+        f"{predictor.openai_base}/chat/completions",
+        content=b"{nope",
+        headers={"content-type": "application/json"},
+    )
     error(r, 400, "invalid_json")
 
 
 def test_chat_too_many_audios(predictor: Predictor) -> None:
-    part = {"type": "input_audio", "input_audio": {"data": base64.b64encode(wav(0.5)).decode(), "format": "wav"}}
-    r = httpx.post(f"{predictor.openai_base}/chat/completions", json={"model": "voxtral", "messages": [{"role": "user", "content": [part] * 6}]})
+    part = {
+        "type": "input_audio",
+        "input_audio": {"data": base64.b64encode(wav(0.5)).decode(), "format": "wav"},
+    }
+    r = httpx.post(
+        f"{predictor.openai_base}/chat/completions",
+        json={"model": "voxtral", "messages": [{"role": "user", "content": [part] * 6}]},
+    )
     assert "at most 5" in error(r, 400, "too_many_audios")["message"]
 
 

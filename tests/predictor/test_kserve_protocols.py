@@ -91,7 +91,10 @@ def test_v2_rest_binary_extension(predictor: Predictor) -> None:
     r = httpx.post(
         f"{predictor.http}/v2/models/voxtral/infer",
         content=header + payload,
-        headers={"inference-header-content-length": str(len(header)), "content-type": "application/octet-stream"},
+        headers={
+            "inference-header-content-length": str(len(header)),
+            "content-type": "application/octet-stream",
+        },
         timeout=60,
     )
     assert r.status_code == 200, r.text
@@ -100,18 +103,31 @@ def test_v2_rest_binary_extension(predictor: Predictor) -> None:
 
 def test_v2_rest_errors(predictor: Predictor) -> None:
     url = f"{predictor.http}/v2/models/voxtral/infer"
-    r = httpx.post(url, json={"inputs": [{"name": "audio", "datatype": "BYTES", "shape": [1], "data": [b64(b"nope")]}]})
+    r = httpx.post(
+        url,
+        json={
+            "inputs": [{"name": "audio", "datatype": "BYTES", "shape": [1], "data": [b64(b"nope")]}]
+        },
+    )
     assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_audio"
-    r = httpx.post(url, json={"inputs": [{"name": "image", "datatype": "BYTES", "shape": [1], "data": ["x"]}]})
+    r = httpx.post(
+        url, json={"inputs": [{"name": "image", "datatype": "BYTES", "shape": [1], "data": ["x"]}]}
+    )
     assert r.status_code == 400 and "unknown inputs ['image']" in r.json()["error"]["message"]
-    r = httpx.post(url, json={"inputs": [{"name": "audio", "datatype": "FP32", "shape": [1], "data": [1.0]}]})
+    r = httpx.post(
+        url, json={"inputs": [{"name": "audio", "datatype": "FP32", "shape": [1], "data": [1.0]}]}
+    )
     assert r.status_code == 400 and "BYTES" in r.json()["error"]["message"]
     r = httpx.post(f"{predictor.http}/v2/models/nope/infer", json={"inputs": []})
     assert r.status_code == 404
 
 
-def infer_request(contents: list[bytes] | None = None, raw: bytes | None = None, model: str = "voxtral") -> pb.ModelInferRequest:
-    tensor = pb.ModelInferRequest.InferInputTensor(name="audio", datatype="BYTES", shape=[len(contents or [raw])])
+def infer_request(
+    contents: list[bytes] | None = None, raw: bytes | None = None, model: str = "voxtral"
+) -> pb.ModelInferRequest:
+    tensor = pb.ModelInferRequest.InferInputTensor(
+        name="audio", datatype="BYTES", shape=[len(contents or [raw])]
+    )
     if contents is not None:
         tensor.contents.bytes_contents.extend(contents)
     request = pb.ModelInferRequest(model_name=model, inputs=[tensor])
@@ -126,7 +142,7 @@ def test_grpc_health_and_metadata(stub: pb_grpc.GRPCInferenceServiceStub) -> Non
     assert stub.ServerReady(pb.ServerReadyRequest()).ready
     assert stub.ModelReady(pb.ModelReadyRequest(name="voxtral")).ready
     meta = stub.ModelMetadata(pb.ModelMetadataRequest(name="voxtral"))
-    assert [i.name for i in meta.inputs][0] == "audio" and meta.outputs[0].name == "text"
+    assert meta.inputs[0].name == "audio" and meta.outputs[0].name == "text"
 
 
 def test_grpc_bytes_contents(stub: pb_grpc.GRPCInferenceServiceStub) -> None:
@@ -156,7 +172,9 @@ async def test_kserve_grpc_client(predictor: Predictor) -> None:
     audio = InferInput("audio", [2], "BYTES")
     audio.set_data_from_numpy(np.array([wav(), MP3], dtype=object), binary_data=True)
     response = await client.infer(
-        InferRequest(model_name="voxtral", infer_inputs=[audio], parameters={"max_completion_tokens": LIMIT})
+        InferRequest(
+            model_name="voxtral", infer_inputs=[audio], parameters={"max_completion_tokens": LIMIT}
+        )
     )
     texts = response.outputs[0].data
     assert len(texts) == 2 and all(texts)

@@ -54,10 +54,20 @@ def test_audio_under_the_limit_passes(limited: Predictor) -> None:
 
 
 def test_chat_audio_total_over_limit(limited: Predictor) -> None:
-    part = {"type": "input_audio", "input_audio": {"data": base64.b64encode(encode(tone(4.0), "mp3")).decode(), "format": "mp3"}}
+    part = {
+        "type": "input_audio",
+        "input_audio": {
+            "data": base64.b64encode(encode(tone(4.0), "mp3")).decode(),
+            "format": "mp3",
+        },
+    }
     r = httpx.post(
         f"{limited.openai_base}/chat/completions",
-        json={"model": "voxtral", "max_tokens": 2, "messages": [{"role": "user", "content": [part, part]}]},
+        json={
+            "model": "voxtral",
+            "max_tokens": 2,
+            "messages": [{"role": "user", "content": [part, part]}],
+        },
     )
     assert r.status_code == 400, r.text
     body = r.json()["error"]

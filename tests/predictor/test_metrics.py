@@ -29,16 +29,30 @@ def value(samples: dict, name: str, **labels: str) -> float:
 def test_counters_move_by_exactly_what_was_sent(predictor: Predictor) -> None:
     before = scrape(predictor)
     for seconds in (2.0, 3.0):
-        r = httpx.post(f"{predictor.openai_base}/audio/transcriptions", files={"file": ("a.wav", wav(seconds))},
-                       data={"model": "voxtral", "max_completion_tokens": "4"})
+        r = httpx.post(
+            f"{predictor.openai_base}/audio/transcriptions",
+            files={"file": ("a.wav", wav(seconds))},
+            data={"model": "voxtral", "max_completion_tokens": "4"},
+        )
         assert r.status_code == 200
-    r = httpx.post(f"{predictor.openai_base}/audio/translations", files={"file": ("a.mp3", encode(tone(4.0), "mp3"))},
-                   data={"model": "voxtral", "max_completion_tokens": "4"})
+    r = httpx.post(
+        f"{predictor.openai_base}/audio/translations",
+        files={"file": ("a.mp3", encode(tone(4.0), "mp3"))},
+        data={"model": "voxtral", "max_completion_tokens": "4"},
+    )
     assert r.status_code == 200
-    r = httpx.post(f"{predictor.openai_base}/audio/transcriptions", files={"file": ("a.wav", b"garbage")},
-                   data={"model": "voxtral"})
+    r = httpx.post(
+        f"{predictor.openai_base}/audio/transcriptions",
+        files={"file": ("a.wav", b"garbage")},
+        data={"model": "voxtral"},
+    )
     assert r.status_code == 400
-    body = {"instances": [{"audio": {"b64": base64.b64encode(wav(1.0)).decode()}, "max_completion_tokens": 4}] * 2}
+    body = {
+        "instances": [
+            {"audio": {"b64": base64.b64encode(wav(1.0)).decode()}, "max_completion_tokens": 4}
+        ]
+        * 2
+    }
     assert httpx.post(f"{predictor.http}/v1/models/voxtral:predict", json=body).status_code == 200
     after = scrape(predictor)
 
@@ -51,8 +65,18 @@ def test_counters_move_by_exactly_what_was_sent(predictor: Predictor) -> None:
     assert delta("voxtral_requests_total", endpoint="openai_transcriptions", code="400") == 1
     assert delta("voxtral_requests_total", endpoint="openai_translations", code="200") == 1
     assert delta("voxtral_requests_total", endpoint="v1_predict", code="200") == 1
-    assert delta("voxtral_request_duration_seconds_count", endpoint="openai_transcriptions", task="transcribe") == 2
-    assert delta("voxtral_request_duration_seconds_count", endpoint="v1_predict", task="transcribe") == 1
+    assert (
+        delta(
+            "voxtral_request_duration_seconds_count",
+            endpoint="openai_transcriptions",
+            task="transcribe",
+        )
+        == 2
+    )
+    assert (
+        delta("voxtral_request_duration_seconds_count", endpoint="v1_predict", task="transcribe")
+        == 1
+    )
     assert delta("voxtral_real_time_factor_count", task="transcribe") == 4
     assert delta("voxtral_real_time_factor_count", task="translate") == 1
     assert delta("voxtral_input_audio_seconds_count") == 5  # the garbage never decoded

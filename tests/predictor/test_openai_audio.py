@@ -67,7 +67,7 @@ def test_kserve_prefix_serves_the_same_routes(predictor: Predictor) -> None:
 
 
 def sse_events(response: httpx.Response) -> list[str]:
-    return [line[len("data: "):] for line in response.iter_lines() if line.startswith("data: ")]
+    return [line[len("data: ") :] for line in response.iter_lines() if line.startswith("data: ")]
 
 
 def test_streaming_transcription(predictor: Predictor) -> None:

@@ -23,16 +23,20 @@ def router(model: VoxtralModel) -> APIRouter:
     @api.post("/v2/models/{name}/versions/{version}/infer")
     async def infer(name: str, request: Request) -> dict[str, Any]:
         if name != model.name:
-            raise ApiError(404, f"model {name!r} does not exist: this server serves "
-                           f"{model.name!r}", code="model_not_found")
+            raise ApiError(
+                404,
+                f"model {name!r} does not exist: this server serves {model.name!r}",
+                code="model_not_found",
+            )
         model.serving  # noqa: B018 - 503 until ready
         raw = await request.body()
         length = int(request.headers.get(HEADER_LENGTH) or len(raw))
         try:
             header = json.loads(raw[:length])
         except ValueError as exc:
-            raise ApiError(400, f"the JSON part of the body is invalid: {exc}",
-                           code="invalid_json") from exc
+            raise ApiError(
+                400, f"the JSON part of the body is invalid: {exc}", code="invalid_json"
+            ) from exc
         if not isinstance(header, dict):
             raise ApiError(400, "the body must be a JSON object", code="invalid_json")
         tensors, parameters = inference.v2_rest_tensors(header, raw[length:])

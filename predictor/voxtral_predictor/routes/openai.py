@@ -69,7 +69,9 @@ async def _speech(request: Request, model: VoxtralModel, task: speech.Task) -> R
     fields: dict[str, Any] = {k: v for k, v in form.multi_items() if k != "file"}
     speech.check_model(model, fields.get("model"))
     speech.check_fields(fields, model.serving.languages)
-    clip = await speech.decode_audio(await read_upload(upload, limit), model.options.max_audio_seconds)
+    clip = await speech.decode_audio(
+        await read_upload(upload, limit), model.options.max_audio_seconds
+    )
     result = await speech.run(model, task, clip, fields, request)
     if isinstance(result, AsyncIterator):
         return StreamingResponse(result, media_type="text/event-stream")
