@@ -4,9 +4,9 @@ as the OpenAI routes, all inputs of a request concurrently so the engine batches
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
+import json
 import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -14,13 +14,17 @@ from typing import TYPE_CHECKING, Any
 
 from . import speech
 from .errors import ApiError
+from .tasks import all_or_nothing
 
 if TYPE_CHECKING:
     from .model import VoxtralModel
 
 TASKS = ("transcribe", "translate")
 # request-level settings, as v1 instance keys, v2 parameters or v2 BYTES inputs
-SETTINGS = ("task", "language", "prompt", "temperature", "max_completion_tokens")
+SETTINGS = (
+    "task", "language", "prompt", "temperature", "max_completion_tokens",
+    "response_format", "chunking",
+)  # fmt: skip
 V1_KEYS = ("audio", *SETTINGS)
 
 INPUTS: list[dict[str, Any]] = [
@@ -29,7 +33,11 @@ INPUTS: list[dict[str, Any]] = [
     {"name": "language", "datatype": "BYTES", "shape": [-1]},
     {"name": "prompt", "datatype": "BYTES", "shape": [-1]},
 ]
-OUTPUTS: list[dict[str, Any]] = [{"name": "text", "datatype": "BYTES", "shape": [-1]}]
+OUTPUTS: list[dict[str, Any]] = [
+    {"name": "text", "datatype": "BYTES", "shape": [-1]},
+    # only with response_format=verbose_json: each element the JSON list of segments
+    {"name": "segments", "datatype": "BYTES", "shape": [-1]},
+]
 
 
 @dataclass
@@ -183,19 +191,31 @@ def split_bytes_tensor(raw: bytes, where: str) -> list[bytes]:
 async def _one(model: VoxtralModel, item: SpeechInput) -> dict[str, Any]:
     task = item.task
     speech.check_fields(item.settings, model.serving.languages)
-    clip = await speech.decode_audio(item.audio, model.options.max_audio_seconds, item.where)
+    limit = speech.audio_limit(model, item.settings)
+    clip = await speech.decode_audio(item.audio, limit, item.where)
     result = await speech.run(model, task, clip, item.settings)
     assert isinstance(result, dict)
-    return {
+    out = {
         "text": result["text"],
         "language": item.settings.get("language"),
         "audio_seconds": round(clip.duration, 3),
     }
+    if "segments" in result:
+        out["segments"] = result["segments"]
+    return out
 
 
 async def run(model: VoxtralModel, items: list[SpeechInput]) -> list[dict[str, Any]]:
-    """Every input at once: the engine batches them."""
-    return list(await asyncio.gather(*(_one(model, item) for item in items)))
+    """Every input at once: the engine batches them. One failure cancels the others."""
+    return await all_or_nothing(_one(model, item) for item in items)
+
+
+def v2_outputs(results: Sequence[Mapping[str, Any]]) -> list[tuple[str, list[str]]]:
+    """Output tensors: ``text``, and ``segments`` (JSON per input) when asked for."""
+    outputs = [("text", [str(r["text"]) for r in results])]
+    if any("segments" in r for r in results):
+        outputs.append(("segments", [json.dumps(r.get("segments", [])) for r in results]))
+    return outputs
 
 
 def v2_rest_tensors(
@@ -245,11 +265,7 @@ def v2_response(model_name: str, request_id: str, results: list[dict[str, Any]])
         "model_name": model_name,
         "id": request_id,
         "outputs": [
-            {
-                "name": "text",
-                "datatype": "BYTES",
-                "shape": [len(results)],
-                "data": [r["text"] for r in results],
-            },
+            {"name": name, "datatype": "BYTES", "shape": [len(data)], "data": data}
+            for name, data in v2_outputs(results)
         ],
     }

@@ -115,7 +115,8 @@ class VoxtralModel(kserve.Model):  # type: ignore[misc]
                 response_id=payload.id or str(uuid.uuid4()),
                 model_name=self.name,
                 infer_outputs=[
-                    InferOutput("text", [len(results)], "BYTES", [r["text"] for r in results])
+                    InferOutput(name, [len(data)], "BYTES", data)
+                    for name, data in inference.v2_outputs(results)
                 ],
             )
         return {"predictions": await inference.run(self, inference.parse_v1(payload))}

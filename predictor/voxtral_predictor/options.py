@@ -10,6 +10,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from .longform import Policy
+
 ENV_PREFIX = "VOXTRAL_"
 MiB = 1 << 20
 
@@ -35,12 +37,21 @@ class Options:
     max_audio_seconds: float = 1800.0
     max_chat_audio_seconds: float = 2400.0
     max_upload_mb: float = 384.0
+    max_long_audio_seconds: float = 14400.0
+    chunk_seconds: float = 30.0
+    chunk_search_seconds: float = 6.0
+    chunk_overlap_seconds: float = 1.0
+    chunk_concurrency: int = 32
     max_concurrency: int = 64
     max_queue: int = 128
     drain_timeout: float = 30.0
     warmup: bool = True
     access_log: bool = True
     vllm_args: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def chunk_policy(self) -> Policy:
+        return Policy(self.chunk_seconds, self.chunk_search_seconds, self.chunk_overlap_seconds)
 
     @property
     def max_upload_bytes(self) -> int:
@@ -79,6 +90,11 @@ _HELP: dict[str, tuple[Callable[[str], Any], str]] = {
                                "(audio understanding)"),
     "max_upload_mb": (float, "largest accepted audio upload in MiB (default fits 30 min "
                       "of 48 kHz stereo 16-bit WAV)"),
+    "max_long_audio_seconds": (float, "longest recording accepted with chunking (4 hours)"),
+    "chunk_seconds": (float, "longest chunk of a long recording (Voxtral's encoder window)"),
+    "chunk_search_seconds": (float, "how far before the chunk length a pause is looked for"),
+    "chunk_overlap_seconds": (float, "overlap after a hard cut (no pause found)"),
+    "chunk_concurrency": (int, "chunks of one recording in the engine at once"),
     "max_concurrency": (int, "inference requests processed at once; more wait in the queue"),
     "max_queue": (int, "requests that may wait for a slot; beyond, 429 / RESOURCE_EXHAUSTED"),
     "drain_timeout": (float, "seconds SIGTERM waits for admitted requests before exiting"),
@@ -138,6 +154,10 @@ def options_from_namespace(ns: argparse.Namespace) -> Options:
         else:
             values[f.name] = raw
     options = Options(**values)
+    try:
+        options.chunk_policy  # noqa: B018 - validate the chunking flags now
+    except ValueError as exc:
+        raise SystemExit(f"voxtral-predictor: {exc}") from exc
     if not options.model:
         raise SystemExit(
             f"voxtral-predictor: --model (or {env_name('model')}) is required: the path "

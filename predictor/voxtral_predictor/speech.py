@@ -5,22 +5,25 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from fastapi import Request
 
-from . import gate, metrics
+from . import gate, longform, metrics, subtitles
 from . import vllm_adapter as vllm
-from .audio import AudioError, Clip, decode
+from .audio import AudioError, Clip, decode, too_long
 from .errors import ApiError
+from .subtitles import Segment
 
 if TYPE_CHECKING:
     from .model import VoxtralModel
 
-RESPONSE_FORMATS = ("json", "text")
-OURS = frozenset({"task"})  # our fields that are not vLLM request fields
-TIMESTAMP_FORMATS = ("verbose_json", "srt", "vtt")
+RESPONSE_FORMATS = ("json", "text", "verbose_json", "srt", "vtt")
+PLAIN_FORMATS = ("text", "srt", "vtt")  # answered as text/plain
+CHUNKING = ("auto", "always", "never")
+OURS = frozenset({"task", "chunking"})  # our fields that are not vLLM request fields
 Task = vllm.Task
 
 
@@ -38,20 +41,20 @@ def check_model(model: VoxtralModel, requested: object) -> None:
 def check_fields(fields: Mapping[str, Any], languages: Mapping[str, str]) -> None:
     """Reject what vLLM would reject less clearly (or crash on), naming allowed values."""
     fmt = fields.get("response_format", "json")
-    if fmt in TIMESTAMP_FORMATS:
-        raise ApiError(
-            400,
-            f"response_format {fmt!r} needs segment timestamps, which this server does "
-            f"not produce yet: use one of {', '.join(RESPONSE_FORMATS)}",
-            code="unsupported_response_format",
-            param="response_format",
-        )
     if fmt not in RESPONSE_FORMATS:
         raise ApiError(
             400,
             f"unknown response_format {fmt!r}: use one of {', '.join(RESPONSE_FORMATS)}",
             code="invalid_response_format",
             param="response_format",
+        )
+    chunking = fields.get("chunking", "auto")
+    if chunking not in CHUNKING:
+        raise ApiError(
+            400,
+            f"unknown chunking {chunking!r}: use one of {', '.join(CHUNKING)}",
+            code="invalid_chunking",
+            param="chunking",
         )
     language = fields.get("language")
     if language not in (None, "") and language not in languages:
@@ -62,6 +65,13 @@ def check_fields(fields: Mapping[str, Any], languages: Mapping[str, str]) -> Non
             code="unsupported_language",
             param="language",
         )
+
+
+def audio_limit(model: VoxtralModel, fields: Mapping[str, Any]) -> float:
+    """Longest audio this request may carry: native single pass, or chunked."""
+    if fields.get("chunking") == "never":
+        return model.options.max_audio_seconds
+    return max(model.options.max_audio_seconds, model.options.max_long_audio_seconds)
 
 
 async def decode_audio(data: bytes, max_seconds: float, param: str = "file") -> Clip:
@@ -88,13 +98,60 @@ async def run(
     values = {k: v for k, v in fields.items() if v is not None and v != "" and k not in OURS}
     values.setdefault("model", model.name)
     values.setdefault("temperature", 0.0)  # the model card's advice for transcription
-    request = _speech_request(task, values)
+    fmt = str(values.get("response_format", "json"))
+    policy = model.options.chunk_policy
     started = time.perf_counter()
-    result = await call_engine(vllm.speech_to_text(serving, task, clip.wav, request, raw_request))
+    if longform.should_chunk(str(fields.get("chunking") or "auto"), fmt, clip.duration, policy):
+        result = await _chunked(model, serving, task, clip, values, policy)
+    else:
+        if clip.duration > model.options.max_audio_seconds:
+            raise ApiError.from_audio(
+                too_long(
+                    clip.duration,
+                    model.options.max_audio_seconds,
+                    " (or send chunking=auto to transcribe it in parts)",
+                )
+            )
+        if fmt in ("verbose_json", "srt", "vtt"):  # chunking=never: one segment
+            values["response_format"] = "json"
+        request = _speech_request(task, values)
+        result = await call_engine(
+            vllm.speech_to_text(serving, task, clip.wav, request, raw_request)
+        )
+        if fmt in ("verbose_json", "srt", "vtt") and isinstance(result, dict):
+            segment = Segment(0, 0.0, clip.duration, str(result["text"]).strip())
+            result = subtitles.render(fmt, task, values.get("language"), clip.duration, [segment])
     if isinstance(result, dict):
         metrics.observe_audio(task, clip.duration, time.perf_counter() - started)
         return result
     return _observed_stream(result, task, clip.duration, started)
+
+
+async def _chunked(
+    model: VoxtralModel,
+    serving: vllm.Serving,
+    task: Task,
+    clip: Clip,
+    values: dict[str, Any],
+    policy: longform.Policy,
+) -> dict[str, Any] | AsyncIterator[str]:
+    """A long recording in chunks; every chunk is one ordinary engine request."""
+    per_chunk = {k: v for k, v in values.items() if k not in ("stream", "response_format")}
+    request_id = f"trsc-{uuid.uuid4().hex}"
+
+    async def engine(wav: bytes) -> str:
+        request = _speech_request(task, per_chunk)
+        result = await call_engine(vllm.speech_to_text(serving, task, wav, request, None))
+        assert isinstance(result, dict)
+        return str(result["text"])
+
+    chunks = await asyncio.to_thread(longform.split, clip.pcm, policy)
+    concurrency = model.options.chunk_concurrency
+    if values.get("stream") in (True, "true", "True", "1"):
+        return longform.stream(clip.pcm, chunks, engine, concurrency, model.name, request_id)
+    segments = await longform.transcribe(clip.pcm, chunks, engine, concurrency)
+    fmt = str(values.get("response_format", "json"))
+    return subtitles.render(fmt, task, values.get("language"), clip.duration, segments)
 
 
 async def _observed_stream(

@@ -7,7 +7,6 @@ from __future__ import annotations
 import signal
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
@@ -18,20 +17,10 @@ from kserve.protocol.grpc import grpc_predict_v2_pb2_grpc as pb_grpc
 
 from tests.conftest import Predictor, start_predictor, stop_predictor
 from tests.predictor.audiofiles import wav
-from tests.predictor.test_metrics import scrape, value
+from tests.predictor.helpers import busy, scrape, value, wait_for
 
 SLOW = "800"  # output tokens: about 2-4 s on the tiny model here
 FAST = "4"
-
-
-@pytest.fixture(scope="module")
-def narrow(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Predictor]:
-    server = start_predictor(
-        tiny_model, tmp_path_factory.mktemp("narrow"),
-        "--max-concurrency", "1", "--max-queue", "1", "--warmup", "false",
-    )  # fmt: skip
-    yield server
-    stop_predictor(server)
 
 
 def transcribe(server: Predictor, tokens: str, timeout: float = 120) -> httpx.Response:
@@ -48,21 +37,6 @@ def in_background(fn, *args) -> tuple[threading.Thread, list]:  # type: ignore[n
     thread = threading.Thread(target=lambda: out.append(fn(*args)))
     thread.start()
     return thread, out
-
-
-def wait_for(predicate, timeout: float = 30) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached"
-        time.sleep(0.05)
-
-
-def busy(server: Predictor, running: int, queued: int) -> bool:
-    s = scrape(server)
-    return (
-        value(s, "voxtral_requests_in_flight") == running
-        and value(s, "voxtral_requests_queued") == queued
-    )
 
 
 def test_overload_is_429_and_admitted_requests_all_finish(narrow: Predictor) -> None:

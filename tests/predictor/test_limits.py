@@ -4,26 +4,12 @@ large files. The limits are the same code paths as the 30/40-minute defaults."""
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
-import pytest
 
-from tests.conftest import Predictor, start_predictor, stop_predictor
+from tests.conftest import Predictor
 from tests.predictor.audiofiles import encode, wav
 from voxtral_predictor.audio import tone
-
-
-@pytest.fixture(scope="module")
-def limited(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Predictor]:
-    server = start_predictor(
-        tiny_model, tmp_path_factory.mktemp("limited"),
-        "--max-audio-seconds", "5", "--max-chat-audio-seconds", "6", "--max-upload-mb", "0.5",
-        "--warmup", "false", "--enable-grpc", "false",
-    )  # fmt: skip
-    yield server
-    stop_predictor(server)
 
 
 def post(server: Predictor, audio: bytes, name: str = "clip.wav") -> httpx.Response:

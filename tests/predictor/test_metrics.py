@@ -6,24 +6,11 @@ from __future__ import annotations
 import base64
 
 import httpx
-from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import Predictor
 from tests.predictor.audiofiles import encode, wav
+from tests.predictor.helpers import scrape, value
 from voxtral_predictor.audio import tone
-
-
-def scrape(predictor: Predictor) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
-    text = httpx.get(f"{predictor.http}/metrics").text
-    return {
-        (s.name, frozenset(s.labels.items())): s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-    }
-
-
-def value(samples: dict, name: str, **labels: str) -> float:
-    return samples.get((name, frozenset(labels.items())), 0.0)
 
 
 def test_counters_move_by_exactly_what_was_sent(predictor: Predictor) -> None:

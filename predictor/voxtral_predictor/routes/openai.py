@@ -70,12 +70,12 @@ async def _speech(request: Request, model: VoxtralModel, task: speech.Task) -> R
     speech.check_model(model, fields.get("model"))
     speech.check_fields(fields, model.serving.languages)
     clip = await speech.decode_audio(
-        await read_upload(upload, limit), model.options.max_audio_seconds
+        await read_upload(upload, limit), speech.audio_limit(model, fields)
     )
     result = await speech.run(model, task, clip, fields, request)
     if isinstance(result, AsyncIterator):
         return StreamingResponse(result, media_type="text/event-stream")
-    if fields.get("response_format") == "text":
+    if fields.get("response_format") in speech.PLAIN_FORMATS:
         return PlainTextResponse(result["text"])
     return JSONResponse(result)
 

@@ -1,0 +1,33 @@
+"""Predictors with non-default settings, each started once per session."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Predictor, start_predictor, stop_predictor
+
+
+@pytest.fixture(scope="session")
+def limited(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Predictor]:
+    """Small size and duration limits, so limit tests need no large files."""
+    server = start_predictor(
+        tiny_model, tmp_path_factory.mktemp("limited"),
+        "--max-audio-seconds", "5", "--max-chat-audio-seconds", "6", "--max-upload-mb", "0.5",
+        "--max-long-audio-seconds", "20", "--warmup", "false", "--enable-grpc", "false",
+    )  # fmt: skip
+    yield server
+    stop_predictor(server)
+
+
+@pytest.fixture(scope="session")
+def narrow(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Predictor]:
+    """One request at a time, one queued."""
+    server = start_predictor(
+        tiny_model, tmp_path_factory.mktemp("narrow"),
+        "--max-concurrency", "1", "--max-queue", "1", "--warmup", "false",
+    )  # fmt: skip
+    yield server
+    stop_predictor(server)

@@ -1,0 +1,182 @@
+"""Long-form audio through the real predictor (tiny model, real vLLM engine): chunked at
+pauses, timestamps, subtitles, streaming, hours-long files, limits, cancellation."""
+
+from __future__ import annotations
+
+import base64
+import io
+import itertools
+import json
+
+import httpx
+import numpy as np
+import pytest
+import soundfile
+import srt
+import webvtt
+
+from tests.conftest import Predictor
+from tests.predictor.helpers import busy, scrape, value, wait_for
+from tests.predictor.recordings import bursts, speech_like
+from voxtral_predictor.audio import SAMPLE_RATE
+
+TOKENS = "3"
+
+
+def flac(pcm: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    soundfile.write(buf, pcm, SAMPLE_RATE, format="FLAC", subtype="PCM_16")
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def recording() -> tuple[bytes, list[tuple[float, float]]]:
+    pcm, gaps = speech_like(180.0, seed=3)  # 3 minutes
+    return flac(pcm), gaps
+
+
+def transcribe(
+    server: Predictor, audio: bytes, timeout: float = 300, **data: str
+) -> httpx.Response:
+    return httpx.post(
+        f"{server.openai_base}/audio/transcriptions",
+        files={"file": ("long.flac", audio)},
+        data={"model": "voxtral", "max_completion_tokens": TOKENS, **data},
+        timeout=timeout,
+    )
+
+
+def test_verbose_json_segments_cut_in_silences(predictor: Predictor, recording) -> None:  # type: ignore[no-untyped-def]
+    audio, gaps = recording
+    r = transcribe(predictor, audio, response_format="verbose_json", language="en")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["duration"] == pytest.approx(180.0, abs=0.05) and body["language"] == "en"
+    segments = body["segments"]
+    assert len(segments) >= 6 and [s["id"] for s in segments] == list(range(len(segments)))
+    assert segments[0]["start"] == 0.0 and segments[-1]["end"] == pytest.approx(180.0, abs=0.05)
+    for a, b in itertools.pairwise(segments):
+        assert b["start"] == a["end"]  # no gap, no overlap (a pause was always found)
+        assert any(g0 - 0.02 <= a["end"] <= g1 + 0.02 for g0, g1 in gaps), a
+        assert a["end"] - a["start"] <= 30.0
+    assert all(s["text"] for s in segments)
+    assert body["text"] == " ".join(s["text"] for s in segments)
+
+
+def test_srt_and_vtt(predictor: Predictor, recording) -> None:  # type: ignore[no-untyped-def]
+    audio, _ = recording
+    r = transcribe(predictor, audio, response_format="srt")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
+    subs = list(srt.parse(r.text))
+    assert len(subs) >= 6 and subs[0].start.total_seconds() == 0.0
+    assert all(a.end == b.start for a, b in itertools.pairwise(subs))
+    r = transcribe(predictor, audio, response_format="vtt")
+    assert r.status_code == 200 and r.text.startswith("WEBVTT")
+    captions = list(webvtt.from_buffer(io.StringIO(r.text)))
+    assert len(captions) == len(subs) and captions[-1].end.startswith("00:03:00")
+
+
+def test_streaming_emits_segments_in_order(predictor: Predictor, recording) -> None:  # type: ignore[no-untyped-def]
+    audio, _ = recording
+    with httpx.stream(
+        "POST",
+        f"{predictor.openai_base}/audio/transcriptions",
+        files={"file": ("long.flac", audio)},
+        data={"model": "voxtral", "max_completion_tokens": TOKENS, "stream": "true"},
+        timeout=300,
+    ) as r:
+        assert r.status_code == 200
+        events = [line[6:] for line in r.iter_lines() if line.startswith("data: ")]
+    assert events[-1] == "[DONE]"
+    segments = [json.loads(e)["segment"] for e in events[:-1]]
+    assert [s["id"] for s in segments] == list(range(len(segments))) and len(segments) >= 6
+    assert all(a["end"] == b["start"] for a, b in itertools.pairwise(segments))
+
+
+def test_chunking_modes(predictor: Predictor) -> None:
+    short = flac(bursts([(0.5, 8.0)], 10.0))
+    native = transcribe(predictor, short, response_format="verbose_json", chunking="never").json()
+    assert [(s["start"], s["end"]) for s in native["segments"]] == [(0.0, 10.0)]
+    chunked = transcribe(predictor, short, chunking="always").json()
+    assert chunked["text"] and chunked["usage"]["seconds"] == 10
+    r = transcribe(predictor, short, chunking="sometimes")
+    assert r.status_code == 400 and "auto, always, never" in r.json()["error"]["message"]
+
+
+def test_two_hour_recording_is_answered(predictor: Predictor) -> None:
+    spans = [(600.0 * k + 5.0, 600.0 * k + 25.0) for k in range(12)]  # a burst every 10 min
+    audio = flac(bursts(spans, 7200.0))
+    r = transcribe(predictor, audio, response_format="verbose_json", timeout=600)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["duration"] == 7200.0
+    spoken = [s for s in body["segments"] if s["text"]]
+    # silent chunks need no engine work and stay empty; every burst was heard
+    assert len(body["segments"]) > 200 and 12 <= len(spoken) <= 24
+    assert all(any(s["start"] < b and a < s["end"] for a, b in spans) for s in spoken)
+    assert all(any(s["start"] <= a < s["end"] for s in spoken) for a, _ in spans)
+    assert body["segments"][-1]["end"] == 7200.0
+
+
+def test_long_recordings_over_the_limit_say_so(limited: Predictor) -> None:
+    audio = flac(bursts([(0.0, 29.0)], 30.0))
+    r = httpx.post(
+        f"{limited.openai_base}/audio/transcriptions",
+        files={"file": ("a.flac", audio)},
+        data={"model": "voxtral"},
+    )
+    assert r.status_code == 400
+    assert "30.0 s" in r.json()["error"]["message"] and "20 s" in r.json()["error"]["message"]
+    r = httpx.post(
+        f"{limited.openai_base}/audio/transcriptions",
+        files={"file": ("a.flac", audio)},
+        data={"model": "voxtral", "chunking": "never"},
+    )
+    assert r.status_code == 400 and "5 s" in r.json()["error"]["message"]
+
+
+def test_v1_and_v2_return_segments(predictor: Predictor, recording) -> None:  # type: ignore[no-untyped-def]
+    audio, _ = recording
+    b64 = base64.b64encode(audio).decode()
+    r = httpx.post(
+        f"{predictor.http}/v1/models/voxtral:predict",
+        timeout=300,
+        json={
+            "instances": [
+                {
+                    "audio": {"b64": b64},
+                    "response_format": "verbose_json",
+                    "max_completion_tokens": 3,
+                }
+            ]
+        },
+    )
+    assert r.status_code == 200, r.text
+    prediction = r.json()["predictions"][0]
+    assert len(prediction["segments"]) >= 6 and prediction["audio_seconds"] == pytest.approx(
+        180.0, abs=0.05
+    )
+    r = httpx.post(
+        f"{predictor.http}/v2/models/voxtral/infer",
+        timeout=300,
+        json={
+            "inputs": [{"name": "audio", "datatype": "BYTES", "shape": [1], "data": [b64]}],
+            "parameters": {"response_format": "verbose_json", "max_completion_tokens": 3},
+        },
+    )
+    assert r.status_code == 200, r.text
+    outputs = {o["name"]: o["data"] for o in r.json()["outputs"]}
+    assert len(json.loads(outputs["segments"][0])) >= 6 and outputs["text"][0]
+
+
+def test_cancelled_client_aborts_every_chunk(predictor: Predictor) -> None:
+    pcm, _ = speech_like(300.0, seed=5)  # 5 minutes: ~12 chunks, all in the engine at once
+    running = ("vllm:num_requests_running", {"engine": "0", "model_name": "voxtral"})
+    tokens = ("vllm:generation_tokens_total", {"engine": "0", "model_name": "voxtral"})
+    before = value(scrape(predictor), tokens[0], **tokens[1])
+    with pytest.raises(httpx.ReadTimeout):
+        transcribe(predictor, flac(pcm), timeout=2.0, max_completion_tokens="3000")
+    wait_for(lambda: busy(predictor, 0, 0), timeout=15)
+    wait_for(lambda: value(scrape(predictor), running[0], **running[1]) == 0, timeout=15)
+    generated = value(scrape(predictor), tokens[0], **tokens[1]) - before
+    assert generated < 12 * 3000 / 4  # far from what the chunks would have generated
