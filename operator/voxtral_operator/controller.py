@@ -67,7 +67,10 @@ class Controller:
         self.indexes = indexes
         self._locks: dict[Owner, asyncio.Lock] = {}
         self._expect = Expectations()  # the children
-        self._expect_status = Expectations()  # the VoxtralService itself
+        # The last status written, per service. The operator is the only writer of status,
+        # so this is the status as it is, even while the services' cache lags behind a
+        # write (kopf's own annotation patches interleave with the status writes).
+        self._written: dict[Owner, dict[str, Any]] = {}
 
     # --- observed state --------------------------------------------------------------
 
@@ -101,7 +104,8 @@ class Controller:
         result = "error"
         try:
             async with lock:
-                parent = self._expect_status.overlay(owner, {PARENT: body})[PARENT]
+                written = self._written.get(owner)
+                parent = {**body, "status": written} if written is not None else body
                 done = await self._reconcile(owner, parent, logger)
             result = (
                 "invalid"
@@ -217,7 +221,7 @@ class Controller:
         except KubeError as exc:
             raise ApiFailure(str(exc)) from exc
         if after is not None:
-            self._expect_status.wrote(owner, PARENT, body, slim(after))
+            self._written[owner] = result.status
             metrics.WRITES.labels("status", api.KIND).inc()
             ready = condition(result.status, COND_READY) or {}
             logger.debug(f"status: Ready={ready.get('status')} ({ready.get('reason')})")
@@ -255,7 +259,7 @@ class Controller:
 
     def forget(self, owner: Owner) -> None:
         self._expect.forget(owner)
-        self._expect_status.forget(owner)
+        self._written.pop(owner, None)
         self._locks.pop(owner, None)
 
 

@@ -13,7 +13,9 @@ discovery, list/watch) with the API server behaviour kmock 0.8 lacks, filled in 
   operator's drift check meets what a real API server returns;
 - deletion with finalizers, and garbage collection: deleting an owner deletes the objects
   whose ownerReferences name its uid (background propagation);
-- every request is in `requests` (kmock's), and `api_calls()` turns them into RBAC terms.
+- every request is recorded (kmock's), and `api_calls()` turns them into RBAC terms.
+
+The objects live in this class's own store (`get()`, `list()`), not in kmock's `objects`.
 
 Server-side apply is simplified: one applied configuration is remembered per (object,
 field manager), lists are atomic, and other writers own nothing.
@@ -142,13 +144,17 @@ class VoxtralEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
         obj = self._store.get((kmock.resource(resource), namespace, name))
         return copy.deepcopy(obj) if obj is not None else None
 
-    def list(self, resource: str, namespace: str | None = None) -> list[dict[str, Any]]:
+    def list(
+        self, resource: str, namespace: str | None = None, copy_: bool = True
+    ) -> list[dict[str, Any]]:
+        """The stored objects: copies, unless copy_=False (then read them, never change)."""
         res = kmock.resource(resource)
-        return [
-            copy.deepcopy(o)
-            for (r, ns, _), o in self._store.items()
+        found = [
+            o
+            for (r, ns, _), o in list(self._store.items())
             if r == res and (namespace is None or ns == namespace)
         ]
+        return [copy.deepcopy(o) for o in found] if copy_ else found
 
     @property
     def request_count(self) -> int:
@@ -218,7 +224,6 @@ class VoxtralEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
             obj.pop("status", None)
         _default(key[0].plural, obj, self._last_rv)
         self._store[key] = obj
-        self.objects[key] = copy.deepcopy(obj)
         await self._publish(key, "ADDED", obj)
         return obj
 
@@ -303,7 +308,6 @@ class VoxtralEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
             await self._remove(key, new)
             return new
         self._store[key] = new
-        self.objects[key].create(copy.deepcopy(new))
         await self._publish(key, "MODIFIED", new)
         return new
 
@@ -311,7 +315,6 @@ class VoxtralEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
         self._store.pop(key, None)
         for applied in [k for k in self._applied if k[0] == key]:
             del self._applied[applied]
-        self.objects[key].delete()
         await self._publish(key, "DELETED", obj)
         await self._collect_garbage(obj["metadata"]["uid"])
 
@@ -324,7 +327,6 @@ class VoxtralEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
                 new["metadata"]["deletionTimestamp"] = _now()
                 new["metadata"]["resourceVersion"] = self._bump()
                 self._store[key] = new
-                self.objects[key].create(copy.deepcopy(new))
                 await self._publish(key, "MODIFIED", new)
             return self._store[key]
         await self._remove(key, current)

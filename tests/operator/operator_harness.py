@@ -12,8 +12,9 @@ from typing import Any, TypeVar
 
 import httpx
 import kopf
-import voxtral_operator.handlers  # noqa: F401  (registers the real handlers)
 import yaml
+
+import voxtral_operator.handlers  # noqa: F401  (registers the real handlers)
 from voxtral_operator.config import Settings
 
 T = TypeVar("T")

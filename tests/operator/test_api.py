@@ -9,6 +9,7 @@ import sys
 import kubernetes_validate
 import pytest
 from operator_samples import CRD_PATH, INVALID, VALID, cel_errors, load_crd, schema_errors
+
 from voxtral_operator.crd import render_crd
 from voxtral_operator.problems import SpecError
 from voxtral_operator.resolve import parse, resolve

@@ -10,6 +10,7 @@ from typing import Any
 import kubernetes_validate
 import pytest
 from operator_samples import VALID, vxs
+
 from voxtral_operator import names
 from voxtral_operator.builders import build_children
 from voxtral_operator.builders.download_job import download_job_name

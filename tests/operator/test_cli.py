@@ -12,6 +12,7 @@ import kubernetes_validate
 import pytest
 import yaml
 from operator_samples import VALID
+
 from voxtral_operator import metrics
 from voxtral_operator.config import ConfigError, Settings
 from voxtral_operator.render import RenderError, render_documents

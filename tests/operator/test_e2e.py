@@ -15,6 +15,7 @@ from operator_emulator import VoxtralEmulator
 from operator_harness import Cluster, OperatorRun, eventually, settle
 from operator_samples import VALID
 from prometheus_client import generate_latest
+
 from voxtral_operator import metrics
 from voxtral_operator.config import Settings
 

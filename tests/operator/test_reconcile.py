@@ -9,6 +9,7 @@ import copy
 from typing import Any
 
 from operator_samples import VALID, vxs
+
 from voxtral_operator.drift import covers, in_sync
 from voxtral_operator.problems import SpecError
 from voxtral_operator.reconcile import (
