@@ -185,7 +185,18 @@ async def stream(
     spoken = False
     try:
         for chunk, task in zip(chunks, tasks, strict=True):
-            segment = _segment(chunk, await task)
+            try:
+                segment = _segment(chunk, await task)
+            except Exception as exc:  # the response has started: report in the stream
+                error = {
+                    "message": f"chunk {chunk.index} ({chunk.start_s:.1f}-"
+                    f"{chunk.end_s:.1f} s) failed: {exc}",
+                    "type": "server_error",
+                    "param": None,
+                    "code": getattr(exc, "code", "chunk_failed"),
+                }
+                yield f"data: {json.dumps({'error': error})}\n\n"
+                break
             delta = (" " if spoken and segment.text else "") + segment.text
             spoken = spoken or bool(segment.text)
             event = {

@@ -136,7 +136,9 @@ async def _chunked(
     policy: longform.Policy,
 ) -> dict[str, Any] | AsyncIterator[str]:
     """A long recording in chunks; every chunk is one ordinary engine request."""
-    per_chunk = {k: v for k, v in values.items() if k not in ("stream", "response_format")}
+    per_chunk = {
+        k: v for k, v in values.items() if not k.startswith("stream") and k != "response_format"
+    }
     request_id = f"trsc-{uuid.uuid4().hex}"
 
     async def engine(wav: bytes) -> str:

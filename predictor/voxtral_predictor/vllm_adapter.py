@@ -129,6 +129,8 @@ def speech_request(task: Task, fields: Mapping[str, Any]) -> Any:
         return _request_classes()[task].model_validate(values)
     except ValidationError as exc:
         raise _invalid(exc) from exc
+    except Exception as exc:  # vLLM's own request checks (VLLMValidationError)
+        raise RequestInvalid(str(exc), getattr(exc, "parameter", None)) from exc
 
 
 async def speech_to_text(
@@ -148,6 +150,8 @@ def chat_request(body: Mapping[str, Any]) -> Any:
         return ChatCompletionRequest.model_validate(dict(body))
     except ValidationError as exc:
         raise _invalid(exc) from exc
+    except Exception as exc:  # vLLM's own request checks (VLLMValidationError)
+        raise RequestInvalid(str(exc), getattr(exc, "parameter", None)) from exc
 
 
 async def chat(serving: Serving, request: Any, raw_request: Request | None) -> Any:
@@ -173,7 +177,7 @@ def error_from_exception(exc: Exception) -> tuple[int, dict[str, Any]]:
             create_error_response,
         )
     except ImportError:  # vLLM <= 0.24
-        from vllm.entrypoints.utils import create_error_response
+        from vllm.entrypoints.serve.utils.error_response import create_error_response
 
     response = create_error_response(exc)
     return int(response.error.code), response.model_dump()
