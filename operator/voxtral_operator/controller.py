@@ -148,6 +148,11 @@ class Controller:
             wait_seconds=self.settings.wait_seconds,
         )
         result = plan(body, resolved, children, lookups, ctx)
+        if isinstance(resolved, Resolved) and await self._confirm_absent(owner, result):
+            # The caches had not shown some children yet (a cold start): plan again.
+            children = self.children(owner)
+            lookups = await self._lookups(resolved, children)
+            result = plan(body, resolved, children, lookups, ctx)
         try:
             await self._execute(owner, result.actions, children, logger)
         except KubeError as exc:
@@ -161,6 +166,23 @@ class Controller:
             result = plan(body, bad, children, lookups, ctx)
         await self._write_status(owner, body, result, logger)
         return result
+
+    async def _confirm_absent(self, owner: Owner, result: Plan) -> bool:
+        """Read each child the plan would create: a watch cache can lag (kopf may run a
+        handler before every index is filled), and a read is cheaper than a needless write.
+        True if some of them exist after all (they are then laid over the cache)."""
+        found = False
+        for action in result.actions:
+            if isinstance(action, Apply) and action.create:
+                kind, name = action.key
+                try:
+                    body = await self.kube.get(kind, owner[0], name)
+                except KubeError as exc:
+                    raise ApiFailure(str(exc)) from exc
+                if body is not None:
+                    self._expect.wrote(owner, action.key, None, slim(body))
+                    found = True
+        return found
 
     async def _lookups(self, resolved: Resolved, children: Mapping[ChildKey, Any]) -> Lookups:
         wanted = needs(resolved, children)

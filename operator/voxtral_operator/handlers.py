@@ -18,7 +18,7 @@ from typing import Any, Final
 import kopf
 
 from voxtral_operator import api, metrics, names
-from voxtral_operator.config import Settings
+from voxtral_operator.config import ConfigError, Settings
 from voxtral_operator.controller import ApiFailure, Controller, Indexes, owner_of, slim
 from voxtral_operator.kube import Kube
 from voxtral_operator.reconcile import Invalid, Waiting
@@ -76,7 +76,10 @@ async def operator_startup(
     logger: kopf.Logger,
     **kwargs: Any,
 ) -> None:
-    config: Settings = memo.get("settings") or Settings.from_env(os.environ)
+    try:
+        config: Settings = memo.get("settings") or Settings.from_env(os.environ)
+    except ConfigError as exc:
+        raise kopf.PermanentError(f"bad operator settings: {exc}") from exc
     settings.posting.level = _LEVELS[config.events_level]
     # Keep kopf's bookkeeping in annotations: the status belongs to the VoxtralService API.
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=api.GROUP)

@@ -333,8 +333,10 @@ async def test_a_restarted_operator_makes_no_duplicates_and_no_writes(
     try:
         await settle(emulator, quiet=1.0)
         assert operator_writes(emulator, mark) == []
-        reads = emulator.api_calls(mark, agent="voxtral-operator")
-        assert reads == []  # the caches answered every question
+        # The caches answer; at most a child the caches did not show yet is read (a GET
+        # before any create), never written.
+        calls = emulator.api_calls(mark, agent="voxtral-operator")
+        assert all(verb == "get" for verb, _, _ in calls), calls
         after = {
             kind: [o["metadata"]["uid"] for o in objs] for kind, objs in children(emulator).items()
         }
@@ -405,7 +407,8 @@ async def test_the_operator_exports_its_metrics(
 
 
 # What the operator asks of the API server, for the Helm chart's RBAC (issue 4): kopf's
-# watches and bookkeeping, and the reconciler's reads and server-side applies.
+# watches and bookkeeping, and the reconciler's reads (a GET before each create) and
+# server-side applies.
 EXPECTED_CALLS = {
     ("list", "apiextensions.k8s.io", "customresourcedefinitions"),
     ("watch", "apiextensions.k8s.io", "customresourcedefinitions"),
@@ -416,12 +419,15 @@ EXPECTED_CALLS = {
     ("list", "apps", "deployments"),
     ("watch", "apps", "deployments"),
     ("patch", "apps", "deployments"),
+    ("get", "apps", "deployments"),
     ("list", "", "services"),
     ("watch", "", "services"),
     ("patch", "", "services"),
+    ("get", "", "services"),
     ("list", "policy", "poddisruptionbudgets"),
     ("watch", "policy", "poddisruptionbudgets"),
     ("patch", "policy", "poddisruptionbudgets"),
+    ("get", "policy", "poddisruptionbudgets"),
     ("delete", "policy", "poddisruptionbudgets"),
     ("list", "", "persistentvolumeclaims"),
     ("watch", "", "persistentvolumeclaims"),
@@ -430,6 +436,7 @@ EXPECTED_CALLS = {
     ("list", "batch", "jobs"),
     ("watch", "batch", "jobs"),
     ("patch", "batch", "jobs"),
+    ("get", "batch", "jobs"),
     ("delete", "batch", "jobs"),
     ("get", "", "secrets"),
     ("create", "", "events"),
