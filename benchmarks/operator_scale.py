@@ -13,6 +13,7 @@ complete and Deployments available). It prints:
 - requests during an idle resync of every service (target: 0 writes), and after a restart
   of the operator (target: 0 writes).
 
+With BENCH_DEBUG=1 it also prints the reconciler's requests by (verb, group, resource).
 Requests are told apart by User-Agent (voxtral-operator/..., kopf/..., this script's httpx).
 Everything shares this machine's cores, the emulator included: the figures are an upper
 bound of the operator's own cost.
