@@ -36,9 +36,6 @@ from voxtral_operator.reconcile import (
 from voxtral_operator.resolve import Resolved, parse, resolve
 from voxtral_operator.status import COND_READY, condition
 
-PARENT: ChildKey = (api.KIND, "")
-
-
 # The read side of a kopf.Index: key -> a store (an iterable) of values.
 IndexLike = Mapping[Any, Iterable[Any]]
 

@@ -9,18 +9,25 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 from voxtral_operator import names
 from voxtral_operator.builders import Children, build_children
-from voxtral_operator.builders.meta import selector_labels, spec_hash
+from voxtral_operator.builders.meta import spec_hash
+from voxtral_operator.conditions import (
+    Lookups,
+    Waiting,
+    available_condition,
+    endpoints,
+    job_state,
+    model_condition,
+    selector,
+)
 from voxtral_operator.drift import in_sync
 from voxtral_operator.problems import SpecError
 from voxtral_operator.quantity import parse_quantity
 from voxtral_operator.resolve import Resolved
 from voxtral_operator.status import (
-    COND_AVAILABLE,
-    COND_MODEL_READY,
     COND_READY,
     Cond,
     merge_conditions,
@@ -58,15 +65,6 @@ class Delete:
 
 
 @dataclass(frozen=True)
-class Waiting:
-    """A dependency is not there yet: retry after `delay` (kopf.TemporaryError)."""
-
-    reason: str
-    message: str
-    delay: float = WAIT_SECONDS
-
-
-@dataclass(frozen=True)
 class Invalid:
     """The spec cannot be served as it is: no retry until it changes (kopf.PermanentError)."""
 
@@ -80,13 +78,6 @@ class Needs:
 
     secret: tuple[str, str] | None = None  # (name, key) of the Hugging Face token
     claim: str | None = None  # the user's PVC of a pvc source
-
-
-@dataclass(frozen=True)
-class Lookups:
-    secret: Literal["ok", "missing", "no-key"] | None = None
-    claim: Body | None = None
-    claim_checked: bool = False
 
 
 @dataclass(frozen=True)
@@ -104,27 +95,6 @@ class Plan:
     problem: Waiting | Invalid | None = None
 
 
-def _job_state(job: Body | None) -> Literal["absent", "running", "complete", "failed"]:
-    if job is None:
-        return "absent"
-    status = job.get("status") or {}
-    for cond in status.get("conditions") or []:
-        if cond.get("status") == "True" and cond.get("type") == "Complete":
-            return "complete"
-        if cond.get("status") == "True" and cond.get("type") == "Failed":
-            return "failed"
-    if (status.get("succeeded") or 0) >= 1:
-        return "complete"
-    return "running"
-
-
-def _job_failure(job: Body) -> str:
-    for cond in (job.get("status") or {}).get("conditions") or []:
-        if cond.get("type") == "Failed":
-            return f"{cond.get('reason', 'Failed')}: {cond.get('message', '')}".rstrip(": ")
-    return "Failed"
-
-
 def needs(resolved: Resolved, children: Mapping[ChildKey, Body]) -> Needs:
     """Look up the token Secret only while the download has not finished, and the user's
     claim only until the Deployment exists: a steady state costs no reads."""
@@ -133,7 +103,7 @@ def needs(resolved: Resolved, children: Mapping[ChildKey, Body]) -> Needs:
     hf = resolved.hugging_face
     if hf is not None and hf.token_secret_ref is not None and wanted.download_job is not None:
         job = children.get(("Job", wanted.download_job["metadata"]["name"]))
-        if _job_state(job) != "complete":
+        if job_state(job) != "complete":
             secret = (hf.token_secret_ref.name, hf.token_secret_ref.key)
     claim = None
     if resolved.pvc is not None and ("Deployment", resolved.name) not in children:
@@ -181,158 +151,6 @@ def _sync(desired: dict[str, Any], observed: Body | None) -> Apply | None:
     return Apply(desired, create=False)
 
 
-def _selector(service: str) -> str:
-    return ",".join(f"{k}={v}" for k, v in sorted(selector_labels(service).items()))
-
-
-def _model_condition(
-    resolved: Resolved, wanted: Children, children: Mapping[ChildKey, Body], lookups: Lookups
-) -> tuple[Cond, Waiting | None]:
-    ns = resolved.namespace
-    if resolved.pvc is not None:
-        pvc = resolved.pvc
-        if lookups.claim_checked:
-            phase = ((lookups.claim or {}).get("status") or {}).get("phase", "Pending")
-            if lookups.claim is None or phase != "Bound":
-                state = "to exist" if lookups.claim is None else f"to be Bound (it is {phase})"
-                wait = Waiting(
-                    "WaitingForClaim",
-                    f"waiting for PersistentVolumeClaim "
-                    f"{pvc.claim_name} (spec.model.source.pvc.claimName) in "
-                    f"namespace {ns} {state}",
-                )
-                return Cond(COND_MODEL_READY, "False", wait.reason, wait.message), wait
-        where = f"{pvc.claim_name}:/{pvc.path}".rstrip("/")
-        return Cond(COND_MODEL_READY, "True", "ClaimBound", f"weights on {where}"), None
-
-    hf = resolved.hugging_face
-    assert hf is not None and wanted.download_job is not None
-    job_name = wanted.download_job["metadata"]["name"]
-    state = _job_state(children.get(("Job", job_name)))
-    if state == "complete":
-        return Cond(
-            COND_MODEL_READY,
-            "True",
-            "Downloaded",
-            f"{hf.repo}@{hf.revision} is in PVC {resolved.claim_name}",
-        ), None
-    if lookups.secret in ("missing", "no-key") and hf.token_secret_ref is not None:
-        ref = hf.token_secret_ref
-        what = (
-            f"Secret {ref.name}"
-            if lookups.secret == "missing"
-            else f"key {ref.key!r} in Secret {ref.name}"
-        )
-        wait = Waiting(
-            "WaitingForSecret",
-            f"waiting for {what} in namespace {ns} "
-            "(spec.model.source.huggingFace.tokenSecretRef): create it with "
-            f"the Hugging Face token, e.g. kubectl create secret generic "
-            f"{ref.name} --from-literal={ref.key}=hf_...",
-        )
-        return Cond(COND_MODEL_READY, "False", wait.reason, wait.message), wait
-    if state == "failed":
-        job = children[("Job", job_name)]
-        return Cond(
-            COND_MODEL_READY,
-            "False",
-            "DownloadFailed",
-            f"download Job {job_name} failed ({_job_failure(job)}): check "
-            f"`kubectl logs job/{job_name}`, the repository name and the token "
-            "Secret, then delete the Job to retry",
-        ), None
-    return Cond(
-        COND_MODEL_READY,
-        "False",
-        "Downloading",
-        f"Job {job_name} is downloading {hf.repo}@{hf.revision} into PVC "
-        f"{resolved.claim_name}; the Deployment starts when it finishes",
-    ), None
-
-
-def _available_condition(
-    resolved: Resolved, deployment: Body | None, model: Cond
-) -> tuple[Cond, int, int, int]:
-    """(condition, replicas, ready, desired)."""
-    desired = resolved.service.spec.replicas
-    if deployment is None:
-        reason = "WaitingForModel" if not model.ok else "Creating"
-        return (
-            Cond(
-                COND_AVAILABLE,
-                "False",
-                reason,
-                "no replicas yet: "
-                + (
-                    "the Deployment starts when the model is in place"
-                    if not model.ok
-                    else "creating the Deployment"
-                ),
-            ),
-            0,
-            0,
-            desired,
-        )
-    if not resolved.operator_owns_replicas:
-        desired = int((deployment.get("spec") or {}).get("replicas") or 0)
-    status = deployment.get("status") or {}
-    replicas = int(status.get("replicas") or 0)
-    ready = int(status.get("readyReplicas") or 0)
-    available = int(status.get("availableReplicas") or 0)
-    pods = f"kubectl get pods -l {_selector(resolved.name)}"
-    for cond in status.get("conditions") or []:
-        if cond.get("type") == "Progressing" and cond.get("reason") == "ProgressDeadlineExceeded":
-            return (
-                Cond(
-                    COND_AVAILABLE,
-                    "False",
-                    "RolloutStuck",
-                    f"{ready}/{desired} replicas ready and the rollout stopped progressing: "
-                    f"see `{pods}` and `kubectl describe` them (GPUs free? image "
-                    "pulled? model loading errors in the logs?)",
-                ),
-                replicas,
-                ready,
-                desired,
-            )
-    if desired == 0:
-        return (
-            Cond(COND_AVAILABLE, "False", "ScaledToZero", "spec.replicas is 0"),
-            replicas,
-            ready,
-            desired,
-        )
-    if available >= 1:
-        return (
-            Cond(COND_AVAILABLE, "True", "ReplicasReady", f"{ready}/{desired} replicas ready"),
-            replicas,
-            ready,
-            desired,
-        )
-    return (
-        Cond(
-            COND_AVAILABLE,
-            "False",
-            "Loading",
-            f"0/{desired} replicas ready: pods get GPUs, pull the image and load the model, "
-            f"which takes minutes; watch `{pods}`",
-        ),
-        replicas,
-        ready,
-        desired,
-    )
-
-
-def _endpoints(resolved: Resolved, domain: str) -> dict[str, str]:
-    host = f"{names.service(resolved.name)}.{resolved.namespace}.svc.{domain}"
-    svc = resolved.service.spec.service
-    return {
-        "http": f"http://{host}:{svc.http_port}",
-        "openai": f"http://{host}:{svc.http_port}/v1",
-        "grpc": f"{host}:{svc.grpc_port}",
-    }
-
-
 def plan(
     body: Body,
     resolved: Resolved | SpecError,
@@ -347,7 +165,7 @@ def plan(
         return _plan_invalid(resolved, previous, generation, children, ctx)
 
     wanted = build_children(resolved)
-    model, waiting = _model_condition(resolved, wanted, children, lookups)
+    model, waiting = model_condition(resolved, wanted, children, lookups)
     if waiting is not None:
         waiting = replace(waiting, delay=ctx.wait_seconds)
     actions: list[Apply | Delete] = []
@@ -357,7 +175,7 @@ def plan(
     # "loading", not "missing"), so that the next reconcile has nothing new to say.
     projected = _project(children, actions)
     deployment = projected.get(("Deployment", resolved.name))
-    available, replicas, ready, desired = _available_condition(resolved, deployment, model)
+    available, replicas, ready, desired = available_condition(resolved, deployment, model)
     if waiting is not None:
         top = Cond(COND_READY, "False", waiting.reason, waiting.message)
     elif not model.ok:
@@ -376,16 +194,16 @@ def plan(
         "replicas": replicas,
         "readyReplicas": ready,
         "replicaSummary": f"{ready}/{desired}",
-        "selector": _selector(resolved.name),
+        "selector": selector(resolved.name),
         "model": resolved.model_label,
         "gpusPerReplica": resolved.gpus,
     }
     if service_there:
-        status["endpoints"] = _endpoints(resolved, ctx.cluster_domain)
+        status["endpoints"] = endpoints(resolved, ctx.cluster_domain)
     if top.ok:
         status["message"] = (
             f"{resolved.model_label} on {ready}/{desired} replicas; OpenAI "
-            f"base URL {_endpoints(resolved, ctx.cluster_domain)['openai']}"
+            f"base URL {endpoints(resolved, ctx.cluster_domain)['openai']}"
         )
     else:
         status["message"] = top.message
@@ -467,3 +285,18 @@ def _plan_invalid(
         status_patch=status_patch(previous, status),
         problem=Invalid(error.reason, message),
     )
+
+
+__all__ = [
+    "Apply",
+    "ChildKey",
+    "Context",
+    "Delete",
+    "Invalid",
+    "Lookups",
+    "Needs",
+    "Plan",
+    "Waiting",
+    "needs",
+    "plan",
+]

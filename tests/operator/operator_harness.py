@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 import httpx
 import kopf
 import yaml
+from operator_emulator import VoxtralEmulator
 
 import voxtral_operator.handlers  # noqa: F401  (registers the real handlers)
 from voxtral_operator.config import Settings
@@ -223,3 +224,82 @@ async def settle(emulator: Any, quiet: float = 0.5, timeout: float = 15.0) -> No
         elif time.monotonic() - since >= quiet:
             return
     raise AssertionError("the API never went quiet")
+
+
+# --- what the end-to-end tests look at --------------------------------------------------
+
+VXS_API = "voxtral.dev/v1alpha1"
+WRITES = {"create", "patch", "update", "delete"}
+CHILD_RESOURCES = {
+    "Deployment": "apps/v1/deployments",
+    "Service": "v1/services",
+    "PodDisruptionBudget": "policy/v1/poddisruptionbudgets",
+    "PersistentVolumeClaim": "v1/persistentvolumeclaims",
+    "Job": "batch/v1/jobs",
+}
+
+
+def children(
+    emulator: VoxtralEmulator, instance: str = "voxtral"
+) -> dict[str, list[dict[str, Any]]]:
+    found: dict[str, list[dict[str, Any]]] = {}
+    for kind, resource in CHILD_RESOURCES.items():
+        for obj in emulator.list(resource, "default"):
+            labels = obj["metadata"].get("labels") or {}
+            if labels.get("app.kubernetes.io/instance") == instance:
+                found.setdefault(kind, []).append(obj)
+    return found
+
+
+def condition(vxs: dict[str, Any], type_: str) -> dict[str, Any]:
+    for cond in (vxs.get("status") or {}).get("conditions") or []:
+        if cond["type"] == type_:
+            return dict(cond)
+    return {}
+
+
+def operator_writes(emulator: VoxtralEmulator, since: int) -> list[tuple[str, str, str]]:
+    calls = emulator.api_calls(since, agent="voxtral-operator") + emulator.api_calls(
+        since, agent="kopf"
+    )
+    return [call for call in calls if call[0] in WRITES]
+
+
+async def until_condition(
+    cluster: Cluster,
+    type_: str,
+    status: str,
+    reason: str | None = None,
+    name: str = "voxtral",
+    timeout: float = 10,
+) -> dict[str, Any]:
+    async def check() -> dict[str, Any] | None:
+        vxs = await cluster.vxs(name)
+        cond = condition(vxs, type_)
+        ok = cond.get("status") == status and (reason is None or cond.get("reason") == reason)
+        return vxs if ok else None
+
+    return await eventually(check, timeout, f"{type_}={status} ({reason})")
+
+
+async def ready_service(
+    cluster: Cluster, emulator: VoxtralEmulator, sample: dict[str, Any]
+) -> dict[str, Any]:
+    """Create a service and play the Job and Deployment controllers until it is Ready."""
+    await cluster.create_vxs(sample["metadata"]["name"], sample["spec"])
+    job = await eventually(lambda: first_child(emulator, "Job"), what="the download Job")
+    await cluster.mark_job_complete(job["metadata"]["name"])
+    await eventually(lambda: first_child(emulator, "Deployment"), what="the Deployment")
+    replicas = sample["spec"].get("replicas", 1)
+    await cluster.mark_deployment_available("voxtral", replicas)
+    return await until_condition(cluster, "Ready", "True")
+
+
+async def first_child(emulator: VoxtralEmulator, kind: str) -> dict[str, Any] | None:
+    found = children(emulator).get(kind)
+    return found[0] if found else None
+
+
+def env_of(deployment: dict[str, Any]) -> dict[str, str]:
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    return {e["name"]: e.get("value", "") for e in container["env"]}

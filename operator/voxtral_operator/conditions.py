@@ -1,0 +1,207 @@
+"""What the children say: the ModelReady and Available conditions, the endpoints. Pure."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from voxtral_operator import names
+from voxtral_operator.builders import Children
+from voxtral_operator.builders.meta import selector_labels
+from voxtral_operator.resolve import Resolved
+from voxtral_operator.status import COND_AVAILABLE, COND_MODEL_READY, Cond
+
+Body = Mapping[str, Any]
+ChildKey = tuple[str, str]  # (kind, name)
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """A dependency is not there yet: retry after `delay` (kopf.TemporaryError)."""
+
+    reason: str
+    message: str
+    delay: float = 30.0
+
+
+@dataclass(frozen=True)
+class Lookups:
+    """What the controller read outside the caches (see reconcile.needs)."""
+
+    secret: Literal["ok", "missing", "no-key"] | None = None
+    claim: Body | None = None
+    claim_checked: bool = False
+
+
+def job_state(job: Body | None) -> Literal["absent", "running", "complete", "failed"]:
+    if job is None:
+        return "absent"
+    status = job.get("status") or {}
+    for cond in status.get("conditions") or []:
+        if cond.get("status") == "True" and cond.get("type") == "Complete":
+            return "complete"
+        if cond.get("status") == "True" and cond.get("type") == "Failed":
+            return "failed"
+    if (status.get("succeeded") or 0) >= 1:
+        return "complete"
+    return "running"
+
+
+def job_failure(job: Body) -> str:
+    for cond in (job.get("status") or {}).get("conditions") or []:
+        if cond.get("type") == "Failed":
+            return f"{cond.get('reason', 'Failed')}: {cond.get('message', '')}".rstrip(": ")
+    return "Failed"
+
+
+def selector(service: str) -> str:
+    return ",".join(f"{k}={v}" for k, v in sorted(selector_labels(service).items()))
+
+
+def model_condition(
+    resolved: Resolved, wanted: Children, children: Mapping[ChildKey, Body], lookups: Lookups
+) -> tuple[Cond, Waiting | None]:
+    ns = resolved.namespace
+    if resolved.pvc is not None:
+        pvc = resolved.pvc
+        if lookups.claim_checked:
+            phase = ((lookups.claim or {}).get("status") or {}).get("phase", "Pending")
+            if lookups.claim is None or phase != "Bound":
+                state = "to exist" if lookups.claim is None else f"to be Bound (it is {phase})"
+                wait = Waiting(
+                    "WaitingForClaim",
+                    f"waiting for PersistentVolumeClaim "
+                    f"{pvc.claim_name} (spec.model.source.pvc.claimName) in "
+                    f"namespace {ns} {state}",
+                )
+                return Cond(COND_MODEL_READY, "False", wait.reason, wait.message), wait
+        where = f"{pvc.claim_name}:/{pvc.path}".rstrip("/")
+        return Cond(COND_MODEL_READY, "True", "ClaimBound", f"weights on {where}"), None
+
+    hf = resolved.hugging_face
+    assert hf is not None and wanted.download_job is not None
+    job_name = wanted.download_job["metadata"]["name"]
+    state = job_state(children.get(("Job", job_name)))
+    if state == "complete":
+        return Cond(
+            COND_MODEL_READY,
+            "True",
+            "Downloaded",
+            f"{hf.repo}@{hf.revision} is in PVC {resolved.claim_name}",
+        ), None
+    if lookups.secret in ("missing", "no-key") and hf.token_secret_ref is not None:
+        ref = hf.token_secret_ref
+        what = (
+            f"Secret {ref.name}"
+            if lookups.secret == "missing"
+            else f"key {ref.key!r} in Secret {ref.name}"
+        )
+        wait = Waiting(
+            "WaitingForSecret",
+            f"waiting for {what} in namespace {ns} "
+            "(spec.model.source.huggingFace.tokenSecretRef): create it with "
+            f"the Hugging Face token, e.g. kubectl create secret generic "
+            f"{ref.name} --from-literal={ref.key}=hf_...",
+        )
+        return Cond(COND_MODEL_READY, "False", wait.reason, wait.message), wait
+    if state == "failed":
+        job = children[("Job", job_name)]
+        return Cond(
+            COND_MODEL_READY,
+            "False",
+            "DownloadFailed",
+            f"download Job {job_name} failed ({job_failure(job)}): check "
+            f"`kubectl logs job/{job_name}`, the repository name and the token "
+            "Secret, then delete the Job to retry",
+        ), None
+    return Cond(
+        COND_MODEL_READY,
+        "False",
+        "Downloading",
+        f"Job {job_name} is downloading {hf.repo}@{hf.revision} into PVC "
+        f"{resolved.claim_name}; the Deployment starts when it finishes",
+    ), None
+
+
+def available_condition(
+    resolved: Resolved, deployment: Body | None, model: Cond
+) -> tuple[Cond, int, int, int]:
+    """(condition, replicas, ready, desired)."""
+    desired = resolved.service.spec.replicas
+    if deployment is None:
+        reason = "WaitingForModel" if not model.ok else "Creating"
+        return (
+            Cond(
+                COND_AVAILABLE,
+                "False",
+                reason,
+                "no replicas yet: "
+                + (
+                    "the Deployment starts when the model is in place"
+                    if not model.ok
+                    else "creating the Deployment"
+                ),
+            ),
+            0,
+            0,
+            desired,
+        )
+    if not resolved.operator_owns_replicas:
+        desired = int((deployment.get("spec") or {}).get("replicas") or 0)
+    status = deployment.get("status") or {}
+    replicas = int(status.get("replicas") or 0)
+    ready = int(status.get("readyReplicas") or 0)
+    available = int(status.get("availableReplicas") or 0)
+    pods = f"kubectl get pods -l {selector(resolved.name)}"
+    for cond in status.get("conditions") or []:
+        if cond.get("type") == "Progressing" and cond.get("reason") == "ProgressDeadlineExceeded":
+            return (
+                Cond(
+                    COND_AVAILABLE,
+                    "False",
+                    "RolloutStuck",
+                    f"{ready}/{desired} replicas ready and the rollout stopped progressing: "
+                    f"see `{pods}` and `kubectl describe` them (GPUs free? image "
+                    "pulled? model loading errors in the logs?)",
+                ),
+                replicas,
+                ready,
+                desired,
+            )
+    if desired == 0:
+        return (
+            Cond(COND_AVAILABLE, "False", "ScaledToZero", "spec.replicas is 0"),
+            replicas,
+            ready,
+            desired,
+        )
+    if available >= 1:
+        return (
+            Cond(COND_AVAILABLE, "True", "ReplicasReady", f"{ready}/{desired} replicas ready"),
+            replicas,
+            ready,
+            desired,
+        )
+    return (
+        Cond(
+            COND_AVAILABLE,
+            "False",
+            "Loading",
+            f"0/{desired} replicas ready: pods get GPUs, pull the image and load the model, "
+            f"which takes minutes; watch `{pods}`",
+        ),
+        replicas,
+        ready,
+        desired,
+    )
+
+
+def endpoints(resolved: Resolved, domain: str) -> dict[str, str]:
+    host = f"{names.service(resolved.name)}.{resolved.namespace}.svc.{domain}"
+    svc = resolved.service.spec.service
+    return {
+        "http": f"http://{host}:{svc.http_port}",
+        "openai": f"http://{host}:{svc.http_port}/v1",
+        "grpc": f"{host}:{svc.grpc_port}",
+    }
