@@ -118,7 +118,11 @@ WORKLOADS = {
     "clip30-c8": Workload("30 s clips, concurrency 8", 30.0, 8, 64, {}),
     "clip30-c64": Workload("30 s clips, concurrency 64", 30.0, 64, 320, {}),
     "rec10m-c4": Workload("10-min recordings, concurrency 4", 600.0, 4, 8, {}),
+    # long-form (not in the default mix)
+    "rec30m-c1": Workload("30-min recording", 1800.0, 1, 2, {}),
+    "rec60m-c1": Workload("60-min recording", 3600.0, 1, 2, {}),
 }
+DEFAULT = ["clip30-c1", "clip30-c8", "clip30-c64", "rec10m-c4"]
 
 
 def table(results: list[Result]) -> str:
@@ -131,7 +135,8 @@ def table(results: list[Result]) -> str:
 
 
 async def main_async(args: argparse.Namespace) -> list[Result]:
-    audio = {s: pcm_wav(speech_like(s, seed=int(s))[0]) for s in {30.0, 600.0, *args.extra_seconds}}
+    seconds = {WORKLOADS[k].seconds for k in args.workloads}
+    audio = {s: pcm_wav(speech_like(s, seed=int(s))[0]) for s in seconds}
     results = []
     for key in args.workloads:
         work = WORKLOADS[key]
@@ -150,7 +155,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--base-url", required=True)
     parser.add_argument("--name", default="server")
-    parser.add_argument("--workloads", nargs="+", default=list(WORKLOADS), choices=list(WORKLOADS))
+    parser.add_argument("--workloads", nargs="+", default=DEFAULT, choices=list(WORKLOADS))
     parser.add_argument("--never-chunk", action="store_true", help="send chunking=never (ours)")
     parser.add_argument("--always-chunk", action="store_true", help="send chunking=always (ours)")
     parser.add_argument("--extra-seconds", type=float, nargs="*", default=[])

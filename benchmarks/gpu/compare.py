@@ -63,10 +63,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True)
     parser.add_argument("--servers", nargs="+", default=["bare-vllm", "predictor"])
-    parser.add_argument("--workloads", nargs="+", default=list(gpu_bench.WORKLOADS))
+    parser.add_argument("--workloads", nargs="+", default=gpu_bench.DEFAULT)
     parser.add_argument("--gpus", type=int, default=None, help="GPUs (default: visible)")
     parser.add_argument("--predictor-chunked", action="store_true",
                         help="also run the predictor on the 10-minute mix with chunking=always")
+    parser.add_argument("--chunked-only", action="store_true",
+                        help="run the predictor with chunking=always only")
     parser.add_argument("--quick", action="store_true", help="tiny counts (script check)")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
@@ -107,6 +109,8 @@ def main() -> None:
                 runs = [(False, args.workloads)]
                 if name == "predictor" and args.predictor_chunked:
                     runs.append((True, [w for w in args.workloads if w.startswith("rec")]))
+                if name == "predictor" and args.chunked_only:
+                    runs = [(True, args.workloads)]
                 for chunked, workloads in runs:
                     bench = argparse.Namespace(
                         base_url=server.base, name=name, workloads=workloads,

@@ -59,6 +59,20 @@ async def _audio_error_handler(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(ApiError.from_audio(exc).body(), status_code=exc.status)
 
 
+async def _not_ready_handler(_: Request, exc: Exception) -> JSONResponse:
+    """503 for health probes while loading or draining, without KServe's stack trace in
+    the log for every probe (a model loads for minutes)."""
+    return JSONResponse({"error": str(exc)}, status_code=503)
+
+
 def install(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error_handler)
     app.add_exception_handler(AudioError, _audio_error_handler)
+
+
+def install_quiet_health(app: FastAPI) -> None:
+    """After KServe registered its handlers: not-ready answers stay out of the logs."""
+    from kserve.errors import ModelNotReady, ServerNotReady
+
+    app.add_exception_handler(ServerNotReady, _not_ready_handler)
+    app.add_exception_handler(ModelNotReady, _not_ready_handler)

@@ -42,8 +42,8 @@ class Options:
     chunk_search_seconds: float = 6.0
     chunk_overlap_seconds: float = 1.0
     chunk_concurrency: int = 32
-    max_concurrency: int = 64
-    max_queue: int = 128
+    max_concurrency: int = 256  # vLLM's max_num_seqs on GPU (BENCHMARKS.md, GPU section)
+    max_queue: int = 512
     drain_timeout: float = 30.0
     warmup: bool = True
     access_log: bool = True

@@ -74,6 +74,7 @@ def build_app(
         options.http_port,
     )
     rest.create_application()  # KServe's v1/v2 routes, /metrics, its error handlers
+    errors.install_quiet_health(app)
     # KServe's timing middleware only logs latencies (2 % of the API process's CPU under
     # load); our own metrics measure requests instead.
     app.user_middleware = [m for m in app.user_middleware if m.cls is not TimingMiddleware]
