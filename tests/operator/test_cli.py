@@ -11,11 +11,13 @@ import httpx
 import kubernetes_validate
 import pytest
 import yaml
-from operator_samples import VALID
+from operator_samples import VALID, cel_errors, schema_errors
 
 from voxtral_operator import metrics
 from voxtral_operator.config import ConfigError, Settings
 from voxtral_operator.render import RenderError, render_documents
+
+SAMPLES = Path(__file__).resolve().parents[2] / "manifests" / "samples"
 
 
 def cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -161,3 +163,13 @@ def test_metrics_are_served_over_http() -> None:
     metrics.RECONCILES.labels("test", "ok").inc()
     text = httpx.get(f"http://127.0.0.1:{port}/metrics").text
     assert 'voxtral_operator_reconciles_total{result="ok",trigger="test"}' in text
+
+
+@pytest.mark.parametrize("sample", sorted(SAMPLES.glob("*.yaml")), ids=lambda p: p.name)
+def test_the_shipped_samples_are_valid_and_render(sample: Path) -> None:
+    doc = yaml.safe_load(sample.read_text())
+    assert schema_errors(doc) == [] and cel_errors(doc) == []
+    result = cli("render", "-f", str(sample))
+    assert result.returncode == 0, result.stderr
+    for obj in yaml.safe_load_all(result.stdout):
+        kubernetes_validate.validate(obj, "1.30.0", strict=True)
