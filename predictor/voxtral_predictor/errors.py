@@ -72,7 +72,7 @@ def install(app: FastAPI) -> None:
 
 def install_quiet_health(app: FastAPI) -> None:
     """After KServe registered its handlers: not-ready answers stay out of the logs."""
-    from kserve.errors import ModelNotReady, ServerNotReady
+    from kserve.errors import ModelNotReady, ServerNotLive, ServerNotReady
 
-    app.add_exception_handler(ServerNotReady, _not_ready_handler)
-    app.add_exception_handler(ModelNotReady, _not_ready_handler)
+    for kind in (ServerNotReady, ModelNotReady, ServerNotLive):
+        app.add_exception_handler(kind, _not_ready_handler)

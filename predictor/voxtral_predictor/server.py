@@ -32,6 +32,7 @@ from .routes import kserve_v2, openai
 
 log = logging.getLogger(__name__)
 GRPC_MAX_MESSAGE_BYTES = 512 << 20  # a 30-minute WAV fits
+WATCHDOG_SECONDS = 1.0
 
 
 class VoxtralDataPlane(DataPlane):  # type: ignore[misc]
@@ -107,6 +108,7 @@ class Predictor:
         self.grpc: Any = None
         self.exit_code = 0
         self._drain: asyncio.Future[None] | None = None
+        self._watchdog: asyncio.Future[None] | None = None
 
     def _grpc_server(self) -> Any:
         server = aio.server(
@@ -152,6 +154,17 @@ class Predictor:
     def _engine_started(self, task: asyncio.Task[None]) -> None:
         if not task.cancelled() and task.exception() is not None:
             self.stop(f"the engine failed to start: {self.model.failure}", exit_code=1)
+        elif not task.cancelled():
+            self._watchdog = asyncio.ensure_future(self._watch_engine())
+
+    async def _watch_engine(self) -> None:
+        """Liveness already fails once the engine core dies (a worker killed, a GPU
+        fault); exiting at once lets Kubernetes restart the pod without waiting for
+        the probe's failure threshold."""
+        while self.model.engine_alive():
+            await asyncio.sleep(WATCHDOG_SECONDS)
+        log.error("the engine core died: exiting so that the pod restarts")
+        self.stop("engine died", exit_code=1)
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()

@@ -134,3 +134,26 @@ def test_sigterm_drains_in_flight_then_exits_zero(tiny_model: Path, tmp_path: Pa
         assert server.proc.wait(timeout=60) == 0
     finally:
         stop_predictor(server)
+
+
+def test_dead_engine_fails_liveness_and_exits(tiny_model: Path, tmp_path: Path) -> None:
+    """Kill vLLM's worker process (as a GPU fault or an OOM kill would): the predictor
+    notices and exits non-zero instead of hanging, so the pod restarts."""
+    import psutil
+
+    server = start_predictor(
+        tiny_model, tmp_path, "--warmup", "false", env={"VLLM_ENABLE_V1_MULTIPROCESSING": "1"}
+    )
+    try:
+        workers = [
+            p
+            for p in psutil.Process(server.proc.pid).children(recursive=True)
+            if "Worker" in " ".join(p.cmdline()) or "Worker" in p.name()
+        ]
+        assert workers, "no vLLM worker process found"
+        workers[0].kill()
+        assert server.proc.wait(timeout=60) == 1
+        log = server.log.read_text()
+        assert "the engine core died" in log
+    finally:
+        stop_predictor(server)
