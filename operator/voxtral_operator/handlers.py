@@ -100,25 +100,29 @@ async def operator_startup(
     if config.metrics_port and not memo.get("metrics_served"):
         metrics.serve(config.metrics_port)
         memo["metrics_served"] = True
-    memo["tasks"] = [asyncio.create_task(_every(GAUGE_SECONDS, controller.count_services))]
+    memo["tasks"] = [asyncio.create_task(_every(GAUGE_SECONDS, controller.count_services, logger))]
     if config.resync_seconds:
 
         async def resync() -> None:
             await controller.resync(logger)
 
-        memo["tasks"].append(asyncio.create_task(_every(config.resync_seconds, resync)))
+        memo["tasks"].append(asyncio.create_task(_every(config.resync_seconds, resync, logger)))
     logger.info(
         f"voxtral-operator started: namespaces={list(config.namespaces) or 'all'}, "
         f"resync every {config.resync_seconds:g}s"
     )
 
 
-async def _every(seconds: float, fn: Any) -> None:
+async def _every(seconds: float, fn: Any, logger: kopf.Logger) -> None:
+    """Call fn (sync or async) every `seconds`; a failure is logged, the loop goes on."""
     while True:
         await asyncio.sleep(seconds)
-        result = fn()
-        if asyncio.iscoroutine(result):
-            await result
+        try:
+            result = fn()
+            if asyncio.iscoroutine(result):
+                await result
+        except Exception:
+            logger.exception(f"periodic {getattr(fn, '__name__', 'task')} failed")
 
 
 @kopf.on.cleanup()
