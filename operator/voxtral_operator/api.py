@@ -250,10 +250,11 @@ class EngineSpec(Model):
         default=384, gt=0, le=4096, alias="maxUploadMB", description="Largest audio upload in MiB."
     )
     max_concurrency: int = Field(
-        default=64,
+        default=256,
         ge=1,
         le=4096,
-        description="Requests one replica serves at once; more wait in its queue.",
+        description="Requests one replica serves at once (the predictor's default, measured "
+        "on an H100); more wait in its queue.",
     )
     max_queue: int | None = Field(
         default=None,
