@@ -115,3 +115,15 @@ def spread(values: Sequence[float]) -> str:
 
 def python() -> str:
     return sys.executable
+
+
+def start_predictor(model: str, workdir: Path, *flags: str) -> tuple[Server, int]:
+    """voxtral-predictor on 127.0.0.1 with free ports, access log off; (server, grpc port)."""
+    port, grpc_port = free_port(), free_port()
+    cmd = [
+        python(), "-m", "voxtral_predictor", "--model", model, "--host", "127.0.0.1",
+        "--http-port", str(port), "--grpc-port", str(grpc_port), "--access-log", "false",
+        *flags,
+    ]  # fmt: skip
+    env = {"VLLM_CACHE_ROOT": str(workdir / "cache")}
+    return start("predictor", cmd, port, "/v2/health/ready", workdir, env), grpc_port

@@ -60,15 +60,26 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
-async def one(client: httpx.AsyncClient, base: str, audio: bytes, tokens: int,
-              extra: dict[str, str]) -> tuple[float, float, int] | None:
+async def one(
+    client: httpx.AsyncClient, base: str, audio: bytes, tokens: int, extra: dict[str, str]
+) -> tuple[float, float, int] | None:
     started = time.perf_counter()
     first = None
     completion = 0
-    data = {"model": "voxtral", "max_completion_tokens": str(tokens), "stream": "true",
-            "stream_include_usage": "true", "temperature": "0", **extra}
-    async with client.stream("POST", f"{base}/v1/audio/transcriptions",
-                             files={"file": ("clip.wav", audio, "audio/wav")}, data=data) as r:
+    data = {
+        "model": "voxtral",
+        "max_completion_tokens": str(tokens),
+        "stream": "true",
+        "stream_include_usage": "true",
+        "temperature": "0",
+        **extra,
+    }
+    async with client.stream(
+        "POST",
+        f"{base}/v1/audio/transcriptions",
+        files={"file": ("clip.wav", audio, "audio/wav")},
+        data=data,
+    ) as r:
         if r.status_code != 200:
             await r.aread()
             print(f"  error {r.status_code}: {r.text[:200]}", file=sys.stderr)
@@ -88,11 +99,17 @@ async def one(client: httpx.AsyncClient, base: str, audio: bytes, tokens: int,
 
 
 async def run(base: str, server: str, work: Workload, audio: bytes) -> Result:
-    tokens = int(TOKENS_PER_SECOND * min(work.seconds, 30.0 if work.extra.get("chunking") == "always" else work.seconds))
+    tokens = int(
+        TOKENS_PER_SECOND
+        * min(work.seconds, 30.0 if work.extra.get("chunking") == "always" else work.seconds)
+    )
     done: list[tuple[float, float, int]] = []
     errors = 0
     queue = list(range(work.requests))
-    async with httpx.AsyncClient(timeout=3600, limits=httpx.Limits(max_connections=work.concurrency + 4)) as client:
+    async with httpx.AsyncClient(
+        timeout=3600, limits=httpx.Limits(max_connections=work.concurrency + 4)
+    ) as client:
+
         async def worker() -> None:
             nonlocal errors
             while queue:
@@ -108,9 +125,20 @@ async def run(base: str, server: str, work: Workload, audio: bytes) -> Result:
         wall = time.perf_counter() - t
     lat = [d[0] for d in done]
     ttft = [d[1] for d in done]
-    return Result(server, work.name, len(done), errors, wall, len(done) * work.seconds / wall,
-                  len(done) / wall, pct(lat, 50), pct(lat, 99), pct(ttft, 50), pct(ttft, 99),
-                  sum(d[2] for d in done))
+    return Result(
+        server,
+        work.name,
+        len(done),
+        errors,
+        wall,
+        len(done) * work.seconds / wall,
+        len(done) / wall,
+        pct(lat, 50),
+        pct(lat, 99),
+        pct(ttft, 50),
+        pct(ttft, 99),
+        sum(d[2] for d in done),
+    )
 
 
 WORKLOADS = {
@@ -126,11 +154,15 @@ DEFAULT = ["clip30-c1", "clip30-c8", "clip30-c64", "rec10m-c4"]
 
 
 def table(results: list[Result]) -> str:
-    rows = ["| server | workload | RTFx | req/s | p50 s | p99 s | TTFT p50 s | TTFT p99 s | tokens | errors |",
-            "|---|---|---|---|---|---|---|---|---|---|"]
-    rows += [f"| {r.server} | {r.workload} | {r.rtfx:.1f} | {r.rps:.2f} | {r.p50:.3f} | {r.p99:.3f} "
-             f"| {r.ttft_p50:.3f} | {r.ttft_p99:.3f} | {r.completion_tokens} | {r.errors} |"
-             for r in results]
+    rows = [
+        "| server | workload | RTFx | req/s | p50 s | p99 s | TTFT p50 s | TTFT p99 s | tokens | errors |",  # noqa: E501
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    rows += [
+        f"| {r.server} | {r.workload} | {r.rtfx:.1f} | {r.rps:.2f} | {r.p50:.3f} | {r.p99:.3f} "
+        f"| {r.ttft_p50:.3f} | {r.ttft_p99:.3f} | {r.completion_tokens} | {r.errors} |"
+        for r in results
+    ]
     return "\n".join(rows)
 
 
@@ -141,10 +173,23 @@ async def main_async(args: argparse.Namespace) -> list[Result]:
     for key in args.workloads:
         work = WORKLOADS[key]
         if args.never_chunk:
-            work = Workload(work.name, work.seconds, work.concurrency, work.requests, {"chunking": "never"})
+            work = Workload(
+                work.name, work.seconds, work.concurrency, work.requests, {"chunking": "never"}
+            )
         if args.always_chunk:
-            work = Workload(work.name + ", chunked", work.seconds, work.concurrency, work.requests, {"chunking": "always"})
-        await run(args.base_url, args.name, Workload("warm", work.seconds, 1, 1, work.extra), audio[work.seconds])
+            work = Workload(
+                work.name + ", chunked",
+                work.seconds,
+                work.concurrency,
+                work.requests,
+                {"chunking": "always"},
+            )
+        await run(
+            args.base_url,
+            args.name,
+            Workload("warm", work.seconds, 1, 1, work.extra),
+            audio[work.seconds],
+        )
         result = await run(args.base_url, args.name, work, audio[work.seconds])
         print(table([result]).splitlines()[-1], flush=True)
         results.append(result)
@@ -152,7 +197,9 @@ async def main_async(args: argparse.Namespace) -> list[Result]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--base-url", required=True)
     parser.add_argument("--name", default="server")
     parser.add_argument("--workloads", nargs="+", default=DEFAULT, choices=list(WORKLOADS))

@@ -25,7 +25,7 @@ import soundfile
 
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parent.parent))
-from common import free_port, python, start
+from common import python, start_predictor
 
 from tests.predictor.recordings import speech_like
 from voxtral_predictor.audio import SAMPLE_RATE
@@ -42,15 +42,19 @@ def flac(seconds: float, seed: int) -> bytes:
     return buf.getvalue()
 
 
-async def transcribe(client: httpx.AsyncClient, base: str, audio: bytes, seconds: float,
-                     chunked: bool) -> float:
+async def transcribe(
+    client: httpx.AsyncClient, base: str, audio: bytes, seconds: float, chunked: bool
+) -> float:
     tokens = TOKENS_PER_SECOND * (CHUNK_SECONDS if chunked else seconds)
     started = time.perf_counter()
     r = await client.post(
         f"{base}/v1/audio/transcriptions",
         files={"file": ("rec.flac", audio)},
-        data={"model": "voxtral", "max_completion_tokens": str(int(tokens)),
-              "chunking": "always" if chunked else "never"},
+        data={
+            "model": "voxtral",
+            "max_completion_tokens": str(int(tokens)),
+            "chunking": "always" if chunked else "never",
+        },
     )
     r.raise_for_status()
     return time.perf_counter() - started
@@ -64,15 +68,19 @@ async def speed(base: str) -> None:
         await transcribe(client, base, flac(60.0, 1), 60.0, False)
         native = await transcribe(client, base, twenty, 1200.0, False)
         chunked = await transcribe(client, base, twenty, 1200.0, True)
-        print(f"20-minute recording: native single pass {native:.1f} s, chunked {chunked:.1f} s, "
-              f"speed-up {native / chunked:.2f}x (RTFx {1200 / native:.0f} vs {1200 / chunked:.0f})")
+        print(
+            f"20-minute recording: native single pass {native:.1f} s, chunked {chunked:.1f} s, "
+            f"speed-up {native / chunked:.2f}x (RTFx {1200 / native:.0f} vs {1200 / chunked:.0f})"
+        )
         for chunked_mode in (False, True):
             t = time.perf_counter()
             await asyncio.gather(*(transcribe(client, base, a, 600.0, chunked_mode) for a in tens))
             wall = time.perf_counter() - t
             name = "chunked" if chunked_mode else "native "
-            print(f"8 concurrent 10-minute recordings, {name}: {wall:.1f} s, "
-                  f"{8 * 600 / wall:.0f} audio seconds per second")
+            print(
+                f"8 concurrent 10-minute recordings, {name}: {wall:.1f} s, "
+                f"{8 * 600 / wall:.0f} audio seconds per second"
+            )
 
 
 MEMORY_PROBE = textwrap.dedent("""
@@ -102,14 +110,16 @@ MEMORY_PROBE = textwrap.dedent("""
 def memory(workdir: Path) -> None:
     path = workdir / "four-hours.flac"
     path.write_bytes(flac(4 * 3600.0, seed=4))
-    out = subprocess.run([python(), "-c", MEMORY_PROBE, str(path)], capture_output=True,
-                         text=True, check=True)
+    out = subprocess.run(
+        [python(), "-c", MEMORY_PROBE, str(path)], capture_output=True, text=True, check=True
+    )
     print("4-hour file:", out.stdout.strip())
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--model", help="checkpoint (default: generate the tiny model)")
     parser.add_argument("--skip-speed", action="store_true")
     args = parser.parse_args()
@@ -119,11 +129,7 @@ def main() -> None:
         if args.skip_speed:
             return
         model = args.model or str(write_checkpoint(workdir / "tiny"))
-        port = free_port()
-        server = start("predictor", [
-            python(), "-m", "voxtral_predictor", "--model", model, "--host", "127.0.0.1",
-            "--http-port", str(port), "--grpc-port", str(free_port()), "--access-log", "false",
-        ], port, "/v2/health/ready", workdir, {"VLLM_CACHE_ROOT": str(workdir / "cache")})
+        server, _ = start_predictor(model, workdir)
         try:
             asyncio.run(speed(server.base))
         finally:

@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import free_port, percentile, python, start
+from common import percentile, start_predictor
 
 from voxtral_predictor.audio import tone, wav_bytes
 from voxtral_predictor.tiny_model import write_checkpoint
@@ -74,35 +74,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         model = args.model or str(write_checkpoint(workdir / "tiny"))
-        port = free_port()
-        server = start(
-            "predictor",
-            [
-                python(),
-                "-m",
-                "voxtral_predictor",
-                "--model",
-                model,
-                "--max-model-len",
-                "4096",
-                "--host",
-                "127.0.0.1",
-                "--http-port",
-                str(port),
-                "--grpc-port",
-                str(free_port()),
-                "--access-log",
-                "false",
-                "--max-concurrency",
-                str(args.concurrency),
-                "--max-queue",
-                str(args.queue),
-            ],
-            port,
-            "/v2/health/ready",
-            workdir,
-            {"VLLM_CACHE_ROOT": str(workdir / "cache")},
-        )
+        server, _ = start_predictor(
+            model, workdir, "--max-model-len", "4096",
+            "--max-concurrency", str(args.concurrency), "--max-queue", str(args.queue),
+        )  # fmt: skip
         try:
             asyncio.run(offer(server.base, 3 * args.concurrency, args.seconds, args.tokens))
         finally:

@@ -22,7 +22,7 @@ from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
 from kserve.protocol.grpc import grpc_predict_v2_pb2_grpc as pb_grpc
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import Round, drive, free_port, percentile, python, spread, start
+from common import Round, drive, percentile, spread, start_predictor
 
 from voxtral_predictor.audio import tone, wav_bytes
 from voxtral_predictor.tiny_model import write_checkpoint
@@ -142,31 +142,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         model = args.model or str(write_checkpoint(workdir / "tiny"))
-        port, grpc_port = free_port(), free_port()
-        server = start(
-            "predictor",
-            [
-                python(),
-                "-m",
-                "voxtral_predictor",
-                "--model",
-                model,
-                "--max-model-len",
-                "4096",
-                "--host",
-                "127.0.0.1",
-                "--http-port",
-                str(port),
-                "--grpc-port",
-                str(grpc_port),
-                "--access-log",
-                "false",
-            ],
-            port,
-            "/v2/health/ready",
-            workdir,
-            {"VLLM_CACHE_ROOT": str(workdir / "cache")},
-        )
+        server, grpc_port = start_predictor(model, workdir, "--max-model-len", "4096")
         try:
             asyncio.run(compare(server.base, f"127.0.0.1:{grpc_port}", args))
         finally:

@@ -25,9 +25,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
 sys.path.insert(0, str(ROOT))
+import gpu_bench
 from common import free_port, python, start
 
-import gpu_bench
 from voxtral_predictor.engine import NCCL_SAFE_ENV, vllm_cli_args, vllm_env
 from voxtral_predictor.options import Options
 
@@ -44,7 +44,9 @@ class GpuMemory:
         while not self._stop.is_set():
             out = subprocess.run(
                 ["nvidia-smi", "--query-gpu=memory.used", "--format=csv,noheader,nounits"],
-                capture_output=True, text=True, check=False,
+                capture_output=True,
+                text=True,
+                check=False,
             ).stdout.split()
             used = [int(x) for x in out if x.isdigit()]
             self.peak = [max(a, b) for a, b in zip(self.peak or used, used, strict=False)]
@@ -60,15 +62,21 @@ class GpuMemory:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--model", required=True)
     parser.add_argument("--servers", nargs="+", default=["bare-vllm", "predictor"])
     parser.add_argument("--workloads", nargs="+", default=gpu_bench.DEFAULT)
     parser.add_argument("--gpus", type=int, default=None, help="GPUs (default: visible)")
-    parser.add_argument("--predictor-chunked", action="store_true",
-                        help="also run the predictor on the 10-minute mix with chunking=always")
-    parser.add_argument("--chunked-only", action="store_true",
-                        help="run the predictor with chunking=always only")
+    parser.add_argument(
+        "--predictor-chunked",
+        action="store_true",
+        help="also run the predictor on the 10-minute mix with chunking=always",
+    )
+    parser.add_argument(
+        "--chunked-only", action="store_true", help="run the predictor with chunking=always only"
+    )
     parser.add_argument("--quick", action="store_true", help="tiny counts (script check)")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
@@ -79,10 +87,14 @@ def main() -> None:
 
         gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
     options = Options(model=args.model)
-    env = vllm_env(options, gpus) | NCCL_SAFE_ENV | {
-        "VLLM_USE_FLASHINFER_SAMPLER": "0",
-        "VLLM_CACHE_ROOT": os.environ.get("VLLM_CACHE_ROOT", "/tmp/vllm-cache"),
-    }
+    env = (
+        vllm_env(options, gpus)
+        | NCCL_SAFE_ENV
+        | {
+            "VLLM_USE_FLASHINFER_SAMPLER": "0",
+            "VLLM_CACHE_ROOT": os.environ.get("VLLM_CACHE_ROOT", "/tmp/vllm-cache"),
+        }
+    )
     if args.quick:
         for w in gpu_bench.WORKLOADS.values():
             w.requests = max(w.concurrency, 2)
@@ -91,14 +103,34 @@ def main() -> None:
     for name in args.servers:
         port = free_port()
         if name == "bare-vllm":
-            cmd = [python(), "-m", "vllm.entrypoints.openai.api_server",
-                   *vllm_cli_args(options, gpus), "--host", "127.0.0.1", "--port", str(port),
-                   "--disable-uvicorn-access-log"]
+            cmd = [
+                python(),
+                "-m",
+                "vllm.entrypoints.openai.api_server",
+                *vllm_cli_args(options, gpus),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--disable-uvicorn-access-log",
+            ]
             ready = "/health"
         else:
-            cmd = [python(), "-m", "voxtral_predictor", "--model", args.model,
-                   "--host", "127.0.0.1", "--http-port", str(port),
-                   "--grpc-port", str(free_port()), "--access-log", "false"]
+            cmd = [
+                python(),
+                "-m",
+                "voxtral_predictor",
+                "--model",
+                args.model,
+                "--host",
+                "127.0.0.1",
+                "--http-port",
+                str(port),
+                "--grpc-port",
+                str(free_port()),
+                "--access-log",
+                "false",
+            ]
             ready = "/v2/health/ready"
         with GpuMemory() as memory:
             t = time.monotonic()
@@ -113,9 +145,13 @@ def main() -> None:
                     runs = [(True, args.workloads)]
                 for chunked, workloads in runs:
                     bench = argparse.Namespace(
-                        base_url=server.base, name=name, workloads=workloads,
+                        base_url=server.base,
+                        name=name,
+                        workloads=workloads,
                         never_chunk=name == "predictor" and not chunked,
-                        always_chunk=chunked, extra_seconds=[])
+                        always_chunk=chunked,
+                        extra_seconds=[],
+                    )
                     for r in asyncio.run(gpu_bench.main_async(bench)):
                         results.append(asdict(r) | {"startup_s": startup})
             finally:
@@ -132,8 +168,10 @@ def main() -> None:
         w = gpu_bench.WORKLOADS[key].name
         bare, ours = by.get(("bare-vllm", w)), by.get(("predictor", w))
         if bare and ours:
-            print(f"| {w} | {ours['rtfx'] / bare['rtfx']:.3f} | {ours['p50'] / bare['p50']:.3f} "
-                  f"| {1000 * (ours['ttft_p50'] - bare['ttft_p50']):+.0f} ms |")
+            print(
+                f"| {w} | {ours['rtfx'] / bare['rtfx']:.3f} | {ours['p50'] / bare['p50']:.3f} "
+                f"| {1000 * (ours['ttft_p50'] - bare['ttft_p50']):+.0f} ms |"
+            )
 
 
 if __name__ == "__main__":

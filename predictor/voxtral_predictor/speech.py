@@ -40,22 +40,15 @@ def check_model(model: VoxtralModel, requested: object) -> None:
 
 def check_fields(fields: Mapping[str, Any], languages: Mapping[str, str]) -> None:
     """Reject what vLLM would reject less clearly (or crash on), naming allowed values."""
-    fmt = fields.get("response_format", "json")
-    if fmt not in RESPONSE_FORMATS:
-        raise ApiError(
-            400,
-            f"unknown response_format {fmt!r}: use one of {', '.join(RESPONSE_FORMATS)}",
-            code="invalid_response_format",
-            param="response_format",
-        )
-    chunking = fields.get("chunking", "auto")
-    if chunking not in CHUNKING:
-        raise ApiError(
-            400,
-            f"unknown chunking {chunking!r}: use one of {', '.join(CHUNKING)}",
-            code="invalid_chunking",
-            param="chunking",
-        )
+    for name, allowed in (("response_format", RESPONSE_FORMATS), ("chunking", CHUNKING)):
+        value = fields.get(name, allowed[0])
+        if value not in allowed:
+            raise ApiError(
+                400,
+                f"unknown {name} {value!r}: use one of {', '.join(allowed)}",
+                code=f"invalid_{name}",
+                param=name,
+            )
     language = fields.get("language")
     if language not in (None, "") and language not in languages:
         raise ApiError(
