@@ -27,6 +27,10 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest
 
+# Regenerate everything derived from operator/voxtral_operator/api.py (committed).
+manifests: $(STAMP)
+	$(PY) -m voxtral_operator.crd
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check predictor operator tests benchmarks
 	$(VENV)/bin/mypy
