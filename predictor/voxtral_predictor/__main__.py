@@ -15,10 +15,19 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    quiet_known_noise()
     from .model import VoxtralModel
     from .server import run
 
     sys.exit(run(VoxtralModel(options), options))
+
+
+def quiet_known_noise() -> None:
+    """Warnings that say nothing to an operator of this server, once per request."""
+    import warnings
+
+    # KServe's app is built with FastAPI's deprecated ORJSONResponse default.
+    warnings.filterwarnings("ignore", message="ORJSONResponse is deprecated")
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import logging
 import os
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
@@ -90,6 +91,9 @@ async def init_serving(engine: Any, ns: argparse.Namespace) -> Serving:
     state = State()
     await init_app_state(engine, state, ns, tasks)
     transcription = state.openai_serving_transcription
+    # vLLM tries torchcodec first for every audio; we hand it 16 kHz WAV, which soundfile
+    # decodes, so its per-request "torchcodec unavailable" warning says nothing.
+    logging.getLogger("vllm.multimodal.media.audio").setLevel(logging.ERROR)
     return Serving(
         transcription=transcription,
         translation=state.openai_serving_translation,
