@@ -75,6 +75,9 @@ app.kubernetes.io/managed-by: {{ .ctx.Release.Service }}
 
 {{/* Combinations of values the schema cannot check, each failing with what to do. */}}
 {{- define "voxtral-operator.validate" -}}
+{{- if eq .Values.image.tag "latest" }}
+{{- fail (printf "image.tag=latest: pin a version (empty means the chart's appVersion, %s) or set image.digest" .Chart.AppVersion) }}
+{{- end }}
 {{- if and (gt (int .Values.replicaCount) 1) (not .Values.peering.enabled) }}
 {{- fail "replicaCount > 1 needs peering.enabled=true: without kopf peering every replica would reconcile the same VoxtralServices at once" }}
 {{- end }}
@@ -85,7 +88,7 @@ app.kubernetes.io/managed-by: {{ .ctx.Release.Service }}
 {{- end }}
 {{- end }}
 {{- end }}
-{{- if eq .Values.metrics.port .Values.health.port }}
+{{- if eq (int .Values.metrics.port) (int .Values.health.port) }}
 {{- fail (printf "metrics.port and health.port are both %v: give them different ports" .Values.metrics.port) }}
 {{- end }}
 {{- end }}
