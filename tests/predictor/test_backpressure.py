@@ -157,3 +157,22 @@ def test_dead_engine_fails_liveness_and_exits(tiny_model: Path, tmp_path: Path) 
         assert "the engine core died" in log
     finally:
         stop_predictor(server)
+
+
+def test_sigterm_stops_every_engine_process(tiny_model: Path, tmp_path: Path) -> None:
+    """With vLLM's engine core and worker in their own processes (as on GPUs): SIGTERM
+    ends with exit 0 and no process of the predictor left behind."""
+    import psutil
+
+    server = start_predictor(
+        tiny_model, tmp_path, "--warmup", "false", env={"VLLM_ENABLE_V1_MULTIPROCESSING": "1"}
+    )
+    try:
+        children = psutil.Process(server.proc.pid).children(recursive=True)
+        assert len(children) >= 2  # engine core and its worker
+        server.proc.send_signal(signal.SIGTERM)
+        assert server.proc.wait(timeout=60) == 0
+        _, alive = psutil.wait_procs(children, timeout=15)
+        assert not alive, [p.pid for p in alive]
+    finally:
+        stop_predictor(server)
