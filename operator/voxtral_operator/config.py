@@ -13,6 +13,7 @@
 | VOXTRAL_OPERATOR_WAIT_SECONDS | 30 | retry delay while waiting for a Secret or a claim |
 | VOXTRAL_OPERATOR_CLUSTER_DOMAIN | cluster.local | DNS domain of the endpoints in status |
 | VOXTRAL_OPERATOR_EVENTS_LEVEL | warning | least log level also posted as Kubernetes Events |
+| VOXTRAL_OPERATOR_OBSERVE_CLUSTER | true | follow CRDs and namespaces as they come and go (cluster-wide list/watch of both); false: serve exactly the namespaces named, with namespaced Roles only |
 
 Under kopf peering the replica with the highest priority serves and the others wait; replicas
 of EQUAL priority all pause. Replicas of one Deployment cannot be told apart by their
@@ -51,6 +52,7 @@ class Settings:
     wait_seconds: float = 30.0
     cluster_domain: str = "cluster.local"
     events_level: LogLevel = "warning"
+    observe_cluster: bool = True
 
     @property
     def clusterwide(self) -> bool:
@@ -88,6 +90,12 @@ class Settings:
         if not re.fullmatch(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?", domain):
             raise ConfigError(f"{PREFIX}CLUSTER_DOMAIN={domain!r} is not a DNS domain")
         levels = ("debug", "info", "warning")
+        observe = choice("OBSERVE_CLUSTER", ("true", "false"), "true") == "true"
+        if not observe and any(re.search(r"[*?\[\]!]", ns) for ns in namespaces):
+            raise ConfigError(
+                f"{PREFIX}NAMESPACES has patterns, which need {PREFIX}OBSERVE_CLUSTER=true "
+                "(kopf matches them against the namespaces it lists): name the namespaces"
+            )
         if (get("PRIORITY") or "").lower() == "random":
             priority = 1 + secrets.randbelow(RANDOM_PRIORITY_MAX)
         else:
@@ -104,4 +112,5 @@ class Settings:
             wait_seconds=number("WAIT_SECONDS", 30.0, 0.1, 3600),
             cluster_domain=domain,
             events_level=choice("EVENTS_LEVEL", levels, "warning"),  # type: ignore[arg-type]
+            observe_cluster=observe,
         )

@@ -69,9 +69,9 @@ SERVED: Final[tuple[Grant, ...]] = (
     Grant("", "events", ("create",), "kopf posts Events on VoxtralServices"),
 )
 
-# Cluster-scoped, only when the operator serves the whole cluster (a ClusterRole). Served
-# namespace by namespace (Roles), kopf does without: it logs that it cannot watch for new
-# CRDs and works from discovery.
+# Cluster-scoped, with a ClusterRole. With namespaced Roles the operator runs with
+# VOXTRAL_OPERATOR_OBSERVE_CLUSTER=false: kopf then works from discovery at start-up and the
+# namespaces named, and never asks.
 CLUSTER: Final[tuple[Grant, ...]] = (
     Grant(
         "apiextensions.k8s.io",
