@@ -25,14 +25,11 @@ from pathlib import Path
 from typing import Any, Final
 
 import yaml
+from helm import helm_path  # tools/helm.py: beside this script, so on its sys.path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from helm import helm_path  # noqa: E402
-
-from voxtral_operator import rbac  # noqa: E402
-from voxtral_operator.crd import DEFAULT_PATH as CRD_PATH  # noqa: E402
-from voxtral_operator.crd import build_crd, render_crd  # noqa: E402
+from voxtral_operator import rbac
+from voxtral_operator.crd import DEFAULT_PATH as CRD_PATH
+from voxtral_operator.crd import build_crd, render_crd
 
 ROOT: Final = Path(__file__).resolve().parent.parent
 CHART: Final = ROOT / "charts" / "voxtral-operator"

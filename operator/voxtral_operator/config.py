@@ -6,19 +6,22 @@
 | VOXTRAL_OPERATOR_LOG_FORMAT | full | plain, full or json |
 | VOXTRAL_OPERATOR_LOG_LEVEL | info | debug, info or warning |
 | VOXTRAL_OPERATOR_PEERING | (empty: standalone) | kopf peering name, for several replicas (HA) |
-| VOXTRAL_OPERATOR_PRIORITY | 0 | this replica's peering priority, or `random` (1 to 10**9, drawn once at start) |
+| VOXTRAL_OPERATOR_PRIORITY | 0 | this replica's peering priority, or `random` (see below) |
 | VOXTRAL_OPERATOR_METRICS_PORT | 8000 | Prometheus metrics port (0: off) |
 | VOXTRAL_OPERATOR_HEALTH_ENDPOINT | (empty: off) | kopf liveness URL, http://0.0.0.0:8080/healthz |
 | VOXTRAL_OPERATOR_RESYNC_SECONDS | 300 | period of the full re-check of every service (0: off) |
 | VOXTRAL_OPERATOR_WAIT_SECONDS | 30 | retry delay while waiting for a Secret or a claim |
 | VOXTRAL_OPERATOR_CLUSTER_DOMAIN | cluster.local | DNS domain of the endpoints in status |
 | VOXTRAL_OPERATOR_EVENTS_LEVEL | warning | least log level also posted as Kubernetes Events |
-| VOXTRAL_OPERATOR_OBSERVE_CLUSTER | true | follow CRDs and namespaces as they come and go (cluster-wide list/watch of both); false: serve exactly the namespaces named, with namespaced Roles only |
+| VOXTRAL_OPERATOR_OBSERVE_CLUSTER | true | follow new CRDs and namespaces (see below) |
 
 Under kopf peering the replica with the highest priority serves and the others wait; replicas
 of EQUAL priority all pause. Replicas of one Deployment cannot be told apart by their
-environment, so each draws its own with `random` (a developer's `kopf run --priority` above
-10**9 still takes over).
+environment, so each draws its own with `random`: 1 to 10**9, once at start (a developer's
+`kopf run --priority` above 10**9 still takes over).
+
+OBSERVE_CLUSTER=true needs cluster-wide list/watch of CRDs and namespaces (a ClusterRole);
+false serves exactly the namespaces named (no patterns), with namespaced Roles only.
 """
 
 from __future__ import annotations

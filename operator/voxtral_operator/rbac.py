@@ -126,8 +126,7 @@ SECTIONS: Final[dict[str, tuple[Grant, ...]]] = {
 def policy_rules(grants: Iterable[Grant]) -> list[dict[str, Any]]:
     """Kubernetes PolicyRules, one per resource, in the order declared."""
     return [
-        {"apiGroups": [g.group], "resources": [g.resource], "verbs": list(g.verbs)}
-        for g in grants
+        {"apiGroups": [g.group], "resources": [g.resource], "verbs": list(g.verbs)} for g in grants
     ]
 
 

@@ -14,6 +14,8 @@ from typing import Any, Final
 import jsonschema
 import kubernetes_validate
 import yaml
+from helm import helm_path
+from operator_samples import cel_errors, schema_errors
 
 ROOT: Final = Path(__file__).resolve().parents[2]
 CHART: Final = ROOT / "charts" / "voxtral-operator"
@@ -22,9 +24,6 @@ EVERYTHING: Final = HERE / "values-everything.yaml"
 KUBE_VERSIONS: Final = ("1.30.0", "1.37.0")
 RELEASE: Final = "vx"
 NAMESPACE: Final = "voxtral-system"
-
-from helm import helm_path
-from operator_samples import cel_errors, schema_errors
 
 # Custom resources kubernetes-validate has no schema for, and where theirs comes from. Any
 # other kind it cannot find is an error (a misspelt apiVersion of a built-in kind).
@@ -77,7 +76,9 @@ def render(*args: str) -> list[dict[str, Any]]:
 
 
 def find(docs: list[dict[str, Any]], kind: str, name: str | None = None) -> dict[str, Any]:
-    found = [d for d in docs if d["kind"] == kind and (name is None or d["metadata"]["name"] == name)]
+    found = [
+        d for d in docs if d["kind"] == kind and (name is None or d["metadata"]["name"] == name)
+    ]
     assert len(found) == 1, f"{len(found)} {kind} {name or ''} in {[d['kind'] for d in docs]}"
     return found[0]
 
@@ -102,11 +103,13 @@ def problems(doc: dict[str, Any]) -> list[str]:
     Kustomization only for its identity (no schema offline)."""
     key = (doc.get("apiVersion"), doc.get("kind"))
     if key in CUSTOM_KINDS:
-        source = CUSTOM_KINDS[key]  # type: ignore[index]
+        source = CUSTOM_KINDS[key]
         if not source:
-            return [] if doc.get("metadata", {}).get("name") or key[1] == "Kustomization" else [
-                f"{key[1]} without a name"
-            ]
+            return (
+                []
+                if doc.get("metadata", {}).get("name") or key[1] == "Kustomization"
+                else [f"{key[1]} without a name"]
+            )
         if key[1] == "VoxtralService":  # strict field validation and the CEL rules
             return schema_errors(doc) + cel_errors(doc)
         schema = crd_schemas(source)[str(key[1])]

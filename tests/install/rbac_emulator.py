@@ -40,7 +40,7 @@ def _forbidden(call: Call) -> aiohttp.web.Response:
     )
 
 
-class RbacEmulator(VoxtralEmulator):  # type: ignore[misc]
+class RbacEmulator(VoxtralEmulator):
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
         for plural, kind, namespaced in (

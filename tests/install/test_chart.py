@@ -32,7 +32,7 @@ def test_the_chart_and_app_versions_are_the_operator_version() -> None:
     meta = yaml.safe_load((CHART / "Chart.yaml").read_text())
     assert meta["appVersion"] == __version__ == meta["version"]
     # The operator image follows the predictor image's registry and naming.
-    assert PREDICTOR_IMAGE == f"ghcr.io/voxtral-operator/voxtral-predictor:{__version__}"
+    assert f"ghcr.io/voxtral-operator/voxtral-predictor:{__version__}" == PREDICTOR_IMAGE
 
 
 def test_defaults_render_a_standalone_cluster_wide_operator() -> None:
@@ -54,7 +54,9 @@ def test_defaults_render_a_standalone_cluster_wide_operator() -> None:
     assert env["VOXTRAL_OPERATOR_NAMESPACES"] == ""  # every namespace
     assert "VOXTRAL_OPERATOR_PEERING" not in env and "VOXTRAL_OPERATOR_PRIORITY" not in env
     pod = deployment["spec"]["template"]["spec"]
-    assert pod["containers"][0]["image"] == f"ghcr.io/voxtral-operator/voxtral-operator:{__version__}"
+    assert (
+        pod["containers"][0]["image"] == f"ghcr.io/voxtral-operator/voxtral-operator:{__version__}"
+    )
 
 
 def test_the_operator_pod_is_locked_down_and_probed_on_its_health_endpoint() -> None:
@@ -69,11 +71,15 @@ def test_the_operator_pod_is_locked_down_and_probed_on_its_health_endpoint() -> 
         assert sc["readOnlyRootFilesystem"] is True
         assert sc["allowPrivilegeEscalation"] is False
         assert sc["capabilities"] == {"drop": ["ALL"]}
-        assert container["resources"]["requests"]["cpu"] and container["resources"]["limits"]["memory"]
+        assert (
+            container["resources"]["requests"]["cpu"] and container["resources"]["limits"]["memory"]
+        )
         assert {"mountPath": "/tmp", "name": "tmp"} in container["volumeMounts"]
         # The probes ask kopf's liveness endpoint, at the URL the operator is told to serve.
         env = env_of(deployment)
-        endpoint = re.fullmatch(r"http://0\.0\.0\.0:(\d+)(/\S+)", env["VOXTRAL_OPERATOR_HEALTH_ENDPOINT"])
+        endpoint = re.fullmatch(
+            r"http://0\.0\.0\.0:(\d+)(/\S+)", env["VOXTRAL_OPERATOR_HEALTH_ENDPOINT"]
+        )
         assert endpoint is not None
         ports = {p["name"]: p["containerPort"] for p in container["ports"]}
         assert ports["health"] == int(endpoint[1])
@@ -123,7 +129,9 @@ def test_everything_renders_every_optional_object() -> None:
     assert {p["metadata"]["name"] for p in peerings} == {"voxtral-peering"}
     monitor = find(docs, "ServiceMonitor")
     service = find(docs, "Service")
-    assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    assert (
+        monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    )
     assert monitor["spec"]["endpoints"][0]["port"] == service["spec"]["ports"][0]["name"]
     assert monitor["metadata"]["labels"]["release"] == "prometheus"
     pdb = find(docs, "PodDisruptionBudget")
@@ -147,7 +155,9 @@ def test_a_cluster_wide_peered_operator_meets_in_a_cluster_kopf_peering() -> Non
     docs = render("--set", "replicaCount=3", "--set", "peering.enabled=true")
     peering = find(docs, "ClusterKopfPeering")
     assert peering["metadata"]["name"] == f"{RELEASE}-voxtral-operator"
-    assert env_of(find(docs, "Deployment"))["VOXTRAL_OPERATOR_PEERING"] == peering["metadata"]["name"]
+    assert (
+        env_of(find(docs, "Deployment"))["VOXTRAL_OPERATOR_PEERING"] == peering["metadata"]["name"]
+    )
     assert find(docs, "PodDisruptionBudget")["spec"]["maxUnavailable"] == 1
 
 
@@ -162,7 +172,11 @@ def test_namespace_scope_grants_roles_only_where_it_serves() -> None:
     assert sorted(d["metadata"]["namespace"] for d in docs if d["kind"] == "Role") == ["a", "b"]
     for binding in (d for d in docs if d["kind"] == "RoleBinding"):
         assert binding["subjects"] == [
-            {"kind": "ServiceAccount", "name": f"{RELEASE}-voxtral-operator", "namespace": NAMESPACE}
+            {
+                "kind": "ServiceAccount",
+                "name": f"{RELEASE}-voxtral-operator",
+                "namespace": NAMESPACE,
+            }
         ]
 
 
@@ -190,9 +204,9 @@ def test_every_object_carries_the_standard_labels_from_one_helper() -> None:
     templates = CHART / "templates"
     for path in templates.glob("*.yaml"):
         text = path.read_text()
-        assert "app.kubernetes.io/" not in text.replace("app.kubernetes.io/component: metrics", ""), (
-            f"{path.name} writes labels itself: use voxtral-operator.labels"
-        )
+        assert "app.kubernetes.io/" not in text.replace(
+            "app.kubernetes.io/component: metrics", ""
+        ), f"{path.name} writes labels itself: use voxtral-operator.labels"
 
 
 def test_no_template_is_untested() -> None:
@@ -212,7 +226,9 @@ def test_notes_tell_how_to_create_a_first_voxtralservice() -> None:
     notes = out.stdout.split("NOTES:", 1)[1]
     assert "kind: VoxtralService" in notes and "preset: voxtral-mini-3b" in notes
     assert "kubectl apply -n voxtral-system -f -" in notes
-    assert f"http://voxtral-mini.{NAMESPACE}.svc.cluster.local:8080/v1/audio/transcriptions" in notes
+    assert (
+        f"http://voxtral-mini.{NAMESPACE}.svc.cluster.local:8080/v1/audio/transcriptions" in notes
+    )
     # The VoxtralService in the notes is valid: pull it out and check it against the CRD.
     block = re.search(r"<<'YAML'\n(.*?)\n\s*YAML\n", notes, re.S)
     assert block is not None
@@ -225,7 +241,10 @@ def test_notes_tell_how_to_create_a_first_voxtralservice() -> None:
 BAD_VALUES = [
     (["--set", "replcaCount=2"], "additional properties 'replcaCount' not allowed"),
     (["--set", "image.tga=1"], "additional properties 'tga' not allowed"),
-    (["--set", "metrics.serviceMonitor.enabeld=true"], "additional properties 'enabeld' not allowed"),
+    (
+        ["--set", "metrics.serviceMonitor.enabeld=true"],
+        "additional properties 'enabeld' not allowed",
+    ),
     (["--set", "rbac.scope=namespaced"], "value must be one of 'cluster', 'namespace'"),
     (["--set", "operator.resyncSeconds=soon"], "got string, want number"),
     (["--set", "replicaCount=0"], "minimum"),

@@ -37,7 +37,12 @@ def test_install_yaml_is_the_chart_with_its_defaults() -> None:
     namespace = find(docs, "Namespace")["metadata"]["name"]
     assert namespace == generator.NAMESPACE
     for doc in docs:
-        if doc["kind"] not in ("Namespace", "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding"):
+        if doc["kind"] not in (
+            "Namespace",
+            "CustomResourceDefinition",
+            "ClusterRole",
+            "ClusterRoleBinding",
+        ):
             assert doc["metadata"]["namespace"] == namespace, doc["kind"]
         labels = doc["metadata"].get("labels", {})
         assert labels.get("app.kubernetes.io/managed-by") != "Helm"
@@ -132,7 +137,9 @@ def test_every_value_is_documented() -> None:
         if not key:
             continue
         j = i - 1
-        while j >= 0 and lines[j].strip().startswith("#") and not lines[j].strip().startswith("# --"):
+        while (
+            j >= 0 and lines[j].strip().startswith("#") and not lines[j].strip().startswith("# --")
+        ):
             j -= 1  # a description that runs over several lines
         if j < 0 or not lines[j].strip().startswith("# --"):
             undocumented.append(key[2])
@@ -162,7 +169,8 @@ def test_the_values_schema_types_every_value_and_closes_every_object() -> None:
         # open in the CRD too: the API server prunes and checks them.
         path
         for path in _walk(schema)
-        if path.startswith("/exampleService/spec/") and "unknown keys allowed" in path
+        if path.startswith("/exampleService/spec/")
+        and "unknown keys allowed" in path
         and _is_preserved(path)
     }
     assert sorted(set(_walk(schema)) - open_by_design) == []
