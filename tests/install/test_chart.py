@@ -28,6 +28,47 @@ def test_helm_lint_strict_passes(values: list[str]) -> None:
     assert "0 chart(s) failed" in result.stdout
 
 
+def test_kubernetes_older_than_1_30_is_refused() -> None:
+    assert template("--kube-version", "1.30.0").returncode == 0
+    old = template("--kube-version", "1.29.9")
+    assert old.returncode != 0 and "kubeVersion" in old.stderr
+
+
+def test_the_rendered_environment_is_valid_operator_configuration() -> None:
+    """What the chart sets in VOXTRAL_OPERATOR_* is what the operator reads (config.py)."""
+    from voxtral_operator.config import Settings
+
+    cases = [
+        ([], {"clusterwide": True, "observe_cluster": True, "peering": ""}),
+        (["-f", str(EVERYTHING)], {"namespaces": ("team-a", "team-b"), "log_format": "plain",
+                                   "peering": "voxtral-peering", "metrics_port": 9000,
+                                   "wait_seconds": 5.5, "cluster_domain": "corp.example"}),
+        (["--set", "rbac.scope=namespace"], {"namespaces": (NAMESPACE,), "observe_cluster": False}),
+    ]  # fmt: skip
+    for args, expected in cases:
+        settings = Settings.from_env(env_of(find(render(*args), "Deployment")))
+        for field, value in expected.items():
+            assert getattr(settings, field) == value, (args, field)
+        assert settings.health_endpoint.startswith("http://0.0.0.0:")
+    peered = Settings.from_env(env_of(find(render("-f", str(EVERYTHING)), "Deployment")))
+    again = Settings.from_env(env_of(find(render("-f", str(EVERYTHING)), "Deployment")))
+    assert peered.priority != again.priority  # each replica draws its own
+
+
+def test_the_settings_the_chart_relies_on_check_themselves() -> None:
+    from voxtral_operator.config import RANDOM_PRIORITY_MAX, ConfigError, Settings
+
+    draws = {Settings.from_env({"VOXTRAL_OPERATOR_PRIORITY": "random"}).priority for _ in range(20)}
+    assert len(draws) == 20 and all(1 <= p <= RANDOM_PRIORITY_MAX for p in draws)
+    assert Settings.from_env({"VOXTRAL_OPERATOR_PRIORITY": "7"}).priority == 7
+    with pytest.raises(ConfigError, match="need VOXTRAL_OPERATOR_OBSERVE_CLUSTER=true"):
+        Settings.from_env(
+            {"VOXTRAL_OPERATOR_NAMESPACES": "team-*", "VOXTRAL_OPERATOR_OBSERVE_CLUSTER": "false"}
+        )
+    with pytest.raises(ConfigError, match="use one of true, false"):
+        Settings.from_env({"VOXTRAL_OPERATOR_OBSERVE_CLUSTER": "no"})
+
+
 def test_the_chart_and_app_versions_are_the_operator_version() -> None:
     meta = yaml.safe_load((CHART / "Chart.yaml").read_text())
     assert meta["appVersion"] == __version__ == meta["version"]

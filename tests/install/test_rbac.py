@@ -11,7 +11,6 @@ what the operator really calls:
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -165,11 +164,21 @@ def used(em: RbacEmulator) -> set[Triple]:
     return {(verb, group, resource) for verb, group, resource, _ in em.allowed}
 
 
-async def test_two_peered_replicas_under_the_cluster_role(
-    api: tuple[RbacEmulator, Cluster, Path], tmp_path: Path
+SCOPES = {
+    # ClusterRole; the replicas meet in a ClusterKopfPeering.
+    "cluster": "replicaCount=2,peering.enabled=true",
+    # Roles in the served namespace only, no cluster-wide grant at all
+    # (VOXTRAL_OPERATOR_OBSERVE_CLUSTER=false); the replicas meet in a KopfPeering there.
+    "namespace": "rbac.scope=namespace,watch.namespaces={default},replicaCount=2,peering.enabled=true",
+}
+
+
+@pytest.mark.parametrize("scope", SCOPES)
+async def test_two_peered_replicas_under_the_charts_rbac(
+    api: tuple[RbacEmulator, Cluster, Path], tmp_path: Path, scope: str
 ) -> None:
     em, cluster, kubeconfig = api
-    docs = render("--set", "replicaCount=2,peering.enabled=true")
+    docs = render("--set", SCOPES[scope])
     await install(cluster, em, docs)
     deployment = find(docs, "Deployment")
     replicas = [
@@ -179,10 +188,12 @@ async def test_two_peered_replicas_under_the_cluster_role(
     try:
         for replica in replicas:
             await eventually(replica.healthy, timeout=30, what="the operator's health endpoint")
-        peering = find(docs, "ClusterKopfPeering")["metadata"]["name"]
+        (peering,) = [d for d in docs if d["apiVersion"] == "kopf.dev/v1"]
+        ns = peering["metadata"].get("namespace")
+        path = "/apis/kopf.dev/v1" + (f"/namespaces/{ns}" if ns else "")
+        path += f"/{peering['kind'].lower()}s/{peering['metadata']['name']}"
 
         async def peers() -> dict[str, Any] | None:
-            path = f"/apis/kopf.dev/v1/clusterkopfpeerings/{peering}"
             status = (await cluster.http.get(path)).json().get("status") or {}
             return status if len(status) == 2 else None
 
@@ -194,9 +205,11 @@ async def test_two_peered_replicas_under_the_cluster_role(
         assert sorted(c > 0 for c in counts) == [False, True], counts  # one served
 
         assert em.denied == []
-        rules = granted(docs, "ClusterRole")
+        rules = granted(docs, "ClusterRole" if scope == "cluster" else "Role")
         assert used(em) <= rules
         assert rules - used(em) == rules & UNSEEN, "granted, never used"
+        if scope == "namespace":
+            assert {namespace for *_, namespace in em.allowed} == {"default"}
 
         # The active replica goes (a rollout, a node drain): the standby takes over.
         active, standby = (replicas[0], replicas[1]) if counts[0] else (replicas[1], replicas[0])
@@ -212,26 +225,3 @@ async def test_two_peered_replicas_under_the_cluster_role(
     finally:
         codes = [await r.stop() for r in replicas]
     assert codes == [0, 0], [r.output() for r in replicas]
-
-
-async def test_one_replica_under_namespaced_roles(
-    api: tuple[RbacEmulator, Cluster, Path], tmp_path: Path
-) -> None:
-    """No cluster-wide grant at all: the operator serves the namespaces it is given, and
-    never asks for CRDs or namespaces cluster-wide (VOXTRAL_OPERATOR_OBSERVE_CLUSTER=false)."""
-    em, cluster, kubeconfig = api
-    docs = render("--set", "rbac.scope=namespace,watch.namespaces={default}")
-    await install(cluster, em, docs)
-    operator = OperatorProcess.start(find(docs, "Deployment"), kubeconfig, tmp_path / "op.log")
-    try:
-        await eventually(operator.healthy, timeout=30, what="the operator's health endpoint")
-        await exercise(cluster, em)
-        assert em.denied == []
-        rules = granted(docs, "Role")
-        assert used(em) <= rules
-        assert rules - used(em) == rules & UNSEEN, "granted, never used"
-        assert {ns for *_, ns in em.allowed} == {"default"}
-    finally:
-        code = await operator.stop()
-    assert code == 0, operator.output()
-    await asyncio.sleep(0)
