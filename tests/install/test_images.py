@@ -113,10 +113,10 @@ def test_the_build_context_holds_what_the_dockerfiles_copy() -> None:
                 assert (ROOT / source).exists()
 
 
-def test_the_operator_wheel_builds_from_the_files_the_image_copies(tmp_path: Path) -> None:
-    """What the build stage does: `pip wheel .` over the copied files only."""
+def build_wheel(dockerfile: Path, tmp_path: Path) -> Path:
+    """`pip wheel .` over exactly the files the Dockerfile copies, as its build does."""
     sources = []
-    for copy in instructions(OPERATOR, "COPY"):
+    for copy in instructions(dockerfile, "COPY"):
         if not copy.startswith("--from"):
             sources += copy.split()[:-1]
     context = tmp_path / "context"
@@ -132,14 +132,31 @@ def test_the_operator_wheel_builds_from_the_files_the_image_copies(tmp_path: Pat
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     (wheel,) = (tmp_path / "wheels").glob("voxtral_operator-*.whl")
+    return wheel
+
+
+def wheel_files(wheel: Path) -> tuple[list[str], str, str]:
     with zipfile.ZipFile(wheel) as zf:
         names = zf.namelist()
         metadata = zf.read(next(n for n in names if n.endswith("METADATA"))).decode()
         entry_points = zf.read(next(n for n in names if n.endswith("entry_points.txt"))).decode()
+    return names, metadata, entry_points
+
+
+def test_the_operator_wheel_builds_from_the_files_the_image_copies(tmp_path: Path) -> None:
+    names, metadata, entry_points = wheel_files(build_wheel(OPERATOR, tmp_path))
     assert "voxtral_operator/__main__.py" in names
     assert not [n for n in names if n.startswith("voxtral_predictor/")]
     assert "Provides-Extra: operator" in metadata
     assert "voxtral-operator = voxtral_operator.__main__:main" in entry_points
+
+
+def test_the_predictor_wheel_builds_from_the_files_the_image_copies(tmp_path: Path) -> None:
+    names, metadata, entry_points = wheel_files(build_wheel(PREDICTOR, tmp_path))
+    assert "voxtral_predictor/__main__.py" in names
+    assert not [n for n in names if n.startswith("voxtral_operator/")]
+    assert "Provides-Extra: predictor" in metadata
+    assert "voxtral-predictor = voxtral_predictor.__main__:main" in entry_points
 
 
 def test_the_helm_binary_comes_from_the_test_extra() -> None:
