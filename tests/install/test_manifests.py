@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 import yaml
-from install_chart import CHART, CUSTOM_KINDS, EVERYTHING, ROOT, find, problems, render
+from install_chart import CHART, EVERYTHING, ROOT, find, problems, render
 
 import manifests as generator
 from voxtral_operator.crd import render_crd
@@ -106,12 +106,10 @@ def test_every_file_under_manifests_is_valid(path: Path) -> None:
     ids=["defaults", "everything", "namespaced-peered", "cluster-peered-example"],
 )
 def test_every_rendered_object_is_valid(args: list[str]) -> None:
-    docs = render(*args)
-    for doc in docs:
+    # A kind kubernetes-validate has no schema for is an error unless it is one of the named
+    # custom kinds (install_chart.CUSTOM_KINDS), checked against its CRD where there is one.
+    for doc in render(*args):
         assert problems(doc) == []
-    # What kubernetes-validate cannot check is named, and each is a known custom kind.
-    unchecked = {(d["apiVersion"], d["kind"]) for d in docs} & set(CUSTOM_KINDS)
-    assert unchecked <= set(CUSTOM_KINDS)
 
 
 def test_a_wrong_object_is_caught() -> None:
