@@ -1,0 +1,185 @@
+"""The scaling decision: pure, so a recorded sequence of metrics replays exactly.
+
+Every ``INTERVAL_SECONDS`` (15 s) the operator reads each ready replica's ``/metrics``
+into `ReplicaSignals` and calls `decide` with the time, the fleet as the API server
+shows it and the `History` the previous call returned. Nothing here reads a clock, the
+network or the cluster.
+
+The formula. R is the number of ready replicas, c ``target.concurrencyPerReplica``,
+q ``target.queuePerReplica``, k ``target.kvCacheUsage``; a replica's demand is its
+requests admitted (or engine sequences, if more: chunks of long recordings) plus those
+waiting::
+
+    load   = mean over the last 3 min (since R last changed) of sum(demand) / R
+    need   = ceil(R * (load / c) ** 0.5)           load within c..1.1c counts as c
+    need   = max(need, ceil(R * kv / k))           if the mean KV cache use kv > k
+    surge  = ceil(R * (demand_now / (R c)) ** 0.5) if queue > q * R on every read of
+             the last scaleUp.stabilizationSeconds and demand_now is a new high
+
+The square root halves the distance to the target at each step (in log space): a
+replica's concurrency is not conserved when replicas are added, it climbs far faster
+than its load near the throughput plateau, so a proportional step overshoots. The
+fixed point is still load = c.
+
+Then, knowing that a replica takes minutes to start:
+
+- Fast up: replicas are added as soon as the need has exceeded the current count on
+  every read for ``scaleUp.stabilizationSeconds`` (30 s), ``scaleUp.maxStep`` at most
+  per decision; a saturated fleet whose backlog grows is sized on its latest read.
+- Capacity in flight: while ordered replicas start, they count as capacity. The need
+  they were ordered for stands (it may still be stepping up), and more is ordered only
+  if the demand would overflow every replica, starting ones included, filled to its
+  admission limit (4 x c). Re-reading the growing queue every 15 s would order the
+  same demand again and again.
+- Draining: a saturated fleet whose demand is not at a new high is working off its
+  backlog: nothing is added for it.
+- Slow down: replicas are removed only when the need has been lower on every read for
+  ``scaleDown.delaySeconds`` since the count last changed (so each step down is judged
+  again at the new size), to the highest need of that window, ``scaleDown.maxStep`` at
+  most per decision.
+- GPU-aware: while replicas are Pending unschedulable (no node has the GPUs), the count
+  never rises (more Pending pods buy nothing), `Decision.limited` says why (the
+  ScalingLimited condition), and scaling up resumes once they schedule.
+- Always within [minReplicas, maxReplicas].
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from voxtral_operator.autoscaling import defaults, needs
+from voxtral_operator.autoscaling.config import ScalingConfig
+from voxtral_operator.autoscaling.needs import Need, Sample
+from voxtral_operator.autoscaling.signals import ReplicaSignals
+
+
+@dataclass(frozen=True)
+class Fleet:
+    """The replicas as the API server shows them when the decision is taken."""
+
+    ready: Sequence[ReplicaSignals]
+    """The signals of each ready replica (read from its /metrics)."""
+    desired: int
+    """The Deployment's replicas now: ready, starting and Pending together."""
+    starting: int = 0
+    """Created, not unschedulable, not ready yet."""
+    unschedulable: int = 0
+    """Pending with PodScheduled=False, reason Unschedulable: no node has the GPUs."""
+    unschedulable_since: float | None = None
+    """When the oldest of those became unschedulable."""
+
+
+@dataclass(frozen=True)
+class History:
+    """What `decide` remembers between calls: pass back the one it returned. An empty
+    History (operator restart) is safe: nothing is removed before a full delay."""
+
+    samples: tuple[Sample, ...] = ()
+    changed_at: float | None = None
+    """When the replica count last changed, or when the policy first looked."""
+    replicas: int | None = None
+    """The count decided last time; a fleet with another count was changed by someone."""
+    ordered_at: float | None = None
+    """When replicas were last added."""
+    ordered_need: int = 0
+    """The need they were added for."""
+
+
+@dataclass(frozen=True)
+class Decision:
+    replicas: int
+    """The Deployment's replicas from now on."""
+    reason: str
+    """Why, in a sentence for the status (e.g. "queue 37 > 3 replicas × 8 and growing")."""
+    limited: str | None
+    """Why the count may not grow (the ScalingLimited condition's message), or None."""
+    need: int
+    """What the load asks for this time, before stabilization, steps and GPU limits."""
+    history: History
+
+
+def _need(sample: Sample, samples: Sequence[Sample], fleet: Fleet, history: History,
+          config: ScalingConfig, in_flight: bool) -> Need:
+    if in_flight:
+        more = needs.overflow(sample, fleet.starting, history.ordered_need, config)
+        if more and more.replicas > history.ordered_need:
+            return more
+        return Need(
+            history.ordered_need,
+            f"{fleet.starting} replicas starting for a need of {history.ordered_need}",
+        )
+    if sample.ready == 0:
+        return Need(fleet.desired, "no ready replica to measure")
+    need = needs.level(samples, config)
+    surge = needs.surge(samples, config)
+    if surge is not None and surge.replicas > need.replicas:
+        return surge
+    if surge is None and needs.saturated(sample, config) and need.replicas > fleet.desired:
+        q = config.target.queue_per_replica
+        return Need(
+            fleet.desired,
+            f"queue {sample.queue:.0f} > {sample.ready} replicas × {q:g} but draining",
+        )
+    return need
+
+
+def decide(now: float, fleet: Fleet, history: History, config: ScalingConfig) -> Decision:
+    """The replicas the Deployment should have now, and why. See the module docstring."""
+    up, down = config.scale_up, config.scale_down
+    current = fleet.desired
+    horizon = max(up.stabilization_seconds, down.delay_seconds, defaults.DEMAND_WINDOW_SECONDS)
+    kept = tuple(s for s in history.samples if now - horizon <= s.time < now)
+    sample = needs.measure(now, fleet.ready)
+    changed_at = history.changed_at
+    if changed_at is None or history.replicas != current:
+        changed_at = now
+    in_flight = (
+        fleet.starting > 0
+        and history.ordered_at is not None
+        and now - history.ordered_at < defaults.STARTUP_GRACE_SECONDS
+    )
+
+    need = _need(sample, (*kept, sample), fleet, history, config, in_flight)
+    wanted = min(max(need.replicas, config.min_replicas), config.max_replicas)
+    samples = (*kept, replace(sample, need=wanted))
+    reason = need.reason
+
+    up_window = [s.need for s in samples if s.time >= now - up.stabilization_seconds]
+    up_to = wanted if in_flight else min(up_window)
+    down_to = max(s.need for s in samples if s.time >= max(now - down.delay_seconds, changed_at))
+    replicas = current
+    if up_to > current:
+        replicas = min(up_to, current + up.max_step)
+    elif down_to < current and now - changed_at >= down.delay_seconds:
+        replicas = max(down_to, current - down.max_step)
+        reason = f"{reason}; fewer needed for {down.delay_seconds:g} s"
+    replicas = min(max(replicas, config.min_replicas), config.max_replicas)
+    if replicas == config.max_replicas and need.replicas > config.max_replicas:
+        reason = f"{reason}; held at maxReplicas {config.max_replicas}"
+
+    limited = None
+    if fleet.unschedulable > 0:
+        waited = "" if fleet.unschedulable_since is None else (
+            f" for {now - fleet.unschedulable_since:.0f} s"
+        )
+        limited = (
+            f"{fleet.unschedulable} of {current} replicas Pending unschedulable{waited} (no "
+            f"node with free GPUs): not adding more while the load asks for {need.replicas}"
+        )
+        replicas = min(replicas, current)
+
+    ordered_at, ordered_need = history.ordered_at, history.ordered_need
+    if replicas > current:
+        ordered_at, ordered_need = now, max(wanted, replicas)
+    elif fleet.starting == 0:
+        ordered_at, ordered_need = None, 0
+    if replicas != current:
+        changed_at = now
+    return Decision(
+        replicas,
+        reason,
+        limited,
+        need.replicas,
+        History(samples, changed_at, replicas, ordered_at, ordered_need),
+    )
