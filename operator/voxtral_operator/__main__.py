@@ -81,11 +81,7 @@ def _run(args: argparse.Namespace) -> int:
             "json": kopf.LogFormat.JSON,
         }[settings.log_format],
     )
-    # kopf posts only explicit kopf.event() calls unless told to post log messages too: the
-    # operator's messages about a VoxtralService (at VOXTRAL_OPERATOR_EVENTS_LEVEL and above,
-    # set at start-up) become Events on it, for `kubectl describe`.
     kopf_settings = kopf.OperatorSettings()
-    kopf_settings.posting.loggers = True
     # Without cluster-wide access (namespaced Roles), kopf would retry its CRD and namespace
     # lists for about a minute before serving the named namespaces: say so up front.
     kopf_settings.scanning.disabled = not settings.observe_cluster

@@ -80,6 +80,10 @@ async def operator_startup(
         config: Settings = memo.get("settings") or Settings.from_env(os.environ)
     except ConfigError as exc:
         raise kopf.PermanentError(f"bad operator settings: {exc}") from exc
+    # kopf posts only explicit kopf.event() calls unless told to post log messages too: the
+    # operator's messages about a VoxtralService (at VOXTRAL_OPERATOR_EVENTS_LEVEL and above)
+    # become Events on it, for `kubectl describe`, however the operator is started.
+    settings.posting.loggers = True
     settings.posting.level = _LEVELS[config.events_level]
     # Keep kopf's bookkeeping in annotations: the status belongs to the VoxtralService API.
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=api.GROUP)
