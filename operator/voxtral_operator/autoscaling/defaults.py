@@ -85,16 +85,8 @@ faster than its load near the throughput plateau (from 64 to 256 sequences Small
 tenth of it need more than 4. The fixed point (load = target) is the same; only the step
 is halved, in log space, and judged again at the new size."""
 
-TOLERANCE: Final = 0.1
-"""Load up to 10 % above the target orders nothing (the HorizontalPodAutoscaler's
-tolerance): three-minute means still wander that much on a steady load."""
-
-ADMISSION_HEADROOM: Final = 4
-"""A replica admits 4x the concurrency target (the predictor's --max-concurrency 256 for
-64) before anything queues. While ordered replicas start, more are ordered only if the
-demand would overflow every replica, ready and starting, filled that far."""
-
-STARTUP_GRACE_SECONDS: Final = 900
-"""How long starting replicas count as capacity on its way. A Small replica is ready in
-~2 minutes with cached weights, 5-10 with a first download of 48 GB; one still starting
-after 15 minutes is stuck, and the load counts again."""
+STARTUP_GRACE_SECONDS: Final = 600
+"""How long ordered replicas that are still starting count as capacity on its way (and
+the policy waits for them). A Small replica is ready in ~2 minutes with cached weights,
+more with a first download of 48 GB; after 10 minutes the order is taken as stuck (an
+image that does not pull, a crash loop) and the load is read again."""

@@ -67,11 +67,8 @@ def level(samples: Sequence[Sample], config: ScalingConfig) -> Need:
             break
         window.append(s)
     per_replica = sum(s.demand / s.ready for s in window) / len(window)
-    ratio = per_replica / t.concurrency_per_replica
-    if 1 < ratio <= 1 + defaults.TOLERANCE:
-        ratio = 1.0
     need = Need(
-        scaled(now.ready, ratio),
+        scaled(now.ready, per_replica / t.concurrency_per_replica),
         f"load {per_replica:.0f} per replica (mean of {len(window)} reads) against a target "
         f"of {t.concurrency_per_replica:g} on {now.ready} replicas",
     )
@@ -99,20 +96,4 @@ def surge(samples: Sequence[Sample], config: ScalingConfig) -> Need | None:
         scaled(now.ready, now.demand / (now.ready * t.concurrency_per_replica)),
         f"queue {now.queue:.0f} > {now.ready} replicas × {t.queue_per_replica:g} and growing "
         f"(demand {now.demand:.0f})",
-    )
-
-
-def overflow(now: Sample, starting: int, ordered: int, config: ScalingConfig) -> Need | None:
-    """While replicas start: more only if the demand overflows every replica, ready,
-    starting or ordered, filled to its admission limit (`defaults.ADMISSION_HEADROOM`
-    times the target). Otherwise the load that builds up meanwhile is what the starting
-    replicas are coming for, and ordering for it again would double-order."""
-    full = config.target.concurrency_per_replica * defaults.ADMISSION_HEADROOM
-    replicas = max(now.ready + starting, ordered)
-    if now.demand <= full * replicas:
-        return None
-    return Need(
-        scaled(replicas, now.demand / (full * replicas)),
-        f"demand {now.demand:.0f} > {replicas} replicas × {full:g} even counting the "
-        f"{starting} starting",
     )
