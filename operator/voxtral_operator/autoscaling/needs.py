@@ -34,6 +34,8 @@ class Sample:
 class Need:
     replicas: int
     reason: str
+    settled: bool = False
+    """Already held for the scale-up window (a surge): no further stabilization."""
 
 
 def measure(now: float, ready: Sequence[ReplicaSignals]) -> Sample:
@@ -58,7 +60,8 @@ def saturated(s: Sample, config: ScalingConfig) -> bool:
 
 def level(samples: Sequence[Sample], config: ScalingConfig) -> Need:
     """From the load per ready replica, averaged over the demand window back to the last
-    change in the number of ready replicas (load measured on another fleet is stale)."""
+    change in the number of ready replicas (load measured on another fleet is stale),
+    leaving out saturated reads (their load is a backlog, not a rate) unless all are."""
     t = config.target
     now = samples[-1]
     window: list[Sample] = []
@@ -66,6 +69,7 @@ def level(samples: Sequence[Sample], config: ScalingConfig) -> Need:
         if s.ready != now.ready or s.time <= now.time - defaults.DEMAND_WINDOW_SECONDS:
             break
         window.append(s)
+    window = [s for s in window if not saturated(s, config)] or window
     per_replica = sum(s.demand / s.ready for s in window) / len(window)
     need = Need(
         scaled(now.ready, per_replica / t.concurrency_per_replica),
@@ -81,19 +85,42 @@ def level(samples: Sequence[Sample], config: ScalingConfig) -> Need:
     return need
 
 
+def _window(samples: Sequence[Sample], config: ScalingConfig) -> list[Sample]:
+    """The reads of the scale-up window, the present one last (half a tick of slack)."""
+    since = samples[-1].time - config.scale_up.stabilization_seconds
+    return [s for s in samples if s.time >= since - defaults.INTERVAL_SECONDS / 2]
+
+
+def growing(samples: Sequence[Sample], config: ScalingConfig) -> bool:
+    """The demand now is above every earlier read of the scale-up window."""
+    *before, now = _window(samples, config)
+    return all(s.demand < now.demand for s in before)
+
+
+def falling(samples: Sequence[Sample], config: ScalingConfig) -> bool:
+    """The demand now is below every earlier read of the scale-up window (and there is
+    one): whatever the level says, adding replicas now would be late."""
+    *before, now = _window(samples, config)
+    return bool(before) and all(s.demand > now.demand for s in before)
+
+
 def surge(samples: Sequence[Sample], config: ScalingConfig) -> Need | None:
-    """When the ready replicas were saturated on every read of the scale-up window and
-    the demand is at a new high (the backlog grows): sized on the latest read, not the
-    mean. None when not saturated, or when the backlog is being drained."""
+    """When the ready replicas were saturated on every read of a full scale-up window
+    (at least two reads) and the demand is at a new high (the backlog grows): sized on the latest
+    read, not the mean. None when not saturated, or when the backlog is being drained."""
     now = samples[-1]
-    window = [s for s in samples if s.time >= now.time - config.scale_up.stabilization_seconds]
+    window = _window(samples, config)
+    seen = now.time - window[0].time + defaults.INTERVAL_SECONDS / 2
+    if len(window) < 2 or seen < config.scale_up.stabilization_seconds:
+        return None
     if not all(saturated(s, config) for s in window):
         return None
-    if any(s.demand >= now.demand for s in window[:-1]):
+    if not growing(samples, config):
         return None
     t = config.target
     return Need(
         scaled(now.ready, now.demand / (now.ready * t.concurrency_per_replica)),
         f"queue {now.queue:.0f} > {now.ready} replicas × {t.queue_per_replica:g} and growing "
         f"(demand {now.demand:.0f})",
+        settled=True,
     )

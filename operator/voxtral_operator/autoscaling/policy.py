@@ -121,14 +121,17 @@ def _need(
         return Need(fleet.desired, "no ready replica to measure")
     need = needs.level(samples, config)
     surge = needs.surge(samples, config)
-    if surge is not None and surge.replicas > need.replicas:
+    if surge is not None and surge.replicas >= need.replicas:
         need = surge
-    if surge is None and needs.saturated(sample, config) and need.replicas > fleet.desired:
+    if need.replicas > fleet.desired:
         q = config.target.queue_per_replica
-        return Need(
-            fleet.desired,
-            f"queue {sample.queue:.0f} > {sample.ready} replicas × {q:g} but draining",
-        )
+        if needs.saturated(sample, config) and not needs.growing(samples, config):
+            return Need(
+                fleet.desired,
+                f"queue {sample.queue:.0f} > {sample.ready} replicas × {q:g} but draining",
+            )
+        if needs.falling(samples, config):
+            return Need(fleet.desired, f"{need.reason}, but falling")
     return need
 
 
@@ -137,6 +140,7 @@ def decide(now: float, fleet: Fleet, history: History, config: ScalingConfig) ->
     up, down = config.scale_up, config.scale_down
     current = fleet.desired
     horizon = max(up.stabilization_seconds, down.delay_seconds, defaults.DEMAND_WINDOW_SECONDS)
+    horizon += defaults.INTERVAL_SECONDS
     kept = tuple(s for s in history.samples if now - horizon <= s.time < now)
     sample = needs.measure(now, fleet.ready)
     changed_at = history.changed_at
@@ -154,8 +158,14 @@ def decide(now: float, fleet: Fleet, history: History, config: ScalingConfig) ->
     samples = (*kept, replace(sample, need=wanted))
     reason = need.reason
 
-    up_window = [s.need for s in samples if s.time >= now - up.stabilization_seconds]
-    up_to = wanted if in_flight else min(up_window)
+    # A window counts only once the policy has looked that long (not after a restart);
+    # half a tick of slack absorbs a late timer.
+    slack = defaults.INTERVAL_SECONDS / 2
+    seen = now - samples[0].time + slack
+    up_window = [s.need for s in samples if s.time >= now - up.stabilization_seconds - slack]
+    up_to = min(up_window) if seen >= up.stabilization_seconds else current
+    if in_flight or need.settled:
+        up_to = wanted
     down_to = max(s.need for s in samples if s.time >= max(now - down.delay_seconds, changed_at))
     replicas = current
     if up_to > current:
