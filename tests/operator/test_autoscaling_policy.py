@@ -287,6 +287,17 @@ def test_starting_replicas_are_not_ordered_twice() -> None:
     assert all("but falling" in x.reason for x in c.decisions[-3:])
 
 
+def test_a_drained_backlog_is_not_taken_for_load() -> None:
+    """Saturated reads measure a backlog, not a rate: once it is worked off, the load
+    is read from the unsaturated reads only."""
+    c = Cluster(ready=8)
+    steady(c, 8 * 60, 300)
+    c.replay([4000, 3400, 2800], start=300)  # a backlog on 8 replicas, shrinking
+    counts = steady(c, 8 * 60, 180, start=345)  # then 60 a replica again
+    assert set(counts) == {8}
+    assert c.decisions[-1].reason.startswith("load 60 per replica")
+
+
 def test_a_queue_that_keeps_growing_after_the_order_orders_again() -> None:
     """The first order was too small: once it is ready and the queue still grows, more."""
     c = Cluster(ready=2)

@@ -45,9 +45,9 @@ request count. Small on one H100 has 140k tokens of KV cache; 256 clips of 30 s 
 single-pass recordings (7.5k+ tokens each) fill it, and vLLM starts preempting."""
 
 SCALE_UP_STABILIZATION_SECONDS: Final = 30
-"""A higher need (or a saturated fleet) must be seen on every sample for this long, two
-or three reads, before replicas are ordered: one 30-minute recording's 32 chunks do not
-buy GPUs, while a real surge is answered within 30 s of a 2-minute cold start."""
+"""A higher need (or a saturated fleet) must be seen on every read for this long (three
+reads) before replicas are ordered: one 30-minute recording's 32 chunks do not buy GPUs,
+while a real surge is answered 30 s into it, small against a 2-minute cold start."""
 
 SCALE_UP_MAX_STEP: Final = 8
 """Replicas ordered at most per decision (16 GPUs of Small). A 10x surge on 2 replicas
@@ -60,10 +60,11 @@ back; 5 minutes (the HorizontalPodAutoscaler's default window) rides out lulls o
 order, and longer delays cost more GPU-hours than they save on daily traffic."""
 
 SCALE_DOWN_MAX_STEP: Final = 8
-"""Replicas removed at most per decision. Each step is judged again at the new size for a
-full delay, and the square-root step below halves the gap at a time, so after a surge
-the fleet comes back in a few steps (40 -> 8 -> 4 -> 3 for a 20 requests/s baseline),
-not one replica every 5 minutes."""
+"""Replicas removed at most per decision. Each removal waits for a full delay of lower
+need measured at the present size, and the square-root step only halves the gap, so
+large steps are safe; this bounds the rest (after a surge to 40 replicas on a
+20 requests/s baseline the simulation comes back in 8 steps: 40, 32, 24, 20, 17, 9, 5,
+4, 3, 2)."""
 
 # ---- constants of the formula (not in the spec) -----------------------------------------
 

@@ -106,16 +106,14 @@ def falling(samples: Sequence[Sample], config: ScalingConfig) -> bool:
 
 def surge(samples: Sequence[Sample], config: ScalingConfig) -> Need | None:
     """When the ready replicas were saturated on every read of a full scale-up window
-    (at least two reads) and the demand is at a new high (the backlog grows): sized on the latest
-    read, not the mean. None when not saturated, or when the backlog is being drained."""
+    (at least two reads): sized on the latest read, not the mean. (`decide` holds instead
+    when the demand is not at a new high: the backlog is being worked off.)"""
     now = samples[-1]
     window = _window(samples, config)
     seen = now.time - window[0].time + defaults.INTERVAL_SECONDS / 2
     if len(window) < 2 or seen < config.scale_up.stabilization_seconds:
         return None
     if not all(saturated(s, config) for s in window):
-        return None
-    if not growing(samples, config):
         return None
     t = config.target
     return Need(

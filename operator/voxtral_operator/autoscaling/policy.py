@@ -10,12 +10,12 @@ q ``target.queuePerReplica``, k ``target.kvCacheUsage``. A replica's demand is t
 it holds: requests admitted (or engine sequences, if more: the 30 s chunks of long
 recordings) plus those waiting::
 
-    load = mean, over the last 3 minutes and since R last changed, of sum(demand) / R
-    need = ceil(R * sqrt(load / c))                       tracking, both ways
-    need = max(need, ceil(R * kv / k))                    if the mean KV cache use kv > k
-    need = ceil(R * sqrt(demand_now / (R * c)))           surge: if queue > q * R on every
-                                                          read of the stabilization window
-                                                          and demand_now is a new high
+    load = mean of sum(demand) / R over the reads of the last 3 minutes since R last
+           changed, leaving out saturated reads (queue > q * R: a backlog, not a rate)
+    need = ceil(R * sqrt(load / c))                     tracking, up and down
+    need = max(need, ceil(R * kv / k))                  if the mean KV cache use kv > k
+    need = ceil(R * sqrt(demand_now / (R * c)))         surge: queue > q * R on every read
+                                                        of a full stabilization window
 
 The fixed point is load = c. The square root halves the distance to it (in log space)
 at each step rather than jumping there: a replica's concurrency is not conserved when
@@ -27,14 +27,16 @@ Then, knowing that a replica takes minutes to start:
 
 - Fast up: replicas are added once the need has exceeded the current count on every
   read of the last ``scaleUp.stabilizationSeconds`` (30 s: one long recording's burst
-  of chunks does not buy GPUs), at most ``scaleUp.maxStep`` per decision.
+  of chunks does not buy GPUs; a surge's window is the saturation itself), at most
+  ``scaleUp.maxStep`` per decision.
 - Capacity in flight: ordered replicas that are starting count as capacity. Until they
   are ready (or ``STARTUP_GRACE_SECONDS`` have passed) the order stands, still stepping
   up to the need it was placed for, and nothing more is ordered: the queue that builds
   meanwhile is what they are coming to serve, and re-reading it every 15 s would order
   the same demand again and again.
-- Draining: a saturated fleet whose demand is not at a new high is working off its
-  backlog; nothing is added for it.
+- Draining: a saturated fleet whose demand is not at a new high of the stabilization
+  window is working off its backlog, and a demand below every earlier read of that
+  window is falling: neither adds replicas.
 - Slow down: replicas are removed only after the need has been lower on every read for
   ``scaleDown.delaySeconds`` since the count last changed, down to the highest need of
   that window, at most ``scaleDown.maxStep`` per decision; an empty History (operator
