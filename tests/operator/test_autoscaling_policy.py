@@ -325,6 +325,20 @@ def test_slow_decay_removes_replicas_late_and_in_checked_steps() -> None:
     assert counts[-1] == 4
 
 
+def test_no_removal_while_the_present_read_says_otherwise() -> None:
+    """Minutes of quiet say fewer replicas would do, but the load comes back on the very
+    read where the first one would go: it stays."""
+    quiet = Cluster(ready=8)
+    steady(quiet, 8 * 60, 300)
+    counts = steady(quiet, 100, 900, start=300)
+    first = next(i for i, n in enumerate(counts) if n < 8)  # when quiet would remove one
+    busy = Cluster(ready=8)
+    steady(busy, 8 * 60, 300)
+    steady(busy, 100, first * TICK, start=300)
+    assert busy.replay([8 * 70], start=300 + first * TICK) == [8]
+    assert busy.replay([100], start=300 + (first + 1) * TICK)[0] < 8  # quiet again: it goes
+
+
 def test_flapping_demand_does_not_flap_the_replicas() -> None:
     """Demand swinging between 40 % and 160 % of the target every 30 s for an hour."""
     c = Cluster(ready=4)

@@ -38,9 +38,9 @@ Then, knowing that a replica takes minutes to start:
   window is working off its backlog, and a demand below every earlier read of that
   window is falling: neither adds replicas.
 - Slow down: replicas are removed only after the need has been lower on every read for
-  ``scaleDown.delaySeconds`` since the count last changed, down to the highest need of
-  that window, at most ``scaleDown.maxStep`` per decision; an empty History (operator
-  restart) waits a full delay before removing anything.
+  ``scaleDown.delaySeconds`` since the count last changed, and the present read alone
+  agrees, down to the highest need of that window, at most ``scaleDown.maxStep`` per
+  decision; an empty History (operator restart) waits a full delay before removing.
 - GPU-aware: while replicas are Pending unschedulable (no node has the GPUs) the count
   never rises (more Pending pods buy nothing), `Decision.limited` says why (the message
   of the ScalingLimited condition), and scaling up resumes once they schedule.
@@ -169,12 +169,16 @@ def decide(now: float, fleet: Fleet, history: History, config: ScalingConfig) ->
     if in_flight or need.settled:
         up_to = wanted
     down_to = max(s.need for s in samples if s.time >= max(now - down.delay_seconds, changed_at))
+    # The present read must agree: a surge starting now is not met with a removal.
+    busy_now = sample.ready > 0 and needs.scaled(
+        sample.ready, sample.demand / (sample.ready * config.target.concurrency_per_replica)
+    ) > max(down_to, floor)
     replicas = current
     if up_to > current:
         replicas = min(up_to, current + up.max_step)
     elif wanted > current:
         reason = f"{reason}; not yet for {up.stabilization_seconds:g} s"
-    elif down_to < current and now - changed_at >= down.delay_seconds:
+    elif down_to < current and now - changed_at >= down.delay_seconds and not busy_now:
         replicas = max(down_to, current - down.max_step)
         reason = f"{reason}; fewer needed for {down.delay_seconds:g} s"
     elif wanted < current:
