@@ -57,6 +57,9 @@ def build_download_job(resolved: Resolved) -> dict[str, Any] | None:
         {"name": "VOXTRAL_DOWNLOAD_ALLOW_PATTERNS", "value": json.dumps(hf.allow_patterns)},
         {"name": "HF_HOME", "value": f"{MODELS_MOUNT}/.hf-home"},
         {"name": "HF_HUB_DISABLE_TELEMETRY", "value": "1"},
+        # The predictor image runs offline (HF_HUB_OFFLINE=1): this Job is the one place
+        # that must reach the Hub.
+        {"name": "HF_HUB_OFFLINE", "value": "0"},
         {"name": "HOME", "value": "/tmp"},
     ]
     if hf.token_secret_ref is not None:
