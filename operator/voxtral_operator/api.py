@@ -23,6 +23,12 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from voxtral_operator import __version__
+from voxtral_operator.api_base import Model, StatusModel
+from voxtral_operator.api_scaling import (
+    AutoscalingSpec,
+    AutoscalingStatus,
+    MonitoringSpec,
+)
 from voxtral_operator.presets import PresetName
 from voxtral_operator.quantity import QUANTITY_PATTERN, parse_quantity
 
@@ -41,19 +47,6 @@ DEFAULT_ALLOW_PATTERNS: Final = ("*.json", "consolidated*.safetensors")
 MAX_NAME_LENGTH: Final = 45
 NAME_PATTERN: Final = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
 RESERVED_ENV_PREFIX: Final = "VOXTRAL_"
-
-
-class Model(BaseModel):
-    """Base of every API model: camelCase field names, unknown fields rejected."""
-
-    model_config = ConfigDict(
-        alias_generator=to_camel,
-        populate_by_name=True,
-        extra="forbid",
-        frozen=True,
-    )
-    # CEL rules of this object, mirrored by its validators: (rule, message).
-    cel_rules: ClassVar[tuple[tuple[str, str], ...]] = ()
 
 
 def _check_quantity(value: str | int) -> str | int:
@@ -458,7 +451,14 @@ class VoxtralServiceSpec(Model):
         description="Memory of one GPU, to check that the model fits (80Gi: "
         "H100/A100-80GB; 40Gi, 48Gi, 141Gi...).",
     )
-    replicas: int = Field(default=1, ge=0, le=1000, description="Replicas of the predictor.")
+    replicas: int = Field(
+        default=1,
+        ge=0,
+        le=1000,
+        description="Replicas of the predictor. With spec.autoscaling on: the count a new "
+        "Deployment starts from (within minReplicas..maxReplicas); the autoscaler decides "
+        "after that.",
+    )
     engine: EngineSpec = Field(default_factory=EngineSpec, description=EngineSpec.__doc__)
     cache: CacheSpec = Field(default_factory=CacheSpec, description=CacheSpec.__doc__)
     image: str = Field(
@@ -480,15 +480,24 @@ class VoxtralServiceSpec(Model):
         default_factory=ResourcesSpec, description=ResourcesSpec.__doc__
     )
     rollout: RolloutSpec = Field(default_factory=RolloutSpec, description=RolloutSpec.__doc__)
+    autoscaling: AutoscalingSpec | None = Field(default=None, description=AutoscalingSpec.__doc__)
+    monitoring: MonitoringSpec = Field(
+        default_factory=MonitoringSpec, description=MonitoringSpec.__doc__
+    )
+
+    @property
+    def scaling(self) -> AutoscalingSpec | None:
+        """spec.autoscaling when it is on (not absent, not mode none)."""
+        return (
+            self.autoscaling if self.autoscaling is not None and self.autoscaling.active else None
+        )
 
 
 # --- status -------------------------------------------------------------------------------
 
 
-class Condition(Model):
+class Condition(StatusModel):
     """A standard condition (metav1.Condition)."""
-
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True)
 
     type: str
     status: Literal["True", "False", "Unknown"]
@@ -506,15 +515,15 @@ class Endpoints(Model):
     grpc: str = Field(description="host:port of the KServe v2 gRPC server.")
 
 
-class VoxtralServiceStatus(Model):
+class VoxtralServiceStatus(StatusModel):
     """The observed state, written by the operator."""
-
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True)
 
     conditions: list[Condition] = Field(
         default_factory=list,
         description="ModelReady (weights in place), Available "
-        "(replicas serving), Ready (both, and the spec is valid).",
+        "(replicas serving), Ready (both, and the spec is valid); with spec.autoscaling "
+        "ScalingActive (the autoscaler works) and ScalingLimited (it may not add replicas: "
+        "no free GPUs, or maxReplicas); with spec.monitoring MonitoringReady.",
     )
     replicas: int | None = Field(default=None, description="Replicas the Deployment has.")
     ready_replicas: int | None = Field(default=None, description="Replicas ready to serve.")
@@ -532,6 +541,9 @@ class VoxtralServiceStatus(Model):
     )
     model: str | None = Field(default=None, description="The model served (preset or source).")
     gpus_per_replica: int | None = Field(default=None, description="GPUs of one replica, resolved.")
+    autoscaling: AutoscalingStatus | None = Field(
+        default=None, description=AutoscalingStatus.__doc__
+    )
 
 
 # --- the object ----------------------------------------------------------------------------

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from voxtral_operator import names
+from voxtral_operator.autoscaling.step import ScalingState
 from voxtral_operator.builders import Children
 from voxtral_operator.builders.meta import selector_labels
 from voxtral_operator.resolve import Resolved
@@ -27,11 +28,15 @@ class Waiting:
 
 @dataclass(frozen=True)
 class Lookups:
-    """What the controller read outside the caches (see reconcile.needs)."""
+    """What the controller read outside the caches (see reconcile.needs), and what the
+    operator-mode autoscaler last found."""
 
     secret: Literal["ok", "missing", "no-key"] | None = None
     claim: Body | None = None
     claim_checked: bool = False
+    apis: Mapping[str, bool] = field(default_factory=dict)
+    """apis.Api.key -> whether the API server serves it (discovery)."""
+    scaling: ScalingState | None = None
 
 
 def job_state(job: Body | None) -> Literal["absent", "running", "complete", "failed"]:

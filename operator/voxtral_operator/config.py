@@ -14,11 +14,18 @@
 | VOXTRAL_OPERATOR_CLUSTER_DOMAIN | cluster.local | DNS domain of the endpoints in status |
 | VOXTRAL_OPERATOR_EVENTS_LEVEL | warning | least log level also posted as Kubernetes Events |
 | VOXTRAL_OPERATOR_OBSERVE_CLUSTER | true | follow new CRDs and namespaces (see below) |
+| VOXTRAL_OPERATOR_AUTOSCALE_SECONDS | 15 | period of the operator-mode autoscaler |
+| VOXTRAL_OPERATOR_SCRAPE_TIMEOUT | 2 | seconds to wait for a replica's /metrics |
+| VOXTRAL_OPERATOR_REPLICA_METRICS_PORT | 0 | replicas' /metrics port (0: the pod's `http`) |
+| VOXTRAL_OPERATOR_PROMETHEUS_ADDRESS | (empty) | Prometheus URL of mode keda (spec's first) |
 
 Under kopf peering the replica with the highest priority serves and the others wait; replicas
 of EQUAL priority all pause. Replicas of one Deployment cannot be told apart by their
 environment, so each draws its own with `random`: 1 to 10**9, once at start (a developer's
 `kopf run --priority` above 10**9 still takes over).
+
+REPLICA_METRICS_PORT replaces the port the operator-mode autoscaler reads each pod's /metrics
+on (their podIP stays): for the tests, whose emulated pods are served on one local port.
 
 OBSERVE_CLUSTER=true needs cluster-wide list/watch of CRDs and namespaces (a ClusterRole);
 false serves exactly the namespaces named (no patterns), with namespaced Roles only.
@@ -56,6 +63,10 @@ class Settings:
     cluster_domain: str = "cluster.local"
     events_level: LogLevel = "warning"
     observe_cluster: bool = True
+    autoscale_seconds: float = 15.0
+    scrape_timeout: float = 2.0
+    replica_metrics_port: int = 0
+    prometheus_address: str = ""
 
     @property
     def clusterwide(self) -> bool:
@@ -99,6 +110,12 @@ class Settings:
                 f"{PREFIX}NAMESPACES has patterns, which need {PREFIX}OBSERVE_CLUSTER=true "
                 "(kopf matches them against the namespaces it lists): name the namespaces"
             )
+        prometheus = get("PROMETHEUS_ADDRESS") or ""
+        if prometheus and not re.fullmatch(r"https?://[^\s/]+(/\S*)?", prometheus):
+            raise ConfigError(
+                f"{PREFIX}PROMETHEUS_ADDRESS={prometheus!r} is not an http(s) URL "
+                "(e.g. http://prometheus-operated.monitoring.svc:9090)"
+            )
         if (get("PRIORITY") or "").lower() == "random":
             priority = 1 + secrets.randbelow(RANDOM_PRIORITY_MAX)
         else:
@@ -116,4 +133,8 @@ class Settings:
             cluster_domain=domain,
             events_level=choice("EVENTS_LEVEL", levels, "warning"),  # type: ignore[arg-type]
             observe_cluster=observe,
+            autoscale_seconds=number("AUTOSCALE_SECONDS", 15.0, 0.05, 3600),
+            scrape_timeout=number("SCRAPE_TIMEOUT", 2.0, 0.05, 60),
+            replica_metrics_port=int(number("REPLICA_METRICS_PORT", 0, 0, 65535)),
+            prometheus_address=prometheus,
         )

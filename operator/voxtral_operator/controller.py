@@ -16,8 +16,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from voxtral_operator import api, metrics, names
+from voxtral_operator import api, apis, metrics, names
+from voxtral_operator.autoscaling.step import ScalingState
 from voxtral_operator.config import Settings
+from voxtral_operator.discovery import Discovery
 from voxtral_operator.expectations import Expectations, Owner
 from voxtral_operator.kube import Kube, KubeError
 from voxtral_operator.problems import SpecError
@@ -29,6 +31,7 @@ from voxtral_operator.reconcile import (
     Invalid,
     Lookups,
     Plan,
+    Scale,
     Waiting,
     needs,
     plan,
@@ -64,6 +67,9 @@ class Controller:
         self.indexes = indexes
         self._locks: dict[Owner, asyncio.Lock] = {}
         self._expect = Expectations()  # the children
+        self.discovery = Discovery(kube)
+        # What the operator-mode autoscaler last found, per service (autoscaler.py writes it).
+        self.scaling: dict[Owner, ScalingState] = {}
         # The last status written, per service. The operator is the only writer of status,
         # so this is the status as it is, even while the services' cache lags behind a
         # write (kopf's own annotation patches interleave with the status writes).
@@ -86,6 +92,14 @@ class Controller:
     def owners(self) -> list[Owner]:
         return sorted(self.indexes.services)
 
+    def lock(self, owner: Owner) -> asyncio.Lock:
+        """Held while a service's children are planned and written (reconciles, scaling)."""
+        return self._locks.setdefault(owner, asyncio.Lock())
+
+    def resolve(self, body: Mapping[str, Any]) -> Resolved:
+        """parse() and resolve() with the operator's defaults (raises SpecError)."""
+        return resolve(parse(body), self.settings.prometheus_address)
+
     # --- the reconcile --------------------------------------------------------------
 
     async def reconcile(
@@ -96,7 +110,7 @@ class Controller:
     ) -> Plan:
         meta = body.get("metadata") or {}
         owner: Owner = (str(meta.get("namespace") or "default"), str(meta["name"]))
-        lock = self._locks.setdefault(owner, asyncio.Lock())
+        lock = self.lock(owner)
         started = time.perf_counter()
         result = "error"
         try:
@@ -130,7 +144,7 @@ class Controller:
     ) -> Plan:
         resolved: Resolved | SpecError
         try:
-            resolved = resolve(parse(body))
+            resolved = self.resolve(body)
         except SpecError as exc:
             resolved = exc
             metrics.ERRORS.labels("spec").inc()
@@ -200,31 +214,70 @@ class Controller:
                 claim = await self.kube.get(
                     "PersistentVolumeClaim", resolved.namespace, wanted.claim
                 )
+            served = await self.discovery.lookup(wanted.apis)
         except KubeError as exc:
             raise ApiFailure(str(exc)) from exc
-        return Lookups(secret=secret, claim=claim, claim_checked=wanted.claim is not None)
+        owner = (resolved.namespace, resolved.name)
+        return Lookups(
+            secret=secret,
+            claim=claim,
+            claim_checked=wanted.claim is not None,
+            apis=served,
+            scaling=self.scaling.get(owner) if resolved.scaling else None,
+        )
 
     async def _execute(
         self,
         owner: Owner,
-        actions: Iterable[Apply | Delete],
+        actions: Iterable[Apply | Delete | Scale],
         children: Mapping[ChildKey, Any],
         logger: logging.Logger | logging.LoggerAdapter[Any],
     ) -> None:
         namespace = owner[0]
+        latest = dict(children)
         for action in actions:
             if isinstance(action, Apply):
                 kind, name = action.key
-                after = await self.kube.apply(action.manifest)
-                self._expect.wrote(owner, action.key, children.get(action.key), slim(after))
+                try:
+                    after = await self.kube.apply(action.manifest)
+                except KubeError as exc:
+                    api_ = apis.BY_KIND.get(kind)
+                    if exc.status == 404 and api_ is not None:
+                        self.discovery.forget(api_.key)  # its CRD went away since
+                    raise
+                self._expect.wrote(owner, action.key, latest.get(action.key), slim(after))
+                latest[action.key] = slim(after)
                 metrics.WRITES.labels("apply", kind).inc()
                 logger.info(f"{'created' if action.create else 'updated'} {kind} {name}")
+            elif isinstance(action, Scale):
+                key = ("Deployment", action.name)
+                latest[key] = await self.write_scale(owner, latest.get(key), action.replicas)
+                logger.info(f"scaled Deployment {action.name} to {action.replicas}: {action.why}")
             else:
                 await self.kube.delete(action.kind, namespace, action.name)
                 key = (action.kind, action.name)
                 self._expect.wrote(owner, key, children.get(key), None)
                 metrics.WRITES.labels("delete", action.kind).inc()
                 logger.info(f"deleted {action.kind} {action.name}")
+
+    async def write_scale(
+        self, owner: Owner, deployment: Mapping[str, Any] | None, replicas: int
+    ) -> dict[str, Any] | None:
+        """Set a Deployment's replicas (its scale subresource, the autoscaler's field
+        manager); the cached Deployment is overlaid with the new count until its watch
+        shows the write. Returns that overlay."""
+        name = names.deployment(owner[1])
+        scale = await self.kube.scale(owner[0], name, replicas)
+        metrics.WRITES.labels("scale", "Deployment").inc()
+        if scale is None or deployment is None:
+            return None
+        after = copy.deepcopy(dict(deployment))
+        after.setdefault("spec", {})["replicas"] = replicas
+        version = (scale.get("metadata") or {}).get("resourceVersion")
+        if version is not None:
+            after.setdefault("metadata", {})["resourceVersion"] = version
+        self._expect.wrote(owner, ("Deployment", name), deployment, after)
+        return after
 
     async def _write_status(
         self,
@@ -280,6 +333,7 @@ class Controller:
         self._expect.forget(owner)
         self._written.pop(owner, None)
         self._locks.pop(owner, None)
+        self.scaling.pop(owner, None)
 
 
 def owner_of(body: Mapping[str, Any]) -> Owner | None:

@@ -18,6 +18,9 @@ from typing import Any, Final
 import kopf
 
 from voxtral_operator import api, metrics, names
+from voxtral_operator.api_scaling import mode_of
+from voxtral_operator.autoscaler import Autoscaler
+from voxtral_operator.autoscaling import scrape
 from voxtral_operator.config import ConfigError, Settings
 from voxtral_operator.controller import ApiFailure, Controller, Indexes, owner_of, slim
 from voxtral_operator.kube import Kube
@@ -33,6 +36,12 @@ CHILDREN: Final = {
     "PodDisruptionBudget": ("policy", "v1", "poddisruptionbudgets"),
     "PersistentVolumeClaim": ("", "v1", "persistentvolumeclaims"),
     "Job": ("batch", "v1", "jobs"),
+    "ConfigMap": ("", "v1", "configmaps"),
+    "HorizontalPodAutoscaler": ("autoscaling", "v2", "horizontalpodautoscalers"),
+    # Custom resources: watched where their CRDs are installed (kopf follows CRDs appearing).
+    "ScaledObject": ("keda.sh", "v1alpha1", "scaledobjects"),
+    "ServiceMonitor": ("monitoring.coreos.com", "v1", "servicemonitors"),
+    "PrometheusRule": ("monitoring.coreos.com", "v1", "prometheusrules"),
 }
 _LEVELS: Final = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING}
 
@@ -47,6 +56,11 @@ def _kube(memo: kopf.Memo) -> Kube:
 def _controller(memo: kopf.Memo) -> Controller:
     controller: Controller = memo["controller"]
     return controller
+
+
+def _autoscaler(memo: kopf.Memo) -> Autoscaler:
+    autoscaler: Autoscaler = memo["autoscaler"]
+    return autoscaler
 
 
 # --- operator lifecycle ---------------------------------------------------------------
@@ -90,6 +104,12 @@ async def operator_startup(
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix=api.GROUP, key="last-handled-configuration"
     )
+    # Watch only the operator's own children (server-side label selection): not every
+    # ConfigMap and Deployment of the cluster.
+    for group, version, plural in CHILDREN.values():
+        settings.watching.label_selectors[(group, version, plural)] = (
+            f"{names.LABEL_MANAGED_BY}={names.OPERATOR}"
+        )
     settings.peering.standalone = not config.peering
     if config.peering:
         settings.peering.name = config.peering
@@ -101,6 +121,7 @@ async def operator_startup(
     )
     controller = Controller(config, _kube(memo), indexes)
     memo["controller"] = controller
+    memo["autoscaler"] = Autoscaler(controller, scrape.client(config.scrape_timeout))
     if config.metrics_port and not memo.get("metrics_served"):
         metrics.serve(config.metrics_port)
         memo["metrics_served"] = True
@@ -135,6 +156,8 @@ async def operator_cleanup(memo: kopf.Memo, **_: Any) -> None:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+    if "autoscaler" in memo:
+        await _autoscaler(memo).http.aclose()
     if "kube" in memo:
         await _kube(memo).close()
 
@@ -181,6 +204,34 @@ async def voxtralservice_event(
 ) -> None:
     if type == "DELETED" and "controller" in memo and namespace:
         _controller(memo).forget((namespace, name))
+        _autoscaler(memo).forget((namespace, name))
+
+
+def _scaled_by_operator(spec: kopf.Spec, **_: Any) -> bool:
+    return mode_of(spec) == "operator"
+
+
+@kopf.daemon(GROUP, VERSION, PLURAL, id="autoscaler", when=_scaled_by_operator)
+async def voxtralservice_autoscale(
+    namespace: str | None,
+    name: str,
+    body: kopf.Body,
+    stopped: kopf.DaemonStopped,
+    memo: kopf.Memo,
+    logger: kopf.Logger,
+    **_: Any,
+) -> None:
+    """Operator mode: read, decide and scale every VOXTRAL_OPERATOR_AUTOSCALE_SECONDS, while
+    the service is in that mode (kopf stops this when it leaves it, or pauses it under
+    peering). Scale changes are posted as Events on the service."""
+    autoscaler = _autoscaler(memo)
+
+    def notify(reason: str, message: str) -> None:
+        kopf.info(body, reason=reason, message=message)
+
+    while not stopped:
+        await autoscaler.tick((namespace or "default", name), logger, notify)
+        await stopped.wait(autoscaler.interval)
 
 
 async def child_event(

@@ -1,14 +1,15 @@
 """The one module that talks to the Kubernetes API server (kopf's own watching aside).
 
-Writes are server-side apply (PATCH application/apply-patch+yaml, field manager
-`voxtral-operator`, force): creating and updating are one idempotent call, and fields the
-operator stops setting are removed. 404 on get/delete is an answer, not an error. Every
-call goes through `_request`, which counts it by (verb, resource, code) for the metrics
-and for the RBAC list of the Helm chart.
+Writes are server-side apply (PATCH application/apply-patch+yaml, field manager `voxtral-
+operator`, force): creating and updating are one idempotent call, and fields the operator
+stops setting are removed. A Deployment's replicas under an autoscaling mode are applied
+through its scale subresource by a field manager of their own (`voxtral-autoscaler`), so
+that they outlive the operator's applies that leave them out. 404 on get/delete is an
+answer, not an error. Every call goes through `_request`, which counts it by (verb,
+resource, code) for the metrics and for the RBAC list of the Helm chart.
 
 Credentials are the ones kopf logged in with (`kopf.ConnectionInfo`), handed over by the
-login handler, so the operator has a single notion of who it is.
-"""
+login handler, so the operator has a single notion of who it is."""
 
 from __future__ import annotations
 
@@ -53,6 +54,12 @@ RESOURCES: Final[dict[str, Resource]] = {
     "PersistentVolumeClaim": Resource("", "v1", "persistentvolumeclaims"),
     "Job": Resource("batch", "v1", "jobs"),
     "Secret": Resource("", "v1", "secrets"),
+    "Pod": Resource("", "v1", "pods"),
+    "ConfigMap": Resource("", "v1", "configmaps"),
+    "HorizontalPodAutoscaler": Resource("autoscaling", "v2", "horizontalpodautoscalers"),
+    "ScaledObject": Resource("keda.sh", "v1alpha1", "scaledobjects"),
+    "ServiceMonitor": Resource("monitoring.coreos.com", "v1", "servicemonitors"),
+    "PrometheusRule": Resource("monitoring.coreos.com", "v1", "prometheusrules"),
     api.KIND: Resource(api.GROUP, api.VERSION, api.PLURAL),
 }
 
@@ -141,11 +148,16 @@ class Kube:
         params: Mapping[str, str] | None = None,
         body: Any = None,
         content_type: str | None = None,
+        sub: str | None = None,
     ) -> httpx.Response:
         await self._ready.wait()
         assert self._client is not None
-        resource = RESOURCES[kind]
-        label = f"{resource.group}/{resource.plural}" if resource.group else resource.plural
+        if kind:
+            resource = RESOURCES[kind]
+            plural = f"{resource.plural}/{sub}" if sub else resource.plural
+            label = f"{resource.group}/{plural}" if resource.group else plural
+        else:
+            label = "discovery"
         headers = {"Content-Type": content_type} if content_type else {}
         content = json.dumps(body).encode() if body is not None else None
         try:
@@ -229,3 +241,55 @@ class Kube:
             raise self._fail(response)
         result: dict[str, Any] = response.json()
         return result
+
+    async def list(self, kind: str, namespace: str, selector: str) -> list[dict[str, Any]]:
+        """The objects of a kind in a namespace that match a label selector."""
+        path = RESOURCES[kind].path(namespace)
+        response = await self._request(
+            "list", kind, "GET", path, params={"labelSelector": selector}
+        )
+        if response.status_code >= 400:
+            raise self._fail(response)
+        items: list[dict[str, Any]] = response.json().get("items") or []
+        return items
+
+    async def scale(self, namespace: str, name: str, replicas: int) -> dict[str, Any] | None:
+        """Apply a Deployment's replicas through its scale subresource, by the autoscaler's
+        field manager. The Scale object the API server answers, None if it is gone."""
+        path = RESOURCES["Deployment"].path(namespace, name, "scale")
+        body = {
+            "apiVersion": "autoscaling/v1",
+            "kind": "Scale",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {"replicas": replicas},
+        }
+        response = await self._request(
+            "patch",
+            "Deployment",
+            "PATCH",
+            path,
+            params={"fieldManager": names.FIELD_MANAGER_SCALE, "force": "true"},
+            body=body,
+            content_type=APPLY,
+            sub="scale",
+        )
+        if response.status_code == 404:
+            return None
+        if response.status_code >= 400:
+            raise self._fail(response)
+        result: dict[str, Any] = response.json()
+        return result
+
+    async def served(self, group: str, version: str | None, plural: str | None) -> bool:
+        """Whether the API server serves a group (any version), a group version, or a
+        resource of it, by discovery (allowed to every authenticated client)."""
+        path = f"/apis/{group}" + (f"/{version}" if version else "")
+        response = await self._request("get", "", "GET", path)
+        if response.status_code == 404:
+            return False
+        if response.status_code >= 400:
+            raise self._fail(response)
+        if plural is None:
+            return True
+        resources = response.json().get("resources") or []
+        return any(r.get("name") == plural for r in resources)

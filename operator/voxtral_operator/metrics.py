@@ -50,6 +50,27 @@ SERVICES: Final = Gauge(
 )
 
 
+AUTOSCALER_TICKS: Final = Counter(
+    "voxtral_operator_autoscaler_ticks_total",
+    "Ticks of the operator-mode autoscaler, by result (ok, error: an API call failed).",
+    ["result"],
+    registry=REGISTRY,
+)
+AUTOSCALER_READS: Final = Counter(
+    "voxtral_operator_autoscaler_reads_total",
+    "Reads of a ready replica's /metrics by the operator-mode autoscaler, by result (ok, "
+    "error: no answer, an HTTP error, or not a Voxtral replica's metrics).",
+    ["result"],
+    registry=REGISTRY,
+)
+SCALES: Final = Counter(
+    "voxtral_operator_scales_total",
+    "Changes of a Deployment's replicas by the operator-mode autoscaler, by direction.",
+    ["direction"],
+    registry=REGISTRY,
+)
+
+
 def observe_request(verb: str, resource: str, code: str) -> None:
     API_REQUESTS.labels(verb, resource, code).inc()
 

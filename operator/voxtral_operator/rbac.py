@@ -26,7 +26,8 @@ class Grant:
 
 # Namespaced resources, granted in every namespace the operator serves (a ClusterRole when it
 # serves all of them). Watches of the kinds below are kopf's indexes (handlers.CHILDREN);
-# get / patch (server-side apply) / delete are the reconciler's (kube.py).
+# get / patch (server-side apply) / delete are the reconciler's (kube.py). Whether KEDA or
+# the Prometheus Operator is installed is asked of discovery, which needs no grant.
 SERVED: Final[tuple[Grant, ...]] = (
     Grant(
         "voxtral.dev",
@@ -67,6 +68,50 @@ SERVED: Final[tuple[Grant, ...]] = (
     ),
     Grant("", "secrets", ("get",), "checks that a Hugging Face token Secret exists"),
     Grant("", "events", ("create",), "kopf posts Events on VoxtralServices"),
+    Grant(
+        "",
+        "pods",
+        ("list",),
+        "the operator-mode autoscaler lists a service's pods: ready ones (whose /metrics it "
+        "reads), starting ones, and those Pending for lack of GPUs",
+    ),
+    Grant(
+        "apps",
+        "deployments/scale",
+        ("patch",),
+        "replicas set by the operator-mode autoscaler, and handed over to the autoscaler's "
+        "field manager when autoscaling starts",
+    ),
+    Grant(
+        "autoscaling",
+        "horizontalpodautoscalers",
+        ("get", "list", "watch", "patch", "delete"),
+        "the HorizontalPodAutoscaler of autoscaling mode hpa, deleted in other modes",
+    ),
+    Grant(
+        "keda.sh",
+        "scaledobjects",
+        ("get", "list", "watch", "patch", "delete"),
+        "the KEDA ScaledObject of autoscaling mode keda, deleted in other modes",
+    ),
+    Grant(
+        "monitoring.coreos.com",
+        "servicemonitors",
+        ("get", "list", "watch", "patch", "delete"),
+        "the ServiceMonitor of spec.monitoring",
+    ),
+    Grant(
+        "monitoring.coreos.com",
+        "prometheusrules",
+        ("get", "list", "watch", "patch", "delete"),
+        "the alerts of spec.monitoring",
+    ),
+    Grant(
+        "",
+        "configmaps",
+        ("get", "list", "watch", "patch", "delete"),
+        "the Grafana dashboard of spec.monitoring",
+    ),
 )
 
 # Cluster-scoped, with a ClusterRole. With namespaced Roles the operator runs with

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
-from voxtral_operator import names
+from voxtral_operator import apis, names
 from voxtral_operator.builders import Children, build_children
 from voxtral_operator.builders.meta import spec_hash
 from voxtral_operator.conditions import (
@@ -27,6 +27,12 @@ from voxtral_operator.drift import in_sync
 from voxtral_operator.problems import SpecError
 from voxtral_operator.quantity import parse_quantity
 from voxtral_operator.resolve import Resolved
+from voxtral_operator.scaling_status import (
+    OPTIONAL_CONDITIONS,
+    autoscaling_status,
+    monitoring_condition,
+    scaling_conditions,
+)
 from voxtral_operator.status import (
     COND_READY,
     Cond,
@@ -44,7 +50,14 @@ DELETABLE: Final = {
     "Service": "v1",
     "PodDisruptionBudget": "policy/v1",
     "Job": "batch/v1",
+    "HorizontalPodAutoscaler": "autoscaling/v2",
+    "ScaledObject": "keda.sh/v1alpha1",
+    "ServiceMonitor": "monitoring.coreos.com/v1",
+    "PrometheusRule": "monitoring.coreos.com/v1",
+    "ConfigMap": "v1",
 }
+# The replicas the API server gives a Deployment created without them.
+DEFAULT_REPLICAS: Final = 1
 
 
 @dataclass(frozen=True)
@@ -65,6 +78,18 @@ class Delete:
 
 
 @dataclass(frozen=True)
+class Scale:
+    """Set a Deployment's replicas through its scale subresource, by the autoscaler's field
+    manager (names.FIELD_MANAGER_SCALE): the start of an autoscaled Deployment, or the hand
+    over of `replicas` from spec.replicas to an autoscaling mode. Done before the apply that
+    stops carrying `replicas`, so the field always has a manager and is never reset."""
+
+    name: str
+    replicas: int
+    why: str
+
+
+@dataclass(frozen=True)
 class Invalid:
     """The spec cannot be served as it is: no retry until it changes (kopf.PermanentError)."""
 
@@ -78,6 +103,7 @@ class Needs:
 
     secret: tuple[str, str] | None = None  # (name, key) of the Hugging Face token
     claim: str | None = None  # the user's PVC of a pvc source
+    apis: tuple[apis.Api, ...] = ()  # optional APIs to look for (discovery)
 
 
 @dataclass(frozen=True)
@@ -87,9 +113,12 @@ class Context:
     wait_seconds: float = WAIT_SECONDS
 
 
+Action = Apply | Delete | Scale
+
+
 @dataclass(frozen=True)
 class Plan:
-    actions: list[Apply | Delete] = field(default_factory=list)
+    actions: list[Action] = field(default_factory=list)
     status: dict[str, Any] = field(default_factory=dict)
     status_patch: dict[str, Any] | None = None
     problem: Waiting | Invalid | None = None
@@ -108,7 +137,7 @@ def needs(resolved: Resolved, children: Mapping[ChildKey, Body]) -> Needs:
     claim = None
     if resolved.pvc is not None and ("Deployment", resolved.name) not in children:
         claim = resolved.pvc.claim_name
-    return Needs(secret=secret, claim=claim)
+    return Needs(secret=secret, claim=claim, apis=apis.required(resolved))
 
 
 def _controlled_by(child: Body, uid: str | None) -> bool:
@@ -168,9 +197,9 @@ def plan(
     model, waiting = model_condition(resolved, wanted, children, lookups)
     if waiting is not None:
         waiting = replace(waiting, delay=ctx.wait_seconds)
-    actions: list[Apply | Delete] = []
+    actions: list[Action] = []
     if waiting is None:
-        actions = _actions(resolved, wanted, children, model)
+        actions = _actions(resolved, wanted, children, model, lookups.apis)
     # The status describes the world as this plan leaves it (a Deployment it creates is
     # "loading", not "missing"), so that the next reconcile has nothing new to say.
     projected = _project(children, actions)
@@ -184,12 +213,21 @@ def plan(
         top = Cond(COND_READY, "False", available.reason, available.message)
     else:
         top = Cond(COND_READY, "True", "Serving", f"serving {resolved.model_label}")
+    hpa = projected.get(("HorizontalPodAutoscaler", names.autoscaler(resolved.name)))
+    extra = scaling_conditions(resolved, lookups.apis, hpa, lookups.scaling)
+    monitored = monitoring_condition(resolved, lookups.apis)
+    extra += [monitored] if monitored is not None else []
+    off = [t for t in OPTIONAL_CONDITIONS if t not in {c.type for c in extra}]
 
     service_there = ("Service", resolved.name) in projected
     status: dict[str, Any] = {
         "observedGeneration": generation,
         "conditions": merge_conditions(
-            previous.get("conditions") or [], [model, available, top], generation, ctx.now
+            previous.get("conditions") or [],
+            [model, available, top, *extra],
+            generation,
+            ctx.now,
+            drop=off,
         ),
         "replicas": replicas,
         "readyReplicas": ready,
@@ -197,6 +235,9 @@ def plan(
         "selector": selector(resolved.name),
         "model": resolved.model_label,
         "gpusPerReplica": resolved.gpus,
+        "autoscaling": autoscaling_status(
+            resolved, deployment, hpa, lookups.scaling, previous.get("autoscaling")
+        ),
     }
     if service_there:
         status["endpoints"] = endpoints(resolved, ctx.cluster_domain)
@@ -213,24 +254,59 @@ def plan(
     )
 
 
-def _project(
-    children: Mapping[ChildKey, Body], actions: list[Apply | Delete]
-) -> dict[ChildKey, Body]:
-    """The children once the actions are done (an applied child keeps its status)."""
+def _project(children: Mapping[ChildKey, Body], actions: list[Action]) -> dict[ChildKey, Body]:
+    """The children once the actions are done (an applied child keeps its status, and the
+    replicas it has unless the manifest sets them)."""
     projected = dict(children)
     for action in actions:
         if isinstance(action, Apply):
             old = children.get(action.key) or {}
-            projected[action.key] = {**action.manifest, "status": old.get("status") or {}}
+            spec = dict(action.manifest.get("spec") or {})
+            if action.manifest["kind"] == "Deployment" and "replicas" not in spec:
+                spec["replicas"] = (old.get("spec") or {}).get("replicas", DEFAULT_REPLICAS)
+            projected[action.key] = {
+                **action.manifest,
+                "spec": spec,
+                "status": old.get("status") or {},
+            }
+        elif isinstance(action, Scale):
+            key = ("Deployment", action.name)
+            old = projected.get(key) or {}
+            spec = {**(old.get("spec") or {}), "replicas": action.replicas}
+            projected[key] = {**old, "spec": spec}
         else:
             projected.pop((action.kind, action.name), None)
     return projected
 
 
+def _deployment(resolved: Resolved, desired: dict[str, Any], observed: Body | None) -> list[Action]:
+    """Sync the Deployment; with autoscaling on, give `replicas` a manager first (see Scale)."""
+    action = _sync(desired, observed)
+    scaling = resolved.scaling
+    if scaling is None or action is None:
+        return [action] if action is not None else []
+    name = desired["metadata"]["name"]
+    if observed is None:
+        start = resolved.start_replicas
+        if start == DEFAULT_REPLICAS:
+            return [action]
+        return [action, Scale(name, start, f"start at {start} (spec.replicas, within bounds)")]
+    annotations = (observed.get("metadata") or {}).get("annotations") or {}
+    if annotations.get(names.ANNOTATION_REPLICAS_FROM, "spec") != "spec":
+        return [action]
+    current = int((observed.get("spec") or {}).get("replicas", DEFAULT_REPLICAS))
+    why = f"replicas handed from spec.replicas to autoscaling mode {scaling.mode}"
+    return [Scale(name, scaling.clamp(current), why), action]
+
+
 def _actions(
-    resolved: Resolved, wanted: Children, children: Mapping[ChildKey, Body], model: Cond
-) -> list[Apply | Delete]:
-    actions: list[Apply | Delete] = []
+    resolved: Resolved,
+    wanted: Children,
+    children: Mapping[ChildKey, Body],
+    model: Cond,
+    served: Mapping[str, bool],
+) -> list[Action]:
+    actions: list[Action] = []
 
     def sync(manifest: dict[str, Any] | None) -> None:
         if manifest is None:
@@ -240,6 +316,12 @@ def _actions(
         if action is not None:
             actions.append(action)
 
+    def sync_optional(manifest: dict[str, Any] | None) -> None:
+        """A custom resource only where its CRD is installed (the status says otherwise)."""
+        api = apis.BY_KIND.get(manifest["kind"]) if manifest is not None else None
+        if api is None or served.get(api.key):
+            sync(manifest)
+
     if wanted.cache_claim is not None:
         claim_key = ("PersistentVolumeClaim", wanted.cache_claim["metadata"]["name"])
         sync(_claim_manifest(wanted.cache_claim, children.get(claim_key)))
@@ -248,9 +330,15 @@ def _actions(
         if job_key not in children:  # a Job is immutable: create it, never update it
             actions.append(Apply(wanted.download_job, create=True))
     if model.ok:  # until the new weights are in place, a running Deployment keeps the old
-        sync(wanted.deployment)
+        key = ("Deployment", wanted.deployment["metadata"]["name"])
+        actions += _deployment(resolved, wanted.deployment, children.get(key))
+        sync(wanted.hpa)
+        sync_optional(wanted.scaled_object)
     sync(wanted.service)
     sync(wanted.pdb)
+    sync_optional(wanted.service_monitor)
+    sync_optional(wanted.prometheus_rule)
+    sync(wanted.dashboard)
 
     keep = {(m["kind"], m["metadata"]["name"]) for m in wanted.all()}
     uid = resolved.service.metadata.uid
@@ -296,6 +384,7 @@ __all__ = [
     "Lookups",
     "Needs",
     "Plan",
+    "Scale",
     "Waiting",
     "needs",
     "plan",

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from voxtral_operator import names
 from voxtral_operator.api import HuggingFaceSource, PvcSource, VoxtralService
+from voxtral_operator.api_scaling import AutoscalingSpec
 from voxtral_operator.presets import (
     DEFAULT_CPU,
     DEFAULT_GPUS_PER_REPLICA,
@@ -42,8 +43,10 @@ class Resolved:
     """Where the predictor finds the checkpoint (VOXTRAL_MODEL)."""
     model_label: str
     operator_owns_replicas: bool = True
-    """False once an autoscaler owns the Deployment's replicas (spec.autoscaling, to come):
-    the builders then leave `replicas` out and drift in it is not repaired."""
+    """False while an autoscaler owns the Deployment's replicas (spec.autoscaling on): the
+    builders then leave `replicas` out and drift in it is not repaired."""
+    prometheus_address: str | None = None
+    """The Prometheus KEDA's triggers query: the spec's, else the operator's setting."""
 
     @property
     def name(self) -> str:
@@ -56,6 +59,23 @@ class Resolved:
     @property
     def spec(self) -> Any:
         return self.service.spec
+
+    @property
+    def scaling(self) -> AutoscalingSpec | None:
+        """spec.autoscaling when it is on."""
+        scaling: AutoscalingSpec | None = self.service.spec.scaling
+        return scaling
+
+    @property
+    def replicas_from(self) -> str:
+        """Who decides the Deployment's replicas: "spec" or the autoscaling mode."""
+        return "spec" if self.scaling is None else self.scaling.mode
+
+    @property
+    def start_replicas(self) -> int:
+        """spec.replicas, kept within the autoscaling bounds while autoscaling is on."""
+        replicas: int = self.service.spec.replicas
+        return replicas if self.scaling is None else self.scaling.clamp(replicas)
 
 
 def parse(body: Mapping[str, Any]) -> VoxtralService:
@@ -71,8 +91,9 @@ def _hf_dir(source: HuggingFaceSource) -> str:
     return f"{MODELS_MOUNT}/hf/{source.repo.replace('/', '--')}/{safe}"
 
 
-def resolve(service: VoxtralService) -> Resolved:
-    """Fill in the preset's defaults and check that the model fits the GPUs."""
+def resolve(service: VoxtralService, prometheus_address: str = "") -> Resolved:
+    """Fill in the preset's defaults and check that the model fits the GPUs.
+    `prometheus_address` is the operator's default for KEDA's triggers."""
     spec = service.spec
     preset = PRESETS[spec.model.preset] if spec.model.preset else None
     gpus = spec.gpus_per_replica or (
@@ -111,6 +132,12 @@ def resolve(service: VoxtralService) -> Resolved:
         claim_name=claim,
         model_dir=model_dir,
         model_label=label,
+        operator_owns_replicas=spec.scaling is None,
+        prometheus_address=(
+            (spec.autoscaling.prometheus_address if spec.autoscaling else None)
+            or prometheus_address
+            or None
+        ),
     )
     check_fit(resolved)
     return resolved

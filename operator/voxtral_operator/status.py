@@ -3,14 +3,24 @@ VoxtralService shows. Pure: the time comes in as an argument."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 COND_MODEL_READY: Final = "ModelReady"
 COND_AVAILABLE: Final = "Available"
 COND_READY: Final = "Ready"
-CONDITION_ORDER: Final = (COND_MODEL_READY, COND_AVAILABLE, COND_READY)
+COND_SCALING_ACTIVE: Final = "ScalingActive"
+COND_SCALING_LIMITED: Final = "ScalingLimited"
+COND_MONITORING_READY: Final = "MonitoringReady"
+CONDITION_ORDER: Final = (
+    COND_MODEL_READY,
+    COND_AVAILABLE,
+    COND_READY,
+    COND_SCALING_ACTIVE,
+    COND_SCALING_LIMITED,
+    COND_MONITORING_READY,
+)
 
 Status = Literal["True", "False", "Unknown"]
 
@@ -41,11 +51,13 @@ def merge_conditions(
     decided: Sequence[Cond],
     generation: int | None,
     now: str,
+    drop: Collection[str] = (),
 ) -> list[dict[str, Any]]:
     """The new conditions list: decided ones replace their type; a condition's
-    lastTransitionTime moves only when its status changes; undecided types are kept."""
+    lastTransitionTime moves only when its status changes; undecided types are kept, but
+    for those in `drop` (conditions of a feature that is off)."""
     by_type: dict[str, dict[str, Any]] = {
-        str(c.get("type")): dict(c) for c in previous if c.get("type")
+        str(c.get("type")): dict(c) for c in previous if c.get("type") and c.get("type") not in drop
     }
     for cond in decided:
         before = _previous(previous, cond.type)

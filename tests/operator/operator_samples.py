@@ -115,6 +115,51 @@ VALID: dict[str, dict[str, Any]] = {
             },
             "resources": {"cpu": "12", "memory": "96Gi"},
             "rollout": {"maxSurge": 1, "maxUnavailable": 0},
+            "autoscaling": {
+                "mode": "operator",
+                "minReplicas": 2,
+                "maxReplicas": 12,
+                "target": {"queuePerReplica": 4, "kvCacheUsage": 0.85, "concurrencyPerReplica": 48},
+                "scaleUp": {"stabilizationSeconds": 45, "maxStep": 4},
+                "scaleDown": {"delaySeconds": 600, "maxStep": 2},
+                "prometheusAddress": "http://prometheus-operated.monitoring.svc:9090",
+            },
+            "monitoring": {
+                "enabled": True,
+                "labels": {"release": "prometheus"},
+                "scrapeInterval": "30s",
+                "dashboard": True,
+                "alerts": {"enabled": True, "queueTimeSeconds": 1.5, "errorRatio": 0.02},
+            },
+        }
+    ),
+    "autoscaled": vxs(
+        {"model": {"preset": "voxtral-small-24b"}, "autoscaling": {"maxReplicas": 8}}
+    ),
+    "keda": vxs(
+        {
+            "model": {"preset": "voxtral-mini-3b"},
+            "autoscaling": {
+                "mode": "keda",
+                "minReplicas": 0,
+                "maxReplicas": 4,
+                "prometheusAddress": "http://prometheus-operated.monitoring.svc:9090",
+            },
+            "monitoring": {"enabled": True, "labels": {"release": "prometheus"}},
+        }
+    ),
+    "hpa": vxs(
+        {
+            "model": {"preset": "voxtral-mini-3b"},
+            "replicas": 3,
+            "autoscaling": {
+                "mode": "hpa",
+                "minReplicas": 2,
+                "maxReplicas": 6,
+                "target": {"queuePerReplica": 8, "kvCacheUsage": 0.9, "concurrencyPerReplica": 32},
+                "scaleUp": {"stabilizationSeconds": 0, "maxStep": 2},
+                "scaleDown": {"delaySeconds": 7200, "maxStep": 1},
+            },
         }
     ),
 }
@@ -201,6 +246,41 @@ INVALID: dict[str, tuple[dict[str, Any], str, bool]] = {
     "memory-utilisation": (
         vxs({"model": {"preset": "voxtral-mini-3b"}, "engine": {"gpuMemoryUtilization": 1.5}}),
         "spec.engine.gpuMemoryUtilization",
+        False,
+    ),
+    "scaling-min-above-max": (
+        vxs(
+            {
+                "model": {"preset": "voxtral-mini-3b"},
+                "autoscaling": {"minReplicas": 5, "maxReplicas": 2},
+            }
+        ),
+        "spec.autoscaling.minReplicas must not be greater than maxReplicas",
+        True,
+    ),
+    "scaling-to-zero-without-keda": (
+        vxs({"model": {"preset": "voxtral-mini-3b"}, "autoscaling": {"minReplicas": 0}}),
+        "spec.autoscaling.minReplicas 0 needs mode keda",
+        True,
+    ),
+    "scaling-unknown-mode": (
+        vxs({"model": {"preset": "voxtral-mini-3b"}, "autoscaling": {"mode": "vpa"}}),
+        "spec.autoscaling.mode: 'vpa' is not allowed",
+        False,
+    ),
+    "scaling-kv-cache-over-one": (
+        vxs(
+            {
+                "model": {"preset": "voxtral-mini-3b"},
+                "autoscaling": {"target": {"kvCacheUsage": 90}},
+            }
+        ),
+        "spec.autoscaling.target.kvCacheUsage",
+        False,
+    ),
+    "monitoring-bad-interval": (
+        vxs({"model": {"preset": "voxtral-mini-3b"}, "monitoring": {"scrapeInterval": "15"}}),
+        "spec.monitoring.scrapeInterval",
         False,
     ),
     "short-startup": (

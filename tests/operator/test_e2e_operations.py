@@ -149,6 +149,20 @@ EXPECTED_CALLS = {
     ("delete", "batch", "jobs"),
     ("get", "", "secrets"),
     ("create", "", "events"),
+    # Autoscaling and monitoring (issue 6).
+    ("list", "", "pods"),
+    ("patch", "apps", "deployments/scale"),
+    *(
+        (verb, group, resource)
+        for group, resource in (
+            ("autoscaling", "horizontalpodautoscalers"),
+            ("keda.sh", "scaledobjects"),
+            ("monitoring.coreos.com", "servicemonitors"),
+            ("monitoring.coreos.com", "prometheusrules"),
+            ("", "configmaps"),
+        )
+        for verb in ("get", "list", "watch", "patch", "delete")
+    ),
 }
 
 

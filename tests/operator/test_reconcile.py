@@ -20,6 +20,7 @@ from voxtral_operator.reconcile import (
     Invalid,
     Lookups,
     Plan,
+    Scale,
     Waiting,
     needs,
     plan,
@@ -39,8 +40,11 @@ class World:
         self.body["metadata"].update(uid="uid-1", generation=1)
         self.children: dict[ChildKey, dict[str, Any]] = {}
         self.writes = 0
+        self.scales: list[Scale] = []
 
-    def reconcile(self, lookups: Lookups | None = None, ctx: Context = CTX) -> Plan:
+    def reconcile(
+        self, lookups: Lookups | None = None, ctx: Context = CTX, apis: dict[str, bool] | None = None
+    ) -> Plan:
         try:
             resolved: Any = resolve(parse(self.body))
         except SpecError as exc:
@@ -51,6 +55,7 @@ class World:
                 secret="ok" if wanted.secret else None,
                 claim={"status": {"phase": "Bound"}} if wanted.claim else None,
                 claim_checked=wanted.claim is not None,
+                apis=apis or {},
             )
         result = plan(self.body, resolved, self.children, lookups or Lookups(), ctx)
         for action in result.actions:
@@ -62,7 +67,13 @@ class World:
                     stored["status"] = old["status"]
                 if stored["kind"] == "Service":
                     stored["spec"]["clusterIP"] = "10.0.0.1"  # a server default
+                if stored["kind"] == "Deployment" and "replicas" not in stored["spec"]:
+                    # Kept while another field manager owns it (Scale), else the default.
+                    stored["spec"]["replicas"] = (old or {}).get("spec", {}).get("replicas", 1)
                 self.children[action.key] = stored
+            elif isinstance(action, Scale):
+                self.scales.append(action)
+                self.children[("Deployment", action.name)]["spec"]["replicas"] = action.replicas
             else:
                 del self.children[(action.kind, action.name)]
         if result.status_patch is not None:

@@ -38,6 +38,9 @@ class ScalingConfig:
     target: Target = field(default_factory=Target)
     scale_up: ScaleUp = field(default_factory=ScaleUp)
     scale_down: ScaleDown = field(default_factory=ScaleDown)
+    interval_seconds: float = defaults.INTERVAL_SECONDS
+    """How often the caller decides: the slack of the windows is half of it (the operator
+    passes its own period; tests decide faster)."""
 
     def __post_init__(self) -> None:
         if not 0 <= self.min_replicas <= self.max_replicas or self.max_replicas < 1:
@@ -55,5 +58,7 @@ class ScalingConfig:
             raise ValueError(f"target.kvCacheUsage is a fraction: {t.kv_cache_usage} > 1")
         if self.scale_up.max_step < 1 or self.scale_down.max_step < 1:
             raise ValueError("scaleUp.maxStep and scaleDown.maxStep must be at least 1")
+        if self.interval_seconds <= 0:
+            raise ValueError("the decision interval must be greater than zero")
         if self.scale_up.stabilization_seconds < 0 or self.scale_down.delay_seconds < 0:
             raise ValueError("scaleUp.stabilizationSeconds and scaleDown.delaySeconds must be >= 0")

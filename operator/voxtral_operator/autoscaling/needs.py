@@ -88,7 +88,7 @@ def level(samples: Sequence[Sample], config: ScalingConfig) -> Need:
 def _window(samples: Sequence[Sample], config: ScalingConfig) -> list[Sample]:
     """The reads of the scale-up window, the present one last (half a tick of slack)."""
     since = samples[-1].time - config.scale_up.stabilization_seconds
-    return [s for s in samples if s.time >= since - defaults.INTERVAL_SECONDS / 2]
+    return [s for s in samples if s.time >= since - config.interval_seconds / 2]
 
 
 def growing(samples: Sequence[Sample], config: ScalingConfig) -> bool:
@@ -110,7 +110,7 @@ def surge(samples: Sequence[Sample], config: ScalingConfig) -> Need | None:
     when the demand is not at a new high: the backlog is being worked off.)"""
     now = samples[-1]
     window = _window(samples, config)
-    seen = now.time - window[0].time + defaults.INTERVAL_SECONDS / 2
+    seen = now.time - window[0].time + config.interval_seconds / 2
     if len(window) < 2 or seen < config.scale_up.stabilization_seconds:
         return None
     if not all(saturated(s, config) for s in window):

@@ -1,9 +1,9 @@
 """The scaling decision: pure, so a recorded sequence of metrics replays exactly.
 
-Every ``INTERVAL_SECONDS`` (15 s) the operator reads each ready replica's ``/metrics``
-into `ReplicaSignals` and calls `decide` with the time, the fleet as the API server
-shows it and the `History` the previous call returned. Nothing here reads a clock, the
-network or the cluster.
+Every ``INTERVAL_SECONDS`` (15 s; ``ScalingConfig.interval_seconds``) the operator reads
+each ready replica's ``/metrics`` into `ReplicaSignals` and calls `decide` with the time,
+the fleet as the API server shows it and the `History` the previous call returned. Nothing
+here reads a clock, the network or the cluster.
 
 The formula. R is the number of ready replicas, c ``target.concurrencyPerReplica``,
 q ``target.queuePerReplica``, k ``target.kvCacheUsage``. A replica's demand is the work
@@ -142,7 +142,7 @@ def decide(now: float, fleet: Fleet, history: History, config: ScalingConfig) ->
     up, down = config.scale_up, config.scale_down
     current = fleet.desired
     horizon = max(up.stabilization_seconds, down.delay_seconds, defaults.DEMAND_WINDOW_SECONDS)
-    horizon += defaults.INTERVAL_SECONDS
+    horizon += config.interval_seconds
     kept = tuple(s for s in history.samples if now - horizon <= s.time < now)
     sample = needs.measure(now, fleet.ready)
     changed_at = history.changed_at
@@ -162,7 +162,7 @@ def decide(now: float, fleet: Fleet, history: History, config: ScalingConfig) ->
 
     # A window counts only once the policy has looked that long (not after a restart);
     # half a tick of slack absorbs a late timer.
-    slack = defaults.INTERVAL_SECONDS / 2
+    slack = config.interval_seconds / 2
     seen = now - samples[0].time + slack
     up_window = [s.need for s in samples if s.time >= now - up.stabilization_seconds - slack]
     up_to = min(up_window) if seen >= up.stabilization_seconds else current

@@ -10,8 +10,14 @@ from typing import Any
 
 from voxtral_operator.builders.deployment import build_deployment
 from voxtral_operator.builders.download_job import build_download_job
+from voxtral_operator.builders.monitoring import (
+    build_dashboard_config_map,
+    build_prometheus_rule,
+    build_service_monitor,
+)
 from voxtral_operator.builders.pdb import build_pdb
 from voxtral_operator.builders.pvc import build_cache_claim
+from voxtral_operator.builders.scaling import build_hpa, build_scaled_object
 from voxtral_operator.builders.service import build_service
 from voxtral_operator.resolve import Resolved
 
@@ -20,17 +26,36 @@ Manifest = dict[str, Any]
 
 @dataclass(frozen=True)
 class Children:
-    """Every child the operator wants for one VoxtralService (None: it wants none)."""
+    """Every child the operator wants for one VoxtralService (None: it wants none). The
+    custom resources (ScaledObject, ServiceMonitor, PrometheusRule) are wanted whether or
+    not their CRDs are installed: the planner creates them only where they are."""
 
     deployment: Manifest
     service: Manifest
     pdb: Manifest | None
     cache_claim: Manifest | None
     download_job: Manifest | None
+    hpa: Manifest | None = None
+    scaled_object: Manifest | None = None
+    service_monitor: Manifest | None = None
+    prometheus_rule: Manifest | None = None
+    dashboard: Manifest | None = None
 
     def all(self) -> list[Manifest]:
-        """In creation order: storage, download, serving, then the network and the PDB."""
-        items = [self.cache_claim, self.download_job, self.deployment, self.service, self.pdb]
+        """In creation order: storage, download, serving, then the network and the PDB,
+        then the autoscaler and the monitoring objects."""
+        items = [
+            self.cache_claim,
+            self.download_job,
+            self.deployment,
+            self.service,
+            self.pdb,
+            self.hpa,
+            self.scaled_object,
+            self.service_monitor,
+            self.prometheus_rule,
+            self.dashboard,
+        ]
         return [item for item in items if item is not None]
 
 
@@ -41,6 +66,11 @@ def build_children(resolved: Resolved) -> Children:
         pdb=build_pdb(resolved),
         cache_claim=build_cache_claim(resolved),
         download_job=build_download_job(resolved),
+        hpa=build_hpa(resolved),
+        scaled_object=build_scaled_object(resolved),
+        service_monitor=build_service_monitor(resolved),
+        prometheus_rule=build_prometheus_rule(resolved),
+        dashboard=build_dashboard_config_map(resolved),
     )
 
 

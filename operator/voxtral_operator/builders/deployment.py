@@ -52,5 +52,7 @@ def build_deployment(resolved: Resolved) -> dict[str, Any]:
         kind="Deployment",
         name=names.deployment(resolved.name),
         component=names.COMPONENT_PREDICTOR,
+        # Who writes `replicas`: the planner hands the field over when this changes.
+        annotations={names.ANNOTATION_REPLICAS_FROM: resolved.replicas_from},
         body=body,
     )

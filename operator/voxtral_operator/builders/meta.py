@@ -63,12 +63,14 @@ def finish(
     component: str,
     body: dict[str, Any],
     annotations: dict[str, str] | None = None,
+    extra_labels: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Wrap a child's body with metadata: name, labels, owner and the spec-hash annotation."""
+    """Wrap a child's body with metadata: name, labels (the standard ones win over extra
+    ones), owner and the spec-hash annotation."""
     metadata: dict[str, Any] = {
         "name": name,
         "namespace": resolved.namespace,
-        "labels": labels(resolved.name, component),
+        "labels": {**(extra_labels or {}), **labels(resolved.name, component)},
         "annotations": dict(annotations or {}),
     }
     refs = owner_references(resolved)

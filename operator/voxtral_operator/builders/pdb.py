@@ -1,5 +1,5 @@
-"""The PodDisruptionBudget: with more than one replica, voluntary evictions (node drains)
-take one replica at a time."""
+"""The PodDisruptionBudget: with more than one replica (or an autoscaler that may add them),
+voluntary evictions (node drains) take one replica at a time."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ from voxtral_operator.resolve import Resolved
 
 
 def build_pdb(resolved: Resolved) -> dict[str, Any] | None:
-    if resolved.service.spec.replicas <= 1:
+    scaling = resolved.scaling
+    most = scaling.max_replicas if scaling is not None else resolved.service.spec.replicas
+    if most <= 1:
         return None  # a budget for one replica would block every node drain
     return finish(
         resolved,

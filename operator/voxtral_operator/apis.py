@@ -1,0 +1,59 @@
+"""The optional APIs a service may need, and which ones it needs. Pure.
+
+KEDA's ScaledObject and the Prometheus Operator's ServiceMonitor and PrometheusRule are
+custom resources that exist only where their CRDs are installed; mode hpa's Pods metrics
+come from the custom metrics API, served only where a metrics adapter is. The controller
+asks the API server's discovery (no RBAC needed, so it also works under namespaced Roles)
+and the planner creates a custom resource only where its API is served, with a condition
+saying what is missing otherwise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+from voxtral_operator.resolve import Resolved
+
+
+@dataclass(frozen=True)
+class Api:
+    group: str
+    version: str | None = None
+    """None: any version of the group."""
+    plural: str | None = None
+    """A resource that must be listed in the group version; None: the group version alone."""
+
+    @property
+    def key(self) -> str:
+        parts = [self.group, self.version or "", self.plural or ""]
+        return "/".join(p for p in parts if p)
+
+
+SCALED_OBJECTS: Final = Api("keda.sh", "v1alpha1", "scaledobjects")
+SERVICE_MONITORS: Final = Api("monitoring.coreos.com", "v1", "servicemonitors")
+PROMETHEUS_RULES: Final = Api("monitoring.coreos.com", "v1", "prometheusrules")
+CUSTOM_METRICS: Final = Api("custom.metrics.k8s.io")
+
+# The API each optional kind is created through.
+BY_KIND: Final = {
+    "ScaledObject": SCALED_OBJECTS,
+    "ServiceMonitor": SERVICE_MONITORS,
+    "PrometheusRule": PROMETHEUS_RULES,
+}
+
+
+def required(resolved: Resolved) -> tuple[Api, ...]:
+    """The optional APIs this service's spec asks for."""
+    wanted: list[Api] = []
+    scaling = resolved.scaling
+    if scaling is not None and scaling.mode == "keda":
+        wanted.append(SCALED_OBJECTS)
+    if scaling is not None and scaling.mode == "hpa":
+        wanted.append(CUSTOM_METRICS)
+    monitoring = resolved.service.spec.monitoring
+    if monitoring.enabled:
+        wanted.append(SERVICE_MONITORS)
+        if monitoring.alerts.enabled:
+            wanted.append(PROMETHEUS_RULES)
+    return tuple(wanted)

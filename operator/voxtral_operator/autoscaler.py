@@ -1,0 +1,121 @@
+"""The operator mode's autoscaler: one tick for one service.
+
+Each tick lists the service's pods (through kube.py), reads the ready ones' /metrics
+(`autoscaling.scrape`: plain HTTP to the pods, no credentials), decides
+(`autoscaling.step` around the pure policy), writes the Deployment's scale when the decision
+changes it (its scale subresource, by the autoscaler's own field manager), and hands what
+it found to the status, which the controller writes only when it changes.
+
+A kopf daemon per service in operator mode calls `tick` every VOXTRAL_OPERATOR_AUTOSCALE_SECONDS
+(handlers.py): kopf starts it with the service, stops it when the mode changes or the service
+goes, and pauses it while another operator replica serves (peering), so two replicas never
+scale one service. The policy's History is kept here, in memory: an operator restart starts
+it afresh, which the policy makes safe (nothing is removed before a full scale-down delay),
+and the last decision shown stays the one the status already holds.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from voxtral_operator import metrics, names
+from voxtral_operator.autoscaling import scrape
+from voxtral_operator.autoscaling.census import census
+from voxtral_operator.autoscaling.policy import History
+from voxtral_operator.autoscaling.step import ScalingState, Tick, tick
+from voxtral_operator.conditions import selector
+from voxtral_operator.controller import ApiFailure, Controller
+from voxtral_operator.expectations import Owner
+from voxtral_operator.kube import KubeError
+from voxtral_operator.problems import SpecError
+
+Logger = logging.Logger | logging.LoggerAdapter[Any]
+Notify = Callable[[str, str], None]  # (reason, message): an Event on the VoxtralService
+
+
+class Autoscaler:
+    def __init__(
+        self,
+        controller: Controller,
+        http: httpx.AsyncClient,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.controller = controller
+        self.http = http
+        self.clock = clock
+        self._history: dict[Owner, History] = {}
+
+    @property
+    def interval(self) -> float:
+        return self.controller.settings.autoscale_seconds
+
+    def forget(self, owner: Owner) -> None:
+        self._history.pop(owner, None)
+
+    async def tick(self, owner: Owner, logger: Logger, notify: Notify | None = None) -> Tick | None:
+        """One read-decide-write of one service; None when it is not (or no longer) in
+        operator mode, or has no Deployment yet. API failures are logged, not raised: the
+        next tick tries again."""
+        try:
+            return await self._tick(owner, logger, notify)
+        except (ApiFailure, KubeError) as exc:
+            metrics.AUTOSCALER_TICKS.labels("error").inc()
+            logger.warning(f"autoscaler of {owner[0]}/{owner[1]}: API call failed: {exc}")
+            return None
+
+    async def _tick(self, owner: Owner, logger: Logger, notify: Notify | None) -> Tick | None:
+        controller = self.controller
+        settings = controller.settings
+        body = controller.service(owner)
+        if body is None or (body.get("metadata") or {}).get("deletionTimestamp"):
+            return None
+        try:
+            scaling = controller.resolve(body).scaling
+        except SpecError:
+            return None  # the reconcile reports it; the replicas stay
+        deployment_key = ("Deployment", names.deployment(owner[1]))
+        if scaling is None or scaling.mode != "operator":
+            return None
+        if deployment_key not in controller.children(owner):
+            return None  # the model is not in place yet
+        pods = await controller.kube.list("Pod", owner[0], selector(owner[1]))
+        found = census(pods)
+        reads = await scrape.read_all(self.http, found.ready, settings.replica_metrics_port or None)
+        for read in reads.values():
+            metrics.AUTOSCALER_READS.labels("error" if isinstance(read, str) else "ok").inc()
+
+        previous = controller.scaling.get(owner, ScalingState())
+        async with controller.lock(owner):
+            deployment = controller.children(owner).get(deployment_key)
+            if deployment is None:
+                return None
+            desired = int((deployment.get("spec") or {}).get("replicas", 1))
+            result = tick(
+                self.clock(),
+                found,
+                reads,
+                desired,
+                self._history.get(owner, History()),
+                scaling.config(settings.autoscale_seconds),
+                previous,
+            )
+            self._history[owner] = result.history
+            if result.replicas is not None:
+                await controller.write_scale(owner, deployment, result.replicas)
+        metrics.AUTOSCALER_TICKS.labels("ok").inc()
+        logger.debug(f"autoscaler: {result.summary}")
+        if result.replicas is not None:
+            message = result.state.last_decision or f"scaled to {result.replicas}"
+            metrics.SCALES.labels("up" if result.replicas > desired else "down").inc()
+            logger.info(f"scaled Deployment {deployment_key[1]}: {message}")
+            if notify is not None:
+                notify("Scaled", message)
+        if result.state != previous:
+            controller.scaling[owner] = result.state
+            await controller.reconcile_owner(owner, "autoscaler", logger)
+        return result

@@ -1,0 +1,218 @@
+"""The Grafana dashboard of a Voxtral service (JSON model, schema version 39).
+
+One builder for both forms: the generic dashboard under `manifests/grafana/` (choose the
+namespace and the service in its variables) and each service's own, in the ConfigMap of
+`monitoring.build_dashboard_config_map` (variables fixed to that service, hidden). The
+`service` variable lists the `service` label that the ServiceMonitor's scrapes carry; the
+replica and GPU panels read kube-state-metrics (kube-prometheus-stack ships both).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any, Final
+
+from voxtral_operator.builders import promql
+
+SCHEMA_VERSION: Final = 39
+GENERIC_UID: Final = "voxtral"
+WIDTH: Final = 12
+HEIGHT: Final = 8
+RATE: Final = "$__rate_interval"
+DATASOURCE: Final = {"type": "prometheus", "uid": "${datasource}"}
+
+
+def uid_of(namespace: str, service: str) -> str:
+    """A dashboard uid of at most 40 characters, one per service."""
+    return "voxtral-" + hashlib.sha256(f"{namespace}/{service}".encode()).hexdigest()[:16]
+
+
+def _panel(
+    index: int, title: str, unit: str, targets: list[tuple[str, str]], description: str
+) -> dict[str, Any]:
+    return {
+        "id": index + 1,
+        "type": "timeseries",
+        "title": title,
+        "description": description,
+        "datasource": DATASOURCE,
+        "gridPos": {"x": (index % 2) * WIDTH, "y": (index // 2) * HEIGHT, "w": WIDTH, "h": HEIGHT},
+        "fieldConfig": {"defaults": {"unit": unit, "min": 0}, "overrides": []},
+        "options": {"legend": {"displayMode": "list", "placement": "bottom", "showLegend": True}},
+        "targets": [
+            {
+                "refId": chr(ord("A") + i),
+                "datasource": DATASOURCE,
+                "expr": expr,
+                "legendFormat": legend,
+            }
+            for i, (expr, legend) in enumerate(targets)
+        ],
+    }
+
+
+def panels(gpu_resource: str = "nvidia.com/gpu") -> list[dict[str, Any]]:
+    sel = promql.pods("$namespace", "$service")
+    dep = promql.deployment("$namespace", "$service")
+    gpu = promql.gpu_resource_label(gpu_resource)
+
+    def quantiles(histogram: str, by: str = "") -> list[tuple[str, str]]:
+        suffix = f" {{{{{by}}}}}" if by else ""
+        return [
+            (promql.quantile(q, histogram, sel, RATE, by), f"p{round(q * 100)}{suffix}")
+            for q in (0.5, 0.95)
+        ]
+
+    specs: list[tuple[str, str, list[tuple[str, str]], str]] = [
+        (
+            "Audio processed",
+            "s",
+            [(f"sum by (task) (rate({promql.AUDIO_SECONDS}{{{sel}}}[{RATE}]))", "{{task}}")],
+            "Seconds of input audio transcribed or translated per second, by task.",
+        ),
+        (
+            "Real-time factor",
+            "short",
+            quantiles(promql.RTF, "task"),
+            "Processing seconds per second of audio (0.01: 100x faster than real time).",
+        ),
+        (
+            "Queue and in flight",
+            "short",
+            [
+                (f"sum({promql.QUEUED}{{{sel}}})", "predictor queue"),
+                (f"sum({promql.WAITING}{{{sel}}})", "engine waiting"),
+                (f"sum({promql.RUNNING}{{{sel}}})", "engine running"),
+                (f"sum({promql.IN_FLIGHT}{{{sel}}})", "requests in flight"),
+            ],
+            "Requests waiting (the autoscaler's queue signal) and being served.",
+        ),
+        (
+            "Queue time",
+            "s",
+            quantiles(promql.QUEUE_TIME),
+            "How long requests wait in vLLM's queue before their first step.",
+        ),
+        (
+            "Time to first token",
+            "s",
+            quantiles(promql.TTFT),
+            "From a request's arrival at the engine to its first output token.",
+        ),
+        (
+            "Errors by code",
+            "reqps",
+            [
+                (
+                    f'sum by (code) (rate({promql.REQUESTS}{{{sel},code!~"2.."}}[{RATE}]))',
+                    "{{code}}",
+                )
+            ],
+            "Requests answered with an error, by HTTP status (429: admission queue full).",
+        ),
+        (
+            "Replicas: desired and ready",
+            "short",
+            [
+                (f"sum(kube_deployment_spec_replicas{{{dep}}})", "desired"),
+                (f"sum(kube_deployment_status_replicas_ready{{{dep}}})", "ready"),
+            ],
+            "The Deployment's replicas as the autoscaler set them, and those serving.",
+        ),
+        (
+            "GPUs",
+            "short",
+            [
+                (
+                    'sum(kube_pod_container_resource_requests{namespace="$namespace",'
+                    f'pod=~"$service-[a-z0-9]+-[a-z0-9]+",resource="{gpu}"}})',
+                    "GPUs requested",
+                )
+            ],
+            f"GPUs ({gpu_resource}) held by the service's pods, scheduled or not.",
+        ),
+        (
+            "KV cache use",
+            "percentunit",
+            [(f"max by (pod) ({promql.KV_CACHE}{{{sel}}})", "{{pod}}")],
+            "Each replica's fullest engine; vLLM preempts sequences near 100 %.",
+        ),
+        (
+            "Request duration by endpoint (p95)",
+            "s",
+            [
+                (
+                    promql.quantile(0.95, promql.DURATION, sel, RATE, "endpoint"),
+                    "{{endpoint}}",
+                )
+            ],
+            "From request accepted to response complete, by endpoint.",
+        ),
+    ]
+    return [
+        _panel(i, title, unit, targets, description)
+        for i, (title, unit, targets, description) in enumerate(specs)
+    ]
+
+
+def _variable(name: str, label: str, query: str, value: str | None) -> dict[str, Any]:
+    variable: dict[str, Any] = {
+        "name": name,
+        "label": label,
+        "type": "query",
+        "datasource": DATASOURCE,
+        "query": {"query": query, "refId": name},
+        "definition": query,
+        "refresh": 2,
+        "sort": 1,
+        "includeAll": False,
+        "multi": False,
+        "hide": 0,
+    }
+    if value is not None:
+        variable |= {"current": {"text": value, "value": value}, "hide": 2}
+    return variable
+
+
+def build_dashboard(
+    namespace: str | None = None, service: str | None = None, gpu_resource: str = "nvidia.com/gpu"
+) -> dict[str, Any]:
+    """The dashboard, for one service (namespace and service given) or for any (None)."""
+    one = namespace is not None and service is not None
+    title = f"Voxtral: {namespace}/{service}" if one else "Voxtral"
+    return {
+        "uid": uid_of(str(namespace), str(service)) if one else GENERIC_UID,
+        "title": title,
+        "description": "Load, latency, errors, replicas and GPUs of a Voxtral speech service "
+        "(voxtral-operator).",
+        "tags": ["voxtral", "speech", "vllm"],
+        "editable": True,
+        "schemaVersion": SCHEMA_VERSION,
+        "timezone": "browser",
+        "refresh": "30s",
+        "time": {"from": "now-6h", "to": "now"},
+        "templating": {
+            "list": [
+                {
+                    "name": "datasource",
+                    "label": "Prometheus",
+                    "type": "datasource",
+                    "query": "prometheus",
+                    "hide": 0,
+                },
+                _variable(
+                    "namespace",
+                    "Namespace",
+                    f"label_values({promql.RUNNING}, namespace)",
+                    namespace if one else None,
+                ),
+                _variable(
+                    "service",
+                    "Service",
+                    f'label_values({promql.RUNNING}{{namespace="$namespace"}}, service)',
+                    service if one else None,
+                ),
+            ]
+        },
+        "panels": panels(gpu_resource),
+    }

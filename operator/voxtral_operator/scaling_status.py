@@ -1,0 +1,198 @@
+"""What the autoscaler and the monitoring objects say in the status: `status.autoscaling` and
+the conditions ScalingActive, ScalingLimited and MonitoringReady. Pure.
+
+Operator mode reports its own decisions (`autoscaling.step.ScalingState`, in memory: after an
+operator restart the last decision shown is the one the status already held); mode hpa
+mirrors the HorizontalPodAutoscaler's own status; mode keda says whether KEDA is there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from voxtral_operator import apis, names
+from voxtral_operator.autoscaling.step import ScalingState
+from voxtral_operator.resolve import Resolved
+from voxtral_operator.status import (
+    COND_MONITORING_READY,
+    COND_SCALING_ACTIVE,
+    COND_SCALING_LIMITED,
+    Cond,
+    Status,
+)
+
+Body = Mapping[str, Any]
+OPTIONAL_CONDITIONS = (COND_SCALING_ACTIVE, COND_SCALING_LIMITED, COND_MONITORING_READY)
+
+
+def _served(served: Mapping[str, bool], api: apis.Api) -> bool:
+    return bool(served.get(api.key))
+
+
+def _hpa_condition(hpa: Body | None, type_: str) -> Cond | None:
+    for cond in ((hpa or {}).get("status") or {}).get("conditions") or []:
+        if cond.get("type") == type_ and cond.get("status") in ("True", "False", "Unknown"):
+            status: Status = cond["status"]
+            return Cond(
+                type_, status, str(cond.get("reason") or type_), str(cond.get("message") or "")
+            )
+    return None
+
+
+def autoscaling_status(
+    resolved: Resolved,
+    deployment: Body | None,
+    hpa: Body | None,
+    state: ScalingState | None,
+    previous: Mapping[str, Any] | None,
+) -> dict[str, Any] | None:
+    """status.autoscaling, or None while autoscaling is off."""
+    scaling = resolved.scaling
+    if scaling is None:
+        return None
+    spec = (deployment or {}).get("spec") or {}
+    status = (deployment or {}).get("status") or {}
+    entry: dict[str, Any] = {
+        "mode": scaling.mode,
+        "minReplicas": scaling.min_replicas,
+        "maxReplicas": scaling.max_replicas,
+        "desiredReplicas": int(spec.get("replicas", resolved.start_replicas)),
+        "currentReplicas": int(status.get("replicas") or 0),
+    }
+    before = dict(previous or {}) if (previous or {}).get("mode") == scaling.mode else {}
+    if scaling.mode == "operator":
+        decision = state.last_decision if state else None
+        when = state.last_scale_time if state else None
+        entry["lastDecision"] = decision or before.get("lastDecision")
+        entry["lastScaleTime"] = when or before.get("lastScaleTime")
+    elif scaling.mode == "hpa":
+        hpa_status = (hpa or {}).get("status") or {}
+        entry["lastScaleTime"] = hpa_status.get("lastScaleTime")
+        able = _hpa_condition(hpa, "AbleToScale")
+        if able is not None and hpa_status.get("lastScaleTime"):
+            entry["lastDecision"] = f"HorizontalPodAutoscaler: {able.message}"
+    return {k: v for k, v in entry.items() if v is not None}
+
+
+def scaling_conditions(
+    resolved: Resolved,
+    served: Mapping[str, bool],
+    hpa: Body | None,
+    state: ScalingState | None,
+) -> list[Cond]:
+    scaling = resolved.scaling
+    if scaling is None:
+        return []
+    bounds = f"{scaling.min_replicas}..{scaling.max_replicas} replicas"
+    name = names.autoscaler(resolved.name)
+    if scaling.mode == "operator":
+        if state is not None and state.unreadable:
+            active = Cond(COND_SCALING_ACTIVE, "False", "MetricsUnavailable", state.unreadable)
+        else:
+            active = Cond(
+                COND_SCALING_ACTIVE,
+                "True",
+                "OperatorScaling",
+                f"the operator reads each ready replica's /metrics and keeps {bounds}",
+            )
+        if state is not None and state.limited:
+            limited = Cond(COND_SCALING_LIMITED, "True", state.limited_reason, state.limited)
+        else:
+            limited = Cond(
+                COND_SCALING_LIMITED,
+                "False",
+                "DesiredWithinRange",
+                "the replicas the load asks for are within bounds and schedulable",
+            )
+        return [active, limited]
+    if scaling.mode == "keda":
+        if not resolved.prometheus_address:
+            return [
+                Cond(
+                    COND_SCALING_ACTIVE,
+                    "False",
+                    "NoPrometheusAddress",
+                    "mode keda needs the Prometheus that scrapes the replicas: set "
+                    "spec.autoscaling.prometheusAddress (or the operator's "
+                    "VOXTRAL_OPERATOR_PROMETHEUS_ADDRESS); the replicas stay as they are",
+                )
+            ]
+        if not _served(served, apis.SCALED_OBJECTS):
+            return [
+                Cond(
+                    COND_SCALING_ACTIVE,
+                    "False",
+                    "KedaMissing",
+                    "KEDA is not installed (the API has no keda.sh/v1alpha1 ScaledObject): "
+                    "install KEDA, or set spec.autoscaling.mode to operator; the replicas stay "
+                    "as they are, and the ScaledObject is created once KEDA is there",
+                )
+            ]
+        return [
+            Cond(
+                COND_SCALING_ACTIVE,
+                "True",
+                "KedaScaling",
+                f"KEDA keeps {bounds} (ScaledObject {name}, Prometheus "
+                f"{resolved.prometheus_address})",
+            )
+        ]
+    # hpa
+    conds: list[Cond] = []
+    mirrored = _hpa_condition(hpa, COND_SCALING_ACTIVE)
+    if not _served(served, apis.CUSTOM_METRICS):
+        conds.append(
+            Cond(
+                COND_SCALING_ACTIVE,
+                "False",
+                "MetricsAdapterMissing",
+                "no custom metrics API (custom.metrics.k8s.io) serves the Pods metrics of "
+                f"HorizontalPodAutoscaler {name}: install prometheus-adapter with the rules of "
+                "manifests/monitoring/prometheus-adapter-values.yaml; it scales once they are "
+                "served",
+            )
+        )
+    elif mirrored is not None:
+        conds.append(mirrored)
+    else:
+        conds.append(
+            Cond(
+                COND_SCALING_ACTIVE,
+                "True",
+                "HorizontalPodAutoscaler",
+                f"HorizontalPodAutoscaler {name} keeps {bounds}",
+            )
+        )
+    hpa_limited = _hpa_condition(hpa, COND_SCALING_LIMITED)
+    if hpa_limited is not None:
+        conds.append(hpa_limited)
+    return conds
+
+
+def monitoring_condition(resolved: Resolved, served: Mapping[str, bool]) -> Cond | None:
+    monitoring = resolved.service.spec.monitoring
+    if not monitoring.enabled:
+        return None
+    wanted = [apis.SERVICE_MONITORS] + (
+        [apis.PROMETHEUS_RULES] if monitoring.alerts.enabled else []
+    )
+    missing = [api.plural or api.key for api in wanted if not _served(served, api)]
+    dashboard = (
+        f"; dashboard in ConfigMap {names.dashboard(resolved.name)}" if monitoring.dashboard else ""
+    )
+    if missing:
+        return Cond(
+            COND_MONITORING_READY,
+            "False",
+            "PrometheusOperatorMissing",
+            f"the Prometheus Operator's CRDs are not installed (no monitoring.coreos.com/v1 "
+            f"{' or '.join(missing)}): install it (kube-prometheus-stack) so that the replicas "
+            f"are scraped and the alerts loaded{dashboard or ''}",
+        )
+    what = f"ServiceMonitor {names.monitor(resolved.name)} scrapes the replicas every " + (
+        monitoring.scrape_interval
+    )
+    if monitoring.alerts.enabled:
+        what += f"; alerts in PrometheusRule {names.monitor(resolved.name)}"
+    return Cond(COND_MONITORING_READY, "True", "Monitored", what + dashboard)
