@@ -50,7 +50,11 @@ def _differences(kept: Any, given: Any, path: str = "") -> list[str]:
     if isinstance(given, list):
         if not isinstance(kept, list) or len(kept) != len(given):
             return [f"{path}: not the same list"]
-        return [d for i, (k, g) in enumerate(zip(kept, given)) for d in _differences(k, g, f"{path}[{i}]")]
+        return [
+            d
+            for i, (k, g) in enumerate(zip(kept, given))
+            for d in _differences(k, g, f"{path}[{i}]")
+        ]
     if kept != given and str(kept) != str(given):
         return [f"{path}: {given!r} read as {kept!r}"]
     return []

@@ -8,6 +8,9 @@ discovery, list/watch) with the API server behaviour kmock 0.8 lacks, filled in 
   apply (create-or-update, fields a manager stops applying are removed, `force` wins);
 - the status subresource: writes to /status change only status, writes to the object
   never do; create ignores status;
+- a Deployment's scale subresource (get; merge patch and server-side apply of
+  spec.replicas), and the default of 1 replica when an object has none;
+- label selectors (equality, inequality, existence) on lists and watches;
 - no-op writes change nothing: no new resourceVersion, no watch event;
 - a little defaulting (a Service's clusterIP, CPU quantities in canonical form), so the
   operator's drift check meets what a real API server returns;
@@ -18,7 +21,10 @@ discovery, list/watch) with the API server behaviour kmock 0.8 lacks, filled in 
 The objects live in this class's own store (`get()`, `list()`), not in kmock's `objects`.
 
 Server-side apply is simplified: one applied configuration is remembered per (object,
-field manager), lists are atomic, and other writers own nothing.
+field manager; an apply to /scale is the manager's configuration of spec.replicas), lists
+are atomic, and writers that do not apply own nothing. A field a manager stops applying is
+removed unless another manager's applied configuration still holds it, as the API server
+does; a Deployment's replicas removed that way come back as the default, 1.
 """
 
 from __future__ import annotations
@@ -72,17 +78,69 @@ def _merge(base: Any, patch: Any) -> Any:
     return result
 
 
-def _unapply(current: Any, before: Any, after: Any) -> Any:
-    """Remove from current the fields `before` set that `after` no longer sets."""
+def _unapply(current: Any, before: Any, after: Any, others: Iterable[Any] = ()) -> Any:
+    """Remove from current the fields `before` set that `after` no longer sets, but for
+    those another manager's applied configuration (`others`) still sets."""
     if not isinstance(current, dict) or not isinstance(before, dict):
         return current
+    others = [o for o in others if isinstance(o, dict)]
     result = dict(current)
     for key, value in before.items():
+        owned = [o[key] for o in others if key in o]
         if not isinstance(after, dict) or key not in after:
-            result.pop(key, None)
+            if not owned:
+                result.pop(key, None)
+            elif isinstance(value, dict) and key in result:
+                result[key] = _unapply(result[key], value, {}, owned)
         elif isinstance(value, dict) and isinstance(after[key], dict) and key in result:
-            result[key] = _unapply(result[key], value, after[key])
+            result[key] = _unapply(result[key], value, after[key], owned)
     return result
+
+
+def _selector(text: str) -> Callable[[dict[str, Any]], bool]:
+    """A label selector (k=v, k==v, k!=v, k, !k; comma-separated) as a predicate."""
+    terms = [t.strip() for t in text.split(",") if t.strip()]
+
+    def matches(obj: dict[str, Any]) -> bool:
+        labels = (obj.get("metadata") or {}).get("labels") or {}
+        for term in terms:
+            if "!=" in term:
+                key, value = term.split("!=", 1)
+                if labels.get(key.strip()) == value.strip():
+                    return False
+            elif "=" in term:
+                key, value = term.replace("==", "=").split("=", 1)
+                if labels.get(key.strip()) != value.strip():
+                    return False
+            elif term.startswith("!"):
+                if term[1:] in labels:
+                    return False
+            elif term not in labels:
+                return False
+        return True
+
+    return matches
+
+
+def _scale(deployment: dict[str, Any]) -> dict[str, Any]:
+    """The autoscaling/v1 Scale of a Deployment."""
+    meta = deployment["metadata"]
+    labels = (deployment["spec"].get("selector") or {}).get("matchLabels") or {}
+    return {
+        "apiVersion": "autoscaling/v1",
+        "kind": "Scale",
+        "metadata": {
+            "name": meta["name"],
+            "namespace": meta.get("namespace"),
+            "uid": meta.get("uid"),
+            "resourceVersion": meta.get("resourceVersion"),
+        },
+        "spec": {"replicas": deployment["spec"].get("replicas", 1)},
+        "status": {
+            "replicas": (deployment.get("status") or {}).get("replicas", 0),
+            "selector": ",".join(f"{k}={v}" for k, v in sorted(labels.items())),
+        },
+    }
 
 
 def _canonical_cpu(value: Any) -> Any:
@@ -101,6 +159,7 @@ def _default(plural: str, obj: dict[str, Any], counter: int) -> None:
         spec.setdefault("clusterIP", f"10.96.{counter // 250 % 250}.{counter % 250 + 1}")
         spec.setdefault("sessionAffinity", "None")
     if plural == "deployments":
+        spec.setdefault("replicas", 1)
         pod = spec.get("template", {}).get("spec", {})
         pod.setdefault("dnsPolicy", "ClusterFirst")
         pod.setdefault("restartPolicy", "Always")
@@ -157,6 +216,34 @@ class VoxtralEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
             if r == res and (namespace is None or ns == namespace)
         ]
         return [copy.deepcopy(o) for o in found] if copy_ else found
+
+    async def install_crd(self, group: str, version: str, plural: str, kind: str) -> None:
+        """Install a CRD (KEDA's, the Prometheus Operator's): served from now on, and its
+        CustomResourceDefinition object created (a watcher of CRDs sees it appear)."""
+        self.resources[f"{group}/{version}/{plural}"] = kmock.ResourceInfo(
+            kind=kind,
+            singular=kind.lower(),
+            namespaced=True,
+            verbs={"create", "delete", "get", "list", "patch", "update", "watch"},
+        )
+        crd = {
+            "apiVersion": "apiextensions.k8s.io/v1",
+            "kind": "CustomResourceDefinition",
+            "metadata": {"name": f"{plural}.{group}"},
+            "spec": {
+                "group": group,
+                "scope": "Namespaced",
+                "names": {"plural": plural, "kind": kind, "singular": kind.lower()},
+                "versions": [{"name": version, "served": True, "storage": True}],
+            },
+        }
+        key = (
+            kmock.resource("apiextensions.k8s.io/v1/customresourcedefinitions"),
+            None,
+            crd["metadata"]["name"],
+        )
+        async with self._lock:
+            await self._store_new(key, crd)
 
     @property
     def request_count(self) -> int:
@@ -288,6 +375,8 @@ class VoxtralEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
         key = self._key(request)
         ctype = request.headers.get("Content-Type", "").split(";")[0].strip()
         data = json.loads(request.text or "null")
+        if request.subresource == "scale":
+            return await self._patch_scale(request, key, ctype, data)
         async with self._lock:
             current = self._store.get(key)
             if ctype == "application/apply-patch+yaml":
@@ -299,7 +388,8 @@ class VoxtralEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
                     obj = await self._store_new(key, copy.deepcopy(data))
                     return aiohttp.web.json_response(copy.deepcopy(obj), status=201)
                 before = self._applied.get((key, manager), {})
-                new = _merge(_unapply(copy.deepcopy(current), before, data), data)
+                others = [a for (k, m), a in self._applied.items() if k == key and m != manager]
+                new = _merge(_unapply(copy.deepcopy(current), before, data, others), data)
                 self._applied[(key, manager)] = copy.deepcopy(data)
             elif current is None:
                 raise k8s.KubernetesError(404, "NotFound", f"{key[0].plural} {key[2]!r} not found")
@@ -314,6 +404,27 @@ class VoxtralEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
                 new = _merge(current, data)
             obj = await self._update(key, current, new, request.subresource)
             return aiohttp.web.json_response(copy.deepcopy(obj))
+
+    async def _patch_scale(
+        self, request: rendering.Request, key: Key, ctype: str, data: Any
+    ) -> aiohttp.web.StreamResponse:
+        if key[0].plural != "deployments":
+            raise k8s.KubernetesError(404, "NotFound", f"{key[0].plural} have no scale")
+        replicas = ((data or {}).get("spec") or {}).get("replicas")
+        if not isinstance(replicas, int) or replicas < 0:
+            raise k8s.KubernetesError(422, "Invalid", "spec.replicas: must be an integer >= 0")
+        async with self._lock:
+            current = self._store.get(key)
+            if current is None:
+                raise k8s.KubernetesError(404, "NotFound", f"deployments {key[2]!r} not found")
+            if ctype == "application/apply-patch+yaml":
+                manager = request.params.get("fieldManager")
+                if not manager:
+                    raise k8s.KubernetesError(422, "Invalid", "fieldManager is required")
+                self._applied[(key, f"{manager}/scale")] = {"spec": {"replicas": replicas}}
+            new = _merge(current, {"spec": {"replicas": replicas}})
+            obj = await self._update(key, current, new, None)
+            return aiohttp.web.json_response(_scale(obj))
 
     async def _update(
         self, key: Key, current: dict[str, Any], new: dict[str, Any], subresource: str | None
@@ -400,6 +511,7 @@ class VoxtralEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
 
     def _matching(self, request: rendering.Request) -> Iterable[dict[str, Any]]:
         res = self._key(request)[0]
+        selected = _selector(request.params.get("labelSelector") or "")
         for (r, ns, name), obj in self._store.items():
             if r != res:
                 continue
@@ -407,13 +519,16 @@ class VoxtralEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
                 continue
             if request.name is not None and name != request.name:
                 continue
-            yield obj
+            if selected(obj):
+                yield obj
 
     async def _serve_fetch(self, request: rendering.Request) -> rendering.Payload:
         async with self._lock:
             found = self._store.get(self._key(request))
         if found is None:
             raise k8s.KubernetesError(404, "NotFound", f"{request.name!r} not found")
+        if request.subresource == "scale":
+            return _scale(found)
         return copy.deepcopy(found)
 
     async def _serve_list(self, request: rendering.Request) -> rendering.Payload:
@@ -440,6 +555,7 @@ class VoxtralEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
                 for o in self._matching(request)
                 if int(o["metadata"]["resourceVersion"]) > since
             ]
+        selected = _selector(request.params.get("labelSelector") or "")
         try:
             for obj in replay:
                 yield {"type": "ADDED", "object": obj}
@@ -449,6 +565,8 @@ class VoxtralEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
                     continue
                 if request.namespace and obj["metadata"].get("namespace") != request.namespace:
                     continue
+                if not selected(obj):
+                    continue  # (an object leaving the selection is not told as DELETED here)
                 yield event
         finally:
             await bus.unmark(mark)

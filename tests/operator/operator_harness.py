@@ -190,6 +190,78 @@ class Cluster:
             sub="status",
         )
 
+    async def create_pod(self, name: str, instance: str = "voxtral") -> dict[str, Any]:
+        """A predictor pod of the service's Deployment, as its ReplicaSet would create it
+        (the status comes from pod_ready / pod_unschedulable, as the kubelet and the
+        scheduler would write it)."""
+        labels = {
+            "app.kubernetes.io/name": "voxtral",
+            "app.kubernetes.io/instance": instance,
+            "app.kubernetes.io/component": "predictor",
+            "app.kubernetes.io/managed-by": "voxtral-operator",
+            "app.kubernetes.io/part-of": "voxtral-operator",
+        }
+        body = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": name, "labels": labels},
+            "spec": {
+                "containers": [
+                    {
+                        "name": "predictor",
+                        "image": "voxtral-predictor",
+                        "ports": [{"name": "http", "containerPort": 8080}],
+                    }
+                ]
+            },
+        }
+        return await self.create("v1", "pods", body)
+
+    async def pod_ready(self, name: str, ip: str) -> None:
+        now = _rfc3339()
+        await self.patch(
+            "v1",
+            "pods",
+            name,
+            {
+                "status": {
+                    "phase": "Running",
+                    "podIP": ip,
+                    "conditions": [
+                        {"type": "PodScheduled", "status": "True", "lastTransitionTime": now},
+                        {"type": "Ready", "status": "True", "lastTransitionTime": now},
+                    ],
+                }
+            },
+            sub="status",
+        )
+
+    async def pod_unschedulable(self, name: str) -> None:
+        await self.patch(
+            "v1",
+            "pods",
+            name,
+            {
+                "status": {
+                    "phase": "Pending",
+                    "conditions": [
+                        {
+                            "type": "PodScheduled",
+                            "status": "False",
+                            "reason": "Unschedulable",
+                            "message": "0/4 nodes are available: 4 Insufficient nvidia.com/gpu.",
+                            "lastTransitionTime": _rfc3339(),
+                        }
+                    ],
+                }
+            },
+            sub="status",
+        )
+
+
+def _rfc3339() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
 
 async def eventually(
     check: Callable[[], Awaitable[T | None]], timeout: float = 10.0, what: str = "the condition"
@@ -236,6 +308,11 @@ CHILD_RESOURCES = {
     "PodDisruptionBudget": "policy/v1/poddisruptionbudgets",
     "PersistentVolumeClaim": "v1/persistentvolumeclaims",
     "Job": "batch/v1/jobs",
+    "HorizontalPodAutoscaler": "autoscaling/v2/horizontalpodautoscalers",
+    "ConfigMap": "v1/configmaps",
+    "ScaledObject": "keda.sh/v1alpha1/scaledobjects",
+    "ServiceMonitor": "monitoring.coreos.com/v1/servicemonitors",
+    "PrometheusRule": "monitoring.coreos.com/v1/prometheusrules",
 }
 
 

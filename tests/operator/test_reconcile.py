@@ -43,7 +43,10 @@ class World:
         self.scales: list[Scale] = []
 
     def reconcile(
-        self, lookups: Lookups | None = None, ctx: Context = CTX, apis: dict[str, bool] | None = None
+        self,
+        lookups: Lookups | None = None,
+        ctx: Context = CTX,
+        apis: dict[str, bool] | None = None,
     ) -> Plan:
         try:
             resolved: Any = resolve(parse(self.body))
