@@ -6,7 +6,9 @@
   included; RoleBinding: in its namespace only); a request no rule allows gets 403 and is
   remembered in `denied`. The test's own requests (a cluster admin) are not checked.
 - kopf's peering resources (kopf.dev/v1 ClusterKopfPeering and KopfPeering), whose CRDs the
-  chart ships.
+  chart ships;
+- KEDA's ScaledObject and the Prometheus Operator's ServiceMonitor and PrometheusRule, as if
+  their CRDs were installed (the operator creates those only where they are).
 """
 
 from __future__ import annotations
@@ -49,6 +51,14 @@ class RbacEmulator(VoxtralEmulator):
         ):
             self.resources[f"kopf.dev/v1/{plural}"] = kmock.ResourceInfo(
                 kind=kind, singular=kind.lower(), namespaced=namespaced, verbs=VERBS
+            )
+        for resource, kind in (
+            ("keda.sh/v1alpha1/scaledobjects", "ScaledObject"),
+            ("monitoring.coreos.com/v1/servicemonitors", "ServiceMonitor"),
+            ("monitoring.coreos.com/v1/prometheusrules", "PrometheusRule"),
+        ):
+            self.resources[resource] = kmock.ResourceInfo(
+                kind=kind, singular=kind.lower(), namespaced=True, verbs=VERBS
             )
         self.enforcing = False
         # namespace (None: every namespace and the cluster scope) -> PolicyRules

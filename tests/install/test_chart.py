@@ -42,7 +42,9 @@ def test_the_rendered_environment_is_valid_operator_configuration() -> None:
         ([], {"clusterwide": True, "observe_cluster": True, "peering": ""}),
         (["-f", str(EVERYTHING)], {"namespaces": ("team-a", "team-b"), "log_format": "plain",
                                    "peering": "voxtral-peering", "metrics_port": 9000,
-                                   "wait_seconds": 5.5, "cluster_domain": "corp.example"}),
+                                   "wait_seconds": 5.5, "cluster_domain": "corp.example",
+                                   "autoscale_seconds": 30, "scrape_timeout": 1.5,
+                                   "prometheus_address": "http://prometheus-operated.monitoring.svc:9090"}),
         (["--set", "rbac.scope=namespace"], {"namespaces": (NAMESPACE,), "observe_cluster": False}),
     ]  # fmt: skip
     for args, expected in cases:
@@ -288,6 +290,7 @@ BAD_VALUES = [
     ),
     (["--set", "rbac.scope=namespaced"], "value must be one of 'cluster', 'namespace'"),
     (["--set", "operator.resyncSeconds=soon"], "got string, want number"),
+    (["--set", "operator.prometheusAddress=prometheus:9090"], "prometheusAddress"),
     (["--set", "replicaCount=0"], "minimum"),
     (["--set", "exampleService.spec.replcas=2"], "additional properties 'replcas' not allowed"),
     (["--set", "exampleService.spec.model.preset=voxtral-large"], "value must be one of"),

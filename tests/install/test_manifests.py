@@ -85,10 +85,12 @@ def _documents(path: Path) -> list[dict[str, Any]]:
 
 @pytest.mark.parametrize(
     "path",
-    sorted(p for p in MANIFESTS.rglob("*.yaml")),
+    sorted(p for p in MANIFESTS.rglob("*.yaml") if p.parent.name != "monitoring"),
     ids=lambda p: str(p.relative_to(MANIFESTS)),
 )
 def test_every_file_under_manifests_is_valid(path: Path) -> None:
+    """Every Kubernetes object under manifests/ (monitoring/ holds Helm values of other
+    projects' charts: checked below)."""
     docs = _documents(path)
     assert docs
     for doc in docs:
@@ -218,3 +220,57 @@ def _is_preserved(path: str) -> bool:
         else:
             node = node["properties"][part]
     return bool(node.get("x-kubernetes-preserve-unknown-fields"))
+
+
+def test_the_prometheus_adapter_rules_serve_what_the_hpa_asks_for() -> None:
+    """The adapter values parse, and each Pods metric of mode hpa's HorizontalPodAutoscaler
+    is the `as` of one rule whose queries use the adapter's templates."""
+    from voxtral_operator.builders.scaling import build_hpa
+    from voxtral_operator.resolve import parse, resolve
+
+    values = yaml.safe_load(
+        (MANIFESTS / "monitoring" / "prometheus-adapter-values.yaml").read_text()
+    )
+    rules = {r["name"]["as"]: r for r in values["rules"]["custom"]}
+    doc = yaml.safe_load((SAMPLES / "voxtral-small-autoscaled.yaml").read_text())
+    doc["spec"]["autoscaling"]["mode"] = "hpa"
+    hpa = build_hpa(resolve(parse(doc)))
+    assert hpa is not None
+    asked = {m["pods"]["metric"]["name"] for m in hpa["spec"]["metrics"]}
+    assert asked == set(rules)
+    for rule in rules.values():
+        assert (
+            "<<.LabelMatchers>>" in rule["metricsQuery"] and "<<.GroupBy>>" in rule["metricsQuery"]
+        )
+        assert set(rule["resources"]["overrides"]) == {"namespace", "pod"}
+        assert rule["metricsQuery"].count("(") == rule["metricsQuery"].count(")")
+
+
+def test_the_grafana_dashboard_is_a_dashboard() -> None:
+    """manifests/grafana/voxtral-dashboard.json: a Grafana dashboard model with the panels
+    issue 6 asks for, each query on the metrics a predictor exposes (no Grafana here to load
+    it: the structure is checked)."""
+    model = json.loads((MANIFESTS / "grafana" / "voxtral-dashboard.json").read_text())
+    assert model["uid"] == "voxtral" and model["schemaVersion"] >= 36
+    names = [v["name"] for v in model["templating"]["list"]]
+    assert names == ["datasource", "namespace", "service"]
+    titles = {p["title"] for p in model["panels"]}
+    assert titles >= {
+        "Audio processed",
+        "Real-time factor",
+        "Queue and in flight",
+        "Time to first token",
+        "Errors by code",
+        "Replicas: desired and ready",
+        "GPUs",
+    }
+    ids = [p["id"] for p in model["panels"]]
+    assert len(ids) == len(set(ids))
+    for panel in model["panels"]:
+        assert panel["type"] == "timeseries" and panel["targets"]
+        assert {"x", "y", "w", "h"} <= set(panel["gridPos"])
+        for target in panel["targets"]:
+            expr = target["expr"]
+            assert expr.count("(") == expr.count(")") and expr.count("{") == expr.count("}")
+            assert "$namespace" in expr and "$service" in expr
+            assert re.search(r"(vllm:|voxtral_|kube_)", expr)

@@ -139,7 +139,10 @@ async def install(cluster: Cluster, em: RbacEmulator, docs: list[dict[str, Any]]
 async def exercise(cluster: Cluster, em: RbacEmulator) -> None:
     """The e2e scenario that makes every call of EXPECTED_CALLS: a private model with its
     token Secret, a PDB that comes and goes, a replaced download Job, an invalid service
-    (an Event), a service waiting for its claim."""
+    (an Event), a service waiting for its claim; then the same service autoscaled by KEDA
+    and monitored, by an HPA, by the operator (which lists its pods and hands the replicas
+    over through the scale subresource), and neither (each autoscaler and the monitoring
+    objects deleted in turn)."""
     secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "hf-token"},
               "stringData": {"token": "hf_x"}}  # fmt: skip
     await cluster.create("v1", "secrets", secret)
@@ -158,6 +161,36 @@ async def exercise(cluster: Cluster, em: RbacEmulator) -> None:
     await cluster.create_vxs("claim", VALID["pvc"]["spec"])
     await until_condition(cluster, "Ready", "False", "WaitingForClaim", name="claim")
     await settle(em)
+
+    (job,) = children(em)["Job"]  # the new revision's download
+    await cluster.mark_job_complete(job["metadata"]["name"])
+    keda = {
+        "autoscaling": {"mode": "keda", "prometheusAddress": "http://prometheus:9090"},
+        "monitoring": {"enabled": True},
+    }
+    await cluster.patch(VXS_API, "voxtralservices", "voxtral", {"spec": keda})
+    wanted = {"ScaledObject", "ServiceMonitor", "PrometheusRule", "ConfigMap"}
+    await eventually(lambda: _has(em, wanted), timeout=20, what=f"{wanted}")
+    hpa = {"autoscaling": {"mode": "hpa", "prometheusAddress": None}}
+    await cluster.patch(VXS_API, "voxtralservices", "voxtral", {"spec": hpa})
+    await eventually(lambda: _has(em, {"HorizontalPodAutoscaler"}), timeout=20, what="the HPA")
+    await cluster.patch(
+        VXS_API, "voxtralservices", "voxtral", {"spec": {"autoscaling": None, "monitoring": None}}
+    )
+    await settle(em)
+    operator = {"autoscaling": {"minReplicas": 2}}
+    await cluster.patch(VXS_API, "voxtralservices", "voxtral", {"spec": operator})
+    await eventually(lambda: _scaled(em), timeout=20, what="the scale of 2 and a pod list")
+    await settle(em)
+
+
+async def _has(em: RbacEmulator, kinds: set[str]) -> bool:
+    return kinds <= set(children(em))
+
+
+async def _scaled(em: RbacEmulator) -> bool:
+    calls = used(em)
+    return {("patch", "apps", "deployments/scale"), ("list", "", "pods")} <= calls
 
 
 def used(em: RbacEmulator) -> set[Triple]:

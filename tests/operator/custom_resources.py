@@ -52,7 +52,7 @@ def _differences(kept: Any, given: Any, path: str = "") -> list[str]:
             return [f"{path}: not the same list"]
         return [
             d
-            for i, (k, g) in enumerate(zip(kept, given))
+            for i, (k, g) in enumerate(zip(kept, given, strict=True))
             for d in _differences(k, g, f"{path}[{i}]")
         ]
     if kept != given and str(kept) != str(given):

@@ -97,7 +97,6 @@ def adapter_rules() -> list[dict[str, object]]:
     """prometheus-adapter rules serving POD_DEMAND, POD_QUEUE and POD_KV_CACHE per pod to
     the custom metrics API (custom.metrics.k8s.io), for mode hpa. `<<.LabelMatchers>>` and
     `<<.GroupBy>>` are the adapter's: the pods the HorizontalPodAutoscaler asks about."""
-    resources = {"overrides": {"namespace": {"resource": "namespace"}, "pod": {"resource": "pod"}}}
 
     def per_pod(metric: str, how: str = "sum") -> str:
         return f"({how} by (<<.GroupBy>>) ({metric}{{<<.LabelMatchers>>}}))"
@@ -105,7 +104,9 @@ def adapter_rules() -> list[dict[str, object]]:
     def rule(series: str, name: str, query: str) -> dict[str, object]:
         return {
             "seriesQuery": f'{series}{{namespace!="",pod!=""}}',
-            "resources": resources,
+            "resources": {
+                "overrides": {"namespace": {"resource": "namespace"}, "pod": {"resource": "pod"}}
+            },
             "name": {"matches": f"^{series}$", "as": name},
             "metricsQuery": query,
         }
