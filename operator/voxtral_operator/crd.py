@@ -165,6 +165,26 @@ def build_crd() -> dict[str, Any]:
         },
         {"name": "Ready", "type": "string", "jsonPath": f"{ready}.status"},
         {"name": "Reason", "type": "string", "jsonPath": f"{ready}.reason", "priority": 1},
+        {
+            "name": "Autoscaling",
+            "type": "string",
+            "jsonPath": ".status.autoscaling.mode",
+            "description": "Who sets the replicas (spec.autoscaling.mode)",
+            "priority": 1,
+        },
+        {
+            "name": "Limited",
+            "type": "string",
+            "jsonPath": '.status.conditions[?(@.type=="ScalingLimited")].reason',
+            "description": "Why no more replicas are added, while that holds",
+            "priority": 1,
+        },
+        {
+            "name": "Last-Scale",
+            "type": "date",
+            "jsonPath": ".status.autoscaling.lastScaleTime",
+            "priority": 1,
+        },
         {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
     ]
     return {

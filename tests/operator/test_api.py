@@ -135,3 +135,21 @@ def test_defaults_follow_the_preset() -> None:
     assert (custom.gpus, custom.model_label) == (4, "acme/voxtral-finetune@a1b2c3d")
     pvc = resolve(parse(VALID["pvc"]))
     assert pvc.model_dir == "/models/voxtral/mini" and pvc.claim_name == "models"
+
+
+def test_autoscaling_defaults_are_the_policys() -> None:
+    """spec.autoscaling's defaults are the constants of autoscaling.defaults, and the spec
+    becomes the policy's ScalingConfig field by field."""
+    from voxtral_operator.api_scaling import AutoscalingSpec, mode_of
+    from voxtral_operator.autoscaling.config import ScalingConfig
+
+    assert AutoscalingSpec().config() == ScalingConfig()
+    spec = AutoscalingSpec.model_validate(VALID["everything"]["spec"]["autoscaling"])
+    config = spec.config(interval_seconds=5)
+    assert (config.min_replicas, config.max_replicas, config.interval_seconds) == (2, 12, 5)
+    assert config.target.concurrency_per_replica == 48 and config.scale_down.delay_seconds == 600
+    assert (spec.clamp(0), spec.clamp(7), spec.clamp(99)) == (2, 7, 12)
+    assert mode_of({"autoscaling": {}}) == "operator"
+    assert mode_of({"autoscaling": {"mode": "keda"}}) == "keda"
+    assert mode_of({"autoscaling": {"mode": "none"}}) is None
+    assert mode_of({"replicas": 2}) is None

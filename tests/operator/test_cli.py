@@ -132,8 +132,15 @@ def test_settings_from_env() -> None:
             "VOXTRAL_OPERATOR_PEERING": "voxtral",
             "VOXTRAL_OPERATOR_RESYNC_SECONDS": "60",
             "VOXTRAL_OPERATOR_METRICS_PORT": "0",
+            "VOXTRAL_OPERATOR_AUTOSCALE_SECONDS": "30",
+            "VOXTRAL_OPERATOR_SCRAPE_TIMEOUT": "1",
+            "VOXTRAL_OPERATOR_REPLICA_METRICS_PORT": "18080",
+            "VOXTRAL_OPERATOR_PROMETHEUS_ADDRESS": "http://prometheus.monitoring.svc:9090",
         }
     )
+    assert (settings.autoscale_seconds, settings.scrape_timeout) == (30, 1)
+    assert settings.replica_metrics_port == 18080
+    assert settings.prometheus_address == "http://prometheus.monitoring.svc:9090"
     assert settings.namespaces == ("speech", "ml-*") and not settings.clusterwide
     assert settings.log_format == "json" and settings.peering == "voxtral"
     assert settings.resync_seconds == 60 and settings.metrics_port == 0
@@ -147,6 +154,8 @@ def test_settings_from_env() -> None:
         ({"VOXTRAL_OPERATOR_METRICS_PORT": "70000"}, "must be between 0 and 65535"),
         ({"VOXTRAL_OPERATOR_NAMESPACES": "Bad_NS"}, "is not a namespace name"),
         ({"VOXTRAL_OPERATOR_LOG_LEVEL": "loud"}, "use one of debug, info, warning"),
+        ({"VOXTRAL_OPERATOR_PROMETHEUS_ADDRESS": "prometheus:9090"}, "is not an http"),
+        ({"VOXTRAL_OPERATOR_AUTOSCALE_SECONDS": "0"}, "must be between"),
     ],
 )
 def test_bad_settings_are_named(env: dict[str, str], message: str) -> None:

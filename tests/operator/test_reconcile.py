@@ -10,6 +10,7 @@ from typing import Any
 
 from operator_samples import VALID, vxs
 
+from voxtral_operator.autoscaling.step import ScalingState
 from voxtral_operator.drift import covers, in_sync
 from voxtral_operator.problems import SpecError
 from voxtral_operator.reconcile import (
@@ -366,3 +367,153 @@ def test_covers_is_a_subset_check_with_quantities() -> None:
     assert in_sync(observed, manifest)
     observed["metadata"]["annotations"]["voxtral.dev/spec-hash"] = "old"
     assert not in_sync(observed, manifest)
+
+
+# --- autoscaling and monitoring -------------------------------------------------------------
+
+ALL_APIS = {
+    "keda.sh/v1alpha1/scaledobjects": True,
+    "monitoring.coreos.com/v1/servicemonitors": True,
+    "monitoring.coreos.com/v1/prometheusrules": True,
+    "custom.metrics.k8s.io": True,
+}
+
+
+def serving(sample: dict[str, Any], apis: dict[str, bool] | None = None) -> World:
+    world = World(sample)
+    world.reconcile(apis=apis)
+    world.complete_job()
+    world.reconcile(apis=apis)
+    world.available()
+    world.reconcile(apis=apis)
+    return world
+
+
+def kinds_of(result: Plan) -> list[str]:
+    return [a.manifest["kind"] for a in result.actions if isinstance(a, Apply)]
+
+
+def test_an_autoscaled_deployment_starts_within_bounds_and_leaves_replicas_out() -> None:
+    world = World(VALID["hpa"])  # replicas 3, bounds 2..6
+    world.reconcile()
+    world.complete_job()
+    result = world.reconcile()
+    deployment = next(
+        a for a in result.actions if isinstance(a, Apply) and a.key[0] == "Deployment"
+    )
+    assert "replicas" not in deployment.manifest["spec"]
+    assert world.scales == [Scale("voxtral", 3, world.scales[0].why)]
+    assert result.actions.index(deployment) < result.actions.index(world.scales[0])
+    assert world.children[("Deployment", "voxtral")]["spec"]["replicas"] == 3
+    assert "HorizontalPodAutoscaler" in world.kinds()
+    assert world.cond("ScalingActive")["reason"] == "MetricsAdapterMissing"
+    world.reconcile(apis=ALL_APIS)
+    assert world.cond("ScalingActive")["reason"] == "HorizontalPodAutoscaler"
+    auto = world.body["status"]["autoscaling"]
+    assert auto == {
+        "mode": "hpa",
+        "minReplicas": 2,
+        "maxReplicas": 6,
+        "desiredReplicas": 3,
+        "currentReplicas": 0,  # no pod yet
+    }
+
+
+def test_turning_autoscaling_on_hands_the_replicas_over_before_the_apply() -> None:
+    world = serving(VALID["small-preset"])  # spec.replicas 2, applied by the operator
+    world.body["spec"]["autoscaling"] = {"minReplicas": 3, "maxReplicas": 5}
+    world.body["metadata"]["generation"] = 2
+    result = world.reconcile()
+    scale = next(a for a in result.actions if isinstance(a, Scale))
+    apply = next(a for a in result.actions if isinstance(a, Apply) and a.key[0] == "Deployment")
+    assert result.actions.index(scale) < result.actions.index(apply)
+    assert (scale.replicas, "handed" in scale.why) == (3, True)  # clamped into 3..5
+    assert "replicas" not in apply.manifest["spec"]
+    assert world.reconcile().actions == []  # handed over once
+    # Off again: spec.replicas applies, no hand-over needed (the operator's apply wins).
+    del world.body["spec"]["autoscaling"]
+    result = world.reconcile()
+    assert not any(isinstance(a, Scale) for a in result.actions)
+    assert world.children[("Deployment", "voxtral")]["spec"]["replicas"] == 2
+    assert "autoscaling" not in world.body["status"]
+    assert {c["type"] for c in world.body["status"]["conditions"]} == {
+        "ModelReady",
+        "Available",
+        "Ready",
+    }
+
+
+def test_custom_resources_only_where_their_crds_are_installed() -> None:
+    world = serving(VALID["keda"])
+    assert "ScaledObject" not in world.kinds() and "ServiceMonitor" not in world.kinds()
+    assert "ConfigMap" in world.kinds()  # the dashboard needs only the core API
+    assert world.cond("ScalingActive")["reason"] == "KedaMissing"
+    assert world.cond("MonitoringReady")["reason"] == "PrometheusOperatorMissing"
+    assert "ScalingLimited" not in {c["type"] for c in world.body["status"]["conditions"]}
+    result = world.reconcile(apis=ALL_APIS)
+    assert sorted(kinds_of(result)) == ["PrometheusRule", "ScaledObject", "ServiceMonitor"]
+    assert world.cond("ScalingActive")["reason"] == "KedaScaling"
+    assert world.cond("MonitoringReady")["reason"] == "Monitored"
+    assert world.reconcile(apis=ALL_APIS).actions == []
+    # keda -> hpa: the ScaledObject goes, the HPA comes.
+    world.body["spec"]["autoscaling"]["mode"] = "hpa"
+    world.body["spec"]["autoscaling"]["minReplicas"] = 1
+    result = world.reconcile(apis=ALL_APIS)
+    assert [a.kind for a in result.actions if isinstance(a, Delete)] == ["ScaledObject"]
+    assert "HorizontalPodAutoscaler" in kinds_of(result)
+
+
+def test_the_operator_modes_decisions_reach_the_status_and_survive_a_restart() -> None:
+    world = serving(VALID["autoscaled"])
+    assert world.cond("ScalingActive")["reason"] == "OperatorScaling"
+    assert world.cond("ScalingLimited")["status"] == "False"
+    wanted = needs(resolve(parse(world.body)), world.children)
+    state = ScalingState(
+        last_decision="1 → 2 replicas: load 200 per replica",
+        last_scale_time="2026-01-01T00:30:00Z",
+        limited="1 replica(s) Pending unschedulable since 2026-01-01T00:31:00Z: no node ...",
+        limited_reason="GPUsUnavailable",
+    )
+    world.reconcile(Lookups(apis={}, scaling=state))
+    assert wanted.apis == ()
+    auto = world.body["status"]["autoscaling"]
+    assert auto["lastDecision"] == state.last_decision
+    assert auto["lastScaleTime"] == state.last_scale_time
+    assert world.cond("ScalingLimited")["reason"] == "GPUsUnavailable"
+    # An operator restart: no state in memory; the last decision shown stays.
+    world.reconcile(Lookups(apis={}, scaling=None))
+    assert world.body["status"]["autoscaling"]["lastDecision"] == state.last_decision
+    assert world.cond("ScalingLimited")["status"] == "False"
+
+
+def test_the_hpas_own_conditions_are_mirrored() -> None:
+    world = serving(VALID["hpa"], apis=ALL_APIS)
+    world.children[("HorizontalPodAutoscaler", "voxtral")]["status"] = {
+        "lastScaleTime": "2026-01-01T00:10:00Z",
+        "conditions": [
+            {"type": "AbleToScale", "status": "True", "reason": "SucceededRescale",
+             "message": "the HPA controller was able to update the target scale to 6"},
+            {"type": "ScalingActive", "status": "True", "reason": "ValidMetricFound",
+             "message": "the HPA was able to compute the replica count"},
+            {"type": "ScalingLimited", "status": "True", "reason": "TooManyReplicas",
+             "message": "the desired replica count is more than the maximum replica count"},
+        ],
+    }  # fmt: skip
+    world.reconcile(apis=ALL_APIS)
+    assert world.cond("ScalingLimited")["reason"] == "TooManyReplicas"
+    assert world.cond("ScalingActive")["reason"] == "ValidMetricFound"
+    auto = world.body["status"]["autoscaling"]
+    assert auto["lastScaleTime"] == "2026-01-01T00:10:00Z"
+    assert "update the target scale to 6" in auto["lastDecision"]
+
+
+def test_monitoring_turned_off_deletes_its_objects_and_condition() -> None:
+    world = serving(VALID["keda"], apis=ALL_APIS)
+    del world.body["spec"]["monitoring"]
+    result = world.reconcile(apis=ALL_APIS)
+    assert sorted(a.kind for a in result.actions if isinstance(a, Delete)) == [
+        "ConfigMap",
+        "PrometheusRule",
+        "ServiceMonitor",
+    ]
+    assert "MonitoringReady" not in {c["type"] for c in world.body["status"]["conditions"]}
