@@ -98,8 +98,9 @@ class AutoscalingSpec(Model):
 
     mode: Mode = Field(
         default=DEFAULT_MODE,
-        description="operator: the operator reads each ready replica's /metrics every 15 s "
-        "and sets the Deployment's scale (needs nothing else). keda: a KEDA ScaledObject with "
+        description="operator: the operator reads each ready replica's /metrics (every 15 s: "
+        "VOXTRAL_OPERATOR_AUTOSCALE_SECONDS) and sets the Deployment's scale (needs nothing "
+        "else). keda: a KEDA ScaledObject with "
         "Prometheus triggers on the same signals (needs KEDA and Prometheus). hpa: an "
         "autoscaling/v2 HorizontalPodAutoscaler on Pods metrics (needs a metrics adapter "
         "such as prometheus-adapter with the rules of manifests/monitoring/). none: off.",

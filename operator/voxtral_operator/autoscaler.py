@@ -59,14 +59,19 @@ class Autoscaler:
 
     async def tick(self, owner: Owner, logger: Logger, notify: Notify | None = None) -> Tick | None:
         """One read-decide-write of one service; None when it is not (or no longer) in
-        operator mode, or has no Deployment yet. API failures are logged, not raised: the
-        next tick tries again."""
+        operator mode, or has no Deployment yet. Failures are logged, not raised: the next
+        tick tries again."""
         try:
             return await self._tick(owner, logger, notify)
         except (ApiFailure, KubeError) as exc:
             metrics.AUTOSCALER_TICKS.labels("error").inc()
             logger.warning(f"autoscaler of {owner[0]}/{owner[1]}: API call failed: {exc}")
-            return None
+        except Exception:
+            # A bug must not end the service's autoscaling: say so, try again next tick.
+            metrics.AUTOSCALER_TICKS.labels("error").inc()
+            metrics.ERRORS.labels("internal").inc()
+            logger.exception(f"autoscaler of {owner[0]}/{owner[1]} failed")
+        return None
 
     async def _tick(self, owner: Owner, logger: Logger, notify: Notify | None) -> Tick | None:
         controller = self.controller

@@ -175,8 +175,9 @@ def available_condition(
                 desired,
             )
     if desired == 0:
+        why = "spec.replicas is 0" if resolved.operator_owns_replicas else "autoscaled to 0"
         return (
-            Cond(COND_AVAILABLE, "False", "ScaledToZero", "spec.replicas is 0"),
+            Cond(COND_AVAILABLE, "False", "ScaledToZero", why),
             replicas,
             ready,
             desired,

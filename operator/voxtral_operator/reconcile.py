@@ -214,7 +214,9 @@ def plan(
     else:
         top = Cond(COND_READY, "True", "Serving", f"serving {resolved.model_label}")
     hpa = projected.get(("HorizontalPodAutoscaler", names.autoscaler(resolved.name)))
-    extra = scaling_conditions(resolved, lookups.apis, hpa, lookups.scaling)
+    extra = scaling_conditions(
+        resolved, lookups.apis, hpa, lookups.scaling, previous.get("conditions") or []
+    )
     monitored = monitoring_condition(resolved, lookups.apis)
     extra += [monitored] if monitored is not None else []
     off = [t for t in OPTIONAL_CONDITIONS if t not in {c.type for c in extra}]

@@ -2,7 +2,10 @@
 the VoxtralService(s) in FILE, as YAML, without a cluster (GitOps, debugging).
 
 Objects get no ownerReferences unless the input carries a metadata.uid, and the Deployment
-is printed even though, in a cluster, it waits for the model download to finish.
+is printed even though, in a cluster, it waits for the model download to finish. The KEDA
+ScaledObject, ServiceMonitor and PrometheusRule are printed as the operator would create them
+where their CRDs are installed (a ScaledObject only with spec.autoscaling.prometheusAddress:
+the operator's own default is not known here).
 """
 
 from __future__ import annotations

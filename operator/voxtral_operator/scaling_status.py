@@ -8,7 +8,7 @@ mirrors the HorizontalPodAutoscaler's own status; mode keda says whether KEDA is
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from voxtral_operator import apis, names
@@ -75,18 +75,32 @@ def autoscaling_status(
     return {k: v for k, v in entry.items() if v is not None}
 
 
+def _kept(previous: Sequence[Mapping[str, Any]], type_: str) -> Cond | None:
+    for cond in previous:
+        if cond.get("type") == type_ and cond.get("status") in ("True", "False", "Unknown"):
+            status: Status = cond["status"]
+            return Cond(type_, status, str(cond.get("reason")), str(cond.get("message") or ""))
+    return None
+
+
 def scaling_conditions(
     resolved: Resolved,
     served: Mapping[str, bool],
     hpa: Body | None,
     state: ScalingState | None,
+    previous: Sequence[Mapping[str, Any]] = (),
 ) -> list[Cond]:
+    """ScalingActive and ScalingLimited. In operator mode before the autoscaler's first tick
+    (`state` None: just started, or restarted), what the status said stays."""
     scaling = resolved.scaling
     if scaling is None:
         return []
     bounds = f"{scaling.min_replicas}..{scaling.max_replicas} replicas"
     name = names.autoscaler(resolved.name)
     if scaling.mode == "operator":
+        kept = [_kept(previous, t) for t in (COND_SCALING_ACTIVE, COND_SCALING_LIMITED)]
+        if state is None and kept[0] is not None and kept[1] is not None:
+            return [kept[0], kept[1]]
         if state is not None and state.unreadable:
             active = Cond(COND_SCALING_ACTIVE, "False", "MetricsUnavailable", state.unreadable)
         else:

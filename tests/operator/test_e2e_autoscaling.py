@@ -323,3 +323,41 @@ async def test_static_to_operator_mode_keeps_the_replicas_and_clamps_them(
     assert applied_by(emulator, "voxtral-autoscaler/scale") == {"spec": {"replicas": 3}}
     vxs = await until_condition(cluster, "ScalingActive", "True")
     assert vxs["status"]["autoscaling"]["desiredReplicas"] == 3
+
+
+async def test_a_restarted_operator_resumes_scaling_without_writes_and_deletion_works(
+    cluster: Cluster,
+    emulator: VoxtralEmulator,
+    operator: OperatorRun,
+    operator_settings: Settings,
+    replicas: ReplicaMetrics,
+) -> None:
+    await cluster.create_vxs("voxtral", AUTOSCALED)
+    job = await eventually(lambda: first_child(emulator, "Job"), what="the download Job")
+    await cluster.mark_job_complete(job["metadata"]["name"])
+    await eventually(lambda: first_child(emulator, "Deployment"), what="Deployment")
+    replicas.set("127.0.0.6", running=10, in_flight=10)
+    await cluster.create_pod("voxtral-6f7d9c-zzzzz")
+    await cluster.pod_ready("voxtral-6f7d9c-zzzzz", "127.0.0.6")
+    await cluster.mark_deployment_available("voxtral", 1)
+    await until_condition(cluster, "ScalingActive", "True", "OperatorScaling")
+    await settle(emulator)
+
+    await operator.stop()
+    mark, reads = emulator.request_count, replicas.reads["127.0.0.6"]
+    again = OperatorRun(operator_settings)
+    await again.start()
+    try:
+        await eventually(lambda: _at_least(replicas.reads, "127.0.0.6", reads + 3), what="reads")
+        await settle(emulator)
+        assert operator_writes(emulator, mark) == []
+        # Deleting the service: kopf stops its autoscaler, then the service and children go.
+        await cluster.delete(VXS_API, "voxtralservices", "voxtral")
+
+        async def gone() -> bool:
+            response = await cluster.http.get(cluster.path(VXS_API, "voxtralservices", "voxtral"))
+            return response.status_code == 404 and not children(emulator)
+
+        await eventually(gone, what="the service and its children to be deleted")
+    finally:
+        await again.stop()

@@ -480,9 +480,12 @@ def test_the_operator_modes_decisions_reach_the_status_and_survive_a_restart() -
     assert auto["lastDecision"] == state.last_decision
     assert auto["lastScaleTime"] == state.last_scale_time
     assert world.cond("ScalingLimited")["reason"] == "GPUsUnavailable"
-    # An operator restart: no state in memory; the last decision shown stays.
-    world.reconcile(Lookups(apis={}, scaling=None))
+    # An operator restart: no state in memory; what the status said stays until the
+    # autoscaler's first tick (no write, no flapping condition).
+    assert world.reconcile(Lookups(apis={}, scaling=None)).status_patch is None
     assert world.body["status"]["autoscaling"]["lastDecision"] == state.last_decision
+    assert world.cond("ScalingLimited")["reason"] == "GPUsUnavailable"
+    world.reconcile(Lookups(apis={}, scaling=ScalingState()))  # the first tick: no limit
     assert world.cond("ScalingLimited")["status"] == "False"
 
 
