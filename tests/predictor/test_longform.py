@@ -82,8 +82,12 @@ def test_streaming_emits_segments_in_order(predictor: Predictor, recording) -> N
         "POST",
         f"{predictor.openai_base}/audio/transcriptions",
         files={"file": ("long.flac", audio)},
-        data={"model": "voxtral", "max_completion_tokens": TOKENS, "stream": "true",
-              "stream_include_usage": "true"},  # stream options apply to the whole, not chunks
+        data={
+            "model": "voxtral",
+            "max_completion_tokens": TOKENS,
+            "stream": "true",
+            "stream_include_usage": "true",
+        },  # stream options apply to the whole, not chunks
         timeout=300,
     ) as r:
         assert r.status_code == 200
