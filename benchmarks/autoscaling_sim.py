@@ -50,9 +50,11 @@ Policies, each with minReplicas 1 and the same maxReplicas (40):
   queue included), so that only the rule differs;
 - ours: `voxtral_operator.autoscaling.decide` with its defaults, every 15 s, on the
   replicas' simulated `ReplicaSignals`;
-- a reference, not a policy: told the true arrival rate the moment it changes, it orders
-  the static sizing per request/s at once (down after 300 s). Only the cold start stands
-  between it and the load: what a policy that reacts, rather than predicts, is up against.
+- two references, not policies: told the true arrival rate the moment it changes, one
+  orders the static sizing per request/s at once (down after 300 s): only the cold start
+  stands between it and the load, what a policy that reacts, rather than predicts, is up
+  against. The other is told the rate a cold start and a minute ahead (prescient): what
+  scaling on a schedule that knew every surge in advance could do.
 """
 
 from __future__ import annotations
@@ -265,20 +267,30 @@ class KubeAIRule(Policy):
 
 
 class Oracle(Policy):
-    """Not a real policy: a reference that knows the true arrival rate the moment it
-    changes and orders for it at once (SLO-sized replicas per request/s); down after
-    300 s lower. Only the cold start stands between it and the load: the bound of what
-    any policy that reacts to load (rather than predicts it) can do."""
+    """Not a real policy: a reference that knows the true arrival rate `lead` seconds
+    ahead and orders for the highest rate in that window at once (SLO-sized replicas per
+    request/s); down after 300 s lower. With no lead only the cold start stands between
+    it and the load: the bound of what any policy that reacts to load (rather than
+    predicts it) can do. With a lead of a cold start and a minute it is prescient: what
+    a schedule that knew every surge in advance could do."""
 
-    name = "reference: instant, knows the rate"
     interval = 5.0
 
-    def __init__(self, rates: np.ndarray, per_rate: float, max_replicas: int) -> None:
+    def __init__(
+        self, rates: np.ndarray, per_rate: float, max_replicas: int, lead: float = 0.0
+    ) -> None:
         self.rates, self.per_rate, self.max = rates, per_rate, max_replicas
+        self.lead = int(lead)
         self.lower_since: float | None = None
+        self.name = (
+            f"reference: prescient, knows the rate {self.lead} s ahead"
+            if self.lead
+            else "reference: instant, knows the rate"
+        )
 
     def decide(self, now: float, fleet: Fleet) -> int:
-        rate = float(self.rates[min(int(now), self.rates.size - 1)])
+        start = min(int(now), self.rates.size - 1)
+        rate = float(self.rates[start : start + self.lead + 1].max())
         want = min(max(1, math.ceil(rate * self.per_rate - 1e-9)), self.max)
         desired = fleet.desired
         if want >= desired:
@@ -593,6 +605,9 @@ def make_policy(job: Job) -> Policy:
         return KubeAIRule(d.CONCURRENCY_PER_REPLICA, 1, job.max_replicas, start, requests)
     if job.policy == "oracle":
         return Oracle(job.trace.rates, job.per_rate, job.max_replicas)
+    if job.policy == "prescient":
+        lead = job.profile.cold_start + 60
+        return Oracle(job.trace.rates, job.per_rate, job.max_replicas, lead)
     return Ours(ScalingConfig(max_replicas=job.max_replicas))
 
 
@@ -646,6 +661,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             for policy in ("keda", "kubeai-requests", "kubeai", "ours"):
                 others.append(job(t, policy, initial))
             others.append(job(t, "oracle", initial, per_rate))
+            others.append(job(t, "prescient", initial, per_rate))
         results = pool.map(run_job, others, chunksize=1)
 
     x64 = profile.throughput(d.CONCURRENCY_PER_REPLICA)
