@@ -67,6 +67,7 @@ class Admission:
         if self.running < self.max_concurrency and not self._waiters:
             self.running += 1
             self._idle.clear()
+            metrics.QUEUE_WAIT.observe(0.0)
             return
         if len(self._waiters) >= self.max_queue:
             metrics.REJECTED.labels(reason="queue_full").inc()
@@ -74,8 +75,10 @@ class Admission:
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
         metrics.QUEUED.inc()
+        queued_at = time.monotonic()
         try:
             await waiter  # a finishing request hands its slot over
+            metrics.QUEUE_WAIT.observe(time.monotonic() - queued_at)
         except asyncio.CancelledError:
             if waiter.done() and not waiter.cancelled():
                 self._release()  # the slot arrived as the client left: pass it on

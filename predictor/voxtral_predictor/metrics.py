@@ -7,6 +7,7 @@ from prometheus_client import Counter, Gauge, Histogram
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40, 80, 160, 320, 640)
 RTF_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5)
 AUDIO_BUCKETS = (1, 5, 10, 30, 60, 120, 300, 600, 1200, 1800, 2400, 3600, 7200, 14400)
+QUEUE_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 40, 80, 160, 320)
 DECODE_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
 AUDIO_SECONDS = Counter("voxtral_audio_seconds", "Seconds of input audio processed", ["task"])
@@ -27,6 +28,11 @@ REQUESTS = Counter(
 )
 IN_FLIGHT = Gauge("voxtral_requests_in_flight", "Inference requests being processed")
 QUEUED = Gauge("voxtral_requests_queued", "Inference requests waiting for a slot")
+QUEUE_WAIT = Histogram(
+    "voxtral_queue_wait_seconds",
+    "Time an admitted request waited for a slot (0 when one was free)",
+    buckets=QUEUE_BUCKETS,
+)
 REJECTED = Counter(
     "voxtral_requests_rejected",
     "Inference requests refused before processing, by reason",

@@ -16,7 +16,7 @@ from custom_resources import custom_problems, validate
 from operator_samples import VALID, vxs
 
 from voxtral_operator import names
-from voxtral_operator.builders import build_children
+from voxtral_operator.builders import build_children, promql
 from voxtral_operator.builders.dashboard import build_dashboard
 from voxtral_operator.builders.promql import pods
 from voxtral_operator.resolve import Resolved, parse, resolve
@@ -187,7 +187,8 @@ def test_the_alerts_say_what_to_do() -> None:
         assert alert["expr"].count("(") == alert["expr"].count(")")
     assert alerts["VoxtralQueueTimeHigh"]["expr"].endswith("> 1.5")
     assert alerts["VoxtralErrorRatioHigh"]["expr"].endswith("> 0.02")
-    assert 'code=~"5..|429"' in alerts["VoxtralErrorRatioHigh"]["expr"]
+    assert f'code=~"{promql.FAILED_CODES}"' in alerts["VoxtralErrorRatioHigh"]["expr"]
+    assert promql.QUEUE_WAIT in alerts["VoxtralQueueTimeHigh"]["expr"]
     assert alerts["VoxtralReplicasAtMax"]["expr"].endswith(">= 12")
     assert "ScalingLimited" in alerts["VoxtralQueueTimeHigh"]["annotations"]["description"]
     static = with_spec("mini-preset", monitoring={"enabled": True})

@@ -40,6 +40,7 @@ def in_background(fn, *args) -> tuple[threading.Thread, list]:  # type: ignore[n
 
 
 def test_overload_is_429_and_admitted_requests_all_finish(narrow: Predictor) -> None:
+    before = scrape(narrow)
     first, first_out = in_background(transcribe, narrow, SLOW)
     wait_for(lambda: busy(narrow, 1, 0))
     second, second_out = in_background(transcribe, narrow, FAST)
@@ -69,7 +70,17 @@ def test_overload_is_429_and_admitted_requests_all_finish(narrow: Predictor) -> 
     first.join()
     second.join()
     assert first_out[0].status_code == 200 and second_out[0].status_code == 200
-    assert value(scrape(narrow), "voxtral_requests_rejected_total", reason="queue_full") >= 4
+    after = scrape(narrow)
+    assert value(after, "voxtral_requests_rejected_total", reason="queue_full") >= 4
+
+    def waits(name: str, **labels: str) -> float:
+        return value(after, name, **labels) - value(before, name, **labels)
+
+    # both admitted requests are in the queue-wait histogram, the rejected ones are not;
+    # only the second waited (for the first to finish)
+    assert waits("voxtral_queue_wait_seconds_count") == 2
+    assert waits("voxtral_queue_wait_seconds_bucket", le="0.01") == 1
+    assert waits("voxtral_queue_wait_seconds_sum") > 0.01
 
 
 def hang_up(server: Predictor, stream: bool) -> None:

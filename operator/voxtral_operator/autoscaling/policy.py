@@ -45,8 +45,9 @@ Then, knowing that a replica takes minutes to start:
   never rises (more Pending pods buy nothing), `Decision.limited` says why (the message
   of the ScalingLimited condition), and scaling up resumes once they schedule.
 - Always within [minReplicas, maxReplicas], and never below one: with no ready replica
-  there is no load to read (scaling from zero needs a request-level activator, which
-  the ``keda`` mode has and this one does not).
+  there is no load to read (scaling from zero needs a request-level activator, a proxy
+  that holds the first request while a replica starts; no mode has one: KEDA's
+  Prometheus triggers see no load without pods either).
 """
 
 from __future__ import annotations

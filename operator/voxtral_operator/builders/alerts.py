@@ -43,7 +43,8 @@ def alert_rules(resolved: Resolved) -> list[dict[str, Any]]:
     rules = [
         _alert(
             "VoxtralQueueTimeHigh",
-            f"{promql.queue_time_p95(ns, name)} > {alerts.queue_time_seconds:g}",
+            f"{promql.queue_time_p95(ns, name)} > {alerts.queue_time_seconds:g} or "
+            f"{promql.admission_wait_p95(ns, name)} > {alerts.queue_time_seconds:g}",
             "10m",
             "warning",
             f"{who}: requests wait more than {alerts.queue_time_seconds:g} s in the queue (p95)",

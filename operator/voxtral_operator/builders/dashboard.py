@@ -63,6 +63,7 @@ def panels(gpu_resource: str = "nvidia.com/gpu") -> list[dict[str, Any]]:
             for q in (0.5, 0.95)
         ]
 
+    failed = f'code!~"{promql.SUCCESS_CODES}"'
     specs: list[tuple[str, str, list[tuple[str, str]], str]] = [
         (
             "Audio processed",
@@ -90,8 +91,12 @@ def panels(gpu_resource: str = "nvidia.com/gpu") -> list[dict[str, Any]]:
         (
             "Queue time",
             "s",
-            quantiles(promql.QUEUE_TIME),
-            "How long requests wait in vLLM's queue before their first step.",
+            [
+                *((q, f"engine {legend}") for q, legend in quantiles(promql.QUEUE_TIME)),
+                *((q, f"predictor {legend}") for q, legend in quantiles(promql.QUEUE_WAIT)),
+            ],
+            "How long requests wait for a slot in the predictor (--max-concurrency), and "
+            "then in vLLM's queue before their first step.",
         ),
         (
             "Time to first token",
@@ -104,11 +109,12 @@ def panels(gpu_resource: str = "nvidia.com/gpu") -> list[dict[str, Any]]:
             "reqps",
             [
                 (
-                    f'sum by (code) (rate({promql.REQUESTS}{{{sel},code!~"2.."}}[{RATE}]))',
+                    f"sum by (code) (rate({promql.REQUESTS}{{{sel},{failed}}}[{RATE}]))",
                     "{{code}}",
                 )
             ],
-            "Requests answered with an error, by HTTP status (429: admission queue full).",
+            "Requests answered with an error, by HTTP status or gRPC status name (429 and "
+            "RESOURCE_EXHAUSTED: admission queue full; 499: the client left).",
         ),
         (
             "Replicas: desired and ready",

@@ -2,9 +2,10 @@
 
 KEDA's triggers (mode keda), the prometheus-adapter rules (mode hpa), the alerts and the
 dashboard ask Prometheus the questions the operator's own autoscaler asks each replica's
-/metrics (`autoscaling.signals`): the engine's sequences (`vllm:num_requests_running` +
-`vllm:num_requests_waiting`) plus the predictor's admission queue (`voxtral_requests_queued`)
-for the demand, the waiting ones for the queue, and the fullest engine's KV cache.
+/metrics (`autoscaling.signals`): for the demand, each replica's requests holding a slot
+(`voxtral_requests_in_flight`) or its engine's sequences (`vllm:num_requests_running` +
+`vllm:num_requests_waiting`) when more, plus the predictor's admission queue
+(`voxtral_requests_queued`); the waiting ones for the queue; the fullest engine's KV cache.
 
 Series are selected by `namespace` and `pod`, the labels every usual scrape set-up gives a
 pod's series (the ServiceMonitor of `spec.monitoring`, and pod-annotation scraping). A
@@ -30,7 +31,10 @@ REQUESTS: Final = "voxtral_requests_total"
 AUDIO_SECONDS: Final = "voxtral_audio_seconds_total"
 RTF: Final = "voxtral_real_time_factor"
 DURATION: Final = "voxtral_request_duration_seconds"
-FAILED_CODES: Final = "5..|429"
+QUEUE_WAIT: Final = "voxtral_queue_wait_seconds"
+# voxtral_requests_total's `code`: an HTTP status, or a gRPC status name on the gRPC port.
+FAILED_CODES: Final = "5..|429|RESOURCE_EXHAUSTED|UNAVAILABLE|INTERNAL|UNKNOWN|DEADLINE_EXCEEDED"
+SUCCESS_CODES: Final = "2..|OK"
 
 # The names hpa mode's HorizontalPodAutoscaler asks the custom metrics API for (the
 # prometheus-adapter rules of `adapter_rules` serve them per pod).
@@ -48,10 +52,27 @@ def _sum(metric: str, sel: str) -> str:
     return f"(sum({metric}{{{sel}}}) or vector(0))"
 
 
+def _held_and_queued(by: str, matchers: str) -> tuple[str, str]:
+    """Per `by` (a pod): the larger of its requests holding a slot and its engine's
+    sequences (a 30-minute recording is one request and up to 32 sequences), and its
+    admission queue. The label_replace keeps both sides of `or` apart for the max."""
+
+    def total(metric: str) -> str:
+        return f"sum by ({by}) ({metric}{{{matchers}}})"
+
+    engine = f"{total(RUNNING)} + {total(WAITING)}"
+    held = (
+        f'max by ({by}) (label_replace({engine}, "signal", "engine", "", "") '
+        f'or label_replace({total(IN_FLIGHT)}, "signal", "slots", "", ""))'
+    )
+    return held, total(QUEUED)
+
+
 def demand(namespace: str, service: str) -> str:
-    """Requests the service's replicas hold: in the engines, and queued before them."""
-    sel = pods(namespace, service)
-    return " + ".join(_sum(m, sel) for m in (RUNNING, WAITING, QUEUED))
+    """Requests the service's replicas hold, and those queued before them: the sum over
+    replicas of `ReplicaSignals.demand`."""
+    held, queued = _held_and_queued("pod", pods(namespace, service))
+    return f"(sum({held}) or vector(0)) + (sum({queued}) or vector(0))"
 
 
 def queue(namespace: str, service: str) -> str:
@@ -73,7 +94,14 @@ def quantile(q: float, histogram: str, sel: str, window: str, by: str = "") -> s
 
 
 def queue_time_p95(namespace: str, service: str, window: str = "5m") -> str:
+    """vLLM's queue: from a sequence's arrival at the engine to its first step."""
     return quantile(0.95, QUEUE_TIME, pods(namespace, service), window)
+
+
+def admission_wait_p95(namespace: str, service: str, window: str = "5m") -> str:
+    """The predictor's queue: a request's wait for a slot (--max-concurrency), before
+    the engine sees it."""
+    return quantile(0.95, QUEUE_WAIT, pods(namespace, service), window)
 
 
 def error_ratio(namespace: str, service: str, window: str = "5m") -> str:
@@ -111,8 +139,9 @@ def adapter_rules() -> list[dict[str, object]]:
             "metricsQuery": query,
         }
 
+    held, queued = _held_and_queued("<<.GroupBy>>", "<<.LabelMatchers>>")
     return [
-        rule(RUNNING, POD_DEMAND, " + ".join(per_pod(m) for m in (RUNNING, WAITING, QUEUED))),
+        rule(RUNNING, POD_DEMAND, f"{held} + {queued}"),
         rule(WAITING, POD_QUEUE, " + ".join(per_pod(m) for m in (WAITING, QUEUED))),
         rule(KV_CACHE, POD_KV_CACHE, per_pod(KV_CACHE, "max")),
     ]
