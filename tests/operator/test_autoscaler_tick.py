@@ -148,6 +148,30 @@ def test_the_gpu_limit_message_stays_the_same_while_it_lasts() -> None:
     assert "Pending unschedulable since 2027-01-15T07:59:30Z" in str(first.state.limited)
 
 
+def test_a_limit_says_what_the_scheduler_said() -> None:
+    """GPUsUnavailable when the scheduler names a GPU resource; a taint or an affinity that
+    no node meets is a limit too, under its own reason."""
+    taint = pod("b", scheduled=False)
+    taint["status"]["conditions"][0]["message"] = (
+        "0/3 nodes are available: 3 node(s) had untolerated taint {dedicated: ml}."
+    )
+    gpu = pod("c", scheduled=False, since="2027-01-15T08:05:00Z")
+    gpu["status"]["conditions"][0]["message"] = (
+        "0/3 nodes are available: 3 Insufficient nvidia.com/gpu."
+    )
+    ready = pod("a", ready=True, ip="10.0.0.2", scheduled=True)
+    fleet = census([ready, gpu, taint])
+    assert fleet.unschedulable == 2 and "untolerated taint" in fleet.scheduler_message
+    result = tick(T0, fleet, {"a": signals(600)}, 3, History(), CONFIG, ScalingState())
+    assert result.state.limited_reason == "ReplicasUnschedulable"
+    assert "untolerated taint" in str(result.state.limited)
+    assert "scheduling constraints" in str(result.state.limited)
+    fleet = census([ready, gpu])
+    result = tick(T0, fleet, {"a": signals(600)}, 3, History(), CONFIG, ScalingState())
+    assert result.state.limited_reason == "GPUsUnavailable"
+    assert "Insufficient nvidia.com/gpu" in str(result.state.limited)
+
+
 def test_held_at_max_replicas_is_a_limit_too() -> None:
     one = Census(ready=(Replica("a", "10.0.0.2", 8080),))
     result = tick(T0, one, {"a": signals(2000)}, 3, History(), CONFIG, ScalingState())

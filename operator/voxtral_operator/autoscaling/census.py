@@ -33,6 +33,8 @@ class Census:
     """Pending with PodScheduled=False, reason Unschedulable."""
     unschedulable_since: float | None = None
     """When the oldest of them became unschedulable (seconds since the epoch)."""
+    scheduler_message: str = ""
+    """Why the scheduler could not place the oldest of them (its PodScheduled message)."""
 
 
 def parse_time(text: Any) -> float | None:
@@ -64,7 +66,7 @@ def census(pods: Iterable[Mapping[str, Any]]) -> Census:
     """Count the pods of one Deployment. Terminating and finished pods are not replicas."""
     ready: list[Replica] = []
     starting = unschedulable = 0
-    since: list[float] = []
+    since: list[tuple[float, str]] = []
     for pod in pods:
         meta = pod.get("metadata") or {}
         status = pod.get("status") or {}
@@ -76,13 +78,14 @@ def census(pods: Iterable[Mapping[str, Any]]) -> Census:
         elif scheduled.get("status") == "False" and scheduled.get("reason") == "Unschedulable":
             unschedulable += 1
             when = parse_time(scheduled.get("lastTransitionTime"))
-            if when is not None:
-                since.append(when)
+            since.append((when or float("inf"), str(scheduled.get("message") or "")))
         else:
             starting += 1
+    oldest = min(since) if since else None
     return Census(
         ready=tuple(sorted(ready, key=lambda r: r.name)),
         starting=starting,
         unschedulable=unschedulable,
-        unschedulable_since=min(since) if since else None,
+        unschedulable_since=oldest[0] if oldest and oldest[0] != float("inf") else None,
+        scheduler_message=oldest[1] if oldest else "",
     )

@@ -72,7 +72,8 @@ class Fleet:
     starting: int = 0
     """Created, not unschedulable, not ready yet."""
     unschedulable: int = 0
-    """Pending with PodScheduled=False, reason Unschedulable: no node has the GPUs."""
+    """Pending with PodScheduled=False, reason Unschedulable: no node has the GPUs (or
+    takes the pod for another reason: more replicas would not schedule either)."""
     unschedulable_since: float | None = None
     """When the oldest of those became unschedulable."""
 

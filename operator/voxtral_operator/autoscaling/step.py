@@ -104,12 +104,17 @@ def tick(
             if census.unschedulable_since is not None
             else ""
         )
+        said = census.scheduler_message
+        gpus = not said or "gpu" in said.lower()
+        why = "no node has the free GPUs" if gpus else "no node can take them"
         limited = (
-            f"{census.unschedulable} replica(s) Pending unschedulable{since}: no node has the "
-            "free GPUs; no more replicas are ordered until they are scheduled (add GPU nodes, "
-            "or lower spec.autoscaling.maxReplicas)"
+            f"{census.unschedulable} replica(s) Pending unschedulable{since}: {why}"
+            + (f' (the scheduler: "{said}")' if said else "")
+            + "; no more replicas are ordered until they are scheduled ("
+            + ("add GPU nodes" if gpus else "check the pods' scheduling constraints")
+            + ", or lower spec.autoscaling.maxReplicas)"
         )
-        limited_reason = "GPUsUnavailable"
+        limited_reason = "GPUsUnavailable" if gpus else "ReplicasUnschedulable"
     elif replicas >= config.max_replicas and decision.need > config.max_replicas:
         limited = (
             f"held at maxReplicas {config.max_replicas} while the load asks for more: raise "
