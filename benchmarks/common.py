@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import signal
@@ -15,6 +16,24 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+
+
+def arguments(doc: str | None) -> argparse.ArgumentParser:
+    """A benchmark's command line, with the checkpoint option they all take."""
+    parser = argparse.ArgumentParser(
+        description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--model", help="checkpoint (default: generate the tiny model)")
+    return parser
+
+
+def round_arguments(parser: argparse.ArgumentParser, requests: int, per: str, rounds: int) -> None:
+    """The options of a load driven in interleaved rounds of short clips."""
+    parser.add_argument("--requests", type=int, default=requests, help=f"requests per {per}")
+    parser.add_argument("--rounds", type=int, default=rounds)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--seconds", type=float, default=5.0, help="clip length")
+    parser.add_argument("--tokens", type=int, default=16, help="output tokens per request")
 
 
 def free_port() -> int:

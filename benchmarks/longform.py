@@ -10,7 +10,6 @@ never stop on their own): the native pass gets the whole budget, each chunk its 
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import io
 import subprocess
@@ -25,7 +24,7 @@ import soundfile
 
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parent.parent))
-from common import python, start_predictor
+from common import arguments, python, start_predictor
 
 from tests.predictor.recordings import speech_like
 from voxtral_predictor.audio import SAMPLE_RATE
@@ -117,10 +116,7 @@ def memory(workdir: Path) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--model", help="checkpoint (default: generate the tiny model)")
+    parser = arguments(__doc__)
     parser.add_argument("--skip-speed", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:

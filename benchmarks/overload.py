@@ -7,7 +7,6 @@ the rest must be 429 and fast, and no 5xx.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import collections
 import sys
@@ -18,7 +17,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import percentile, start_predictor
+from common import arguments, percentile, start_predictor
 
 from voxtral_predictor.audio import tone, wav_bytes
 from voxtral_predictor.tiny_model import write_checkpoint
@@ -62,10 +61,7 @@ async def offer(base: str, clients: int, seconds: float, tokens: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--model", help="checkpoint (default: generate the tiny model)")
+    parser = arguments(__doc__)
     parser.add_argument("--concurrency", type=int, default=4, help="--max-concurrency")
     parser.add_argument("--queue", type=int, default=4, help="--max-queue")
     parser.add_argument("--seconds", type=float, default=30.0)

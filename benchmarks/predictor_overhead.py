@@ -19,7 +19,18 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import Round, Server, drive, free_port, percentile, python, spread, start
+from common import (
+    Round,
+    Server,
+    arguments,
+    drive,
+    free_port,
+    percentile,
+    python,
+    round_arguments,
+    spread,
+    start,
+)
 
 from voxtral_predictor.audio import tone, wav_bytes
 from voxtral_predictor.engine import vllm_cli_args, vllm_env
@@ -110,15 +121,8 @@ def report(results: dict[str, list[Round]], args: argparse.Namespace, per_round:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--model", help="checkpoint (default: generate the tiny model)")
-    parser.add_argument("--requests", type=int, default=200, help="requests per server")
-    parser.add_argument("--rounds", type=int, default=10)
-    parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--seconds", type=float, default=5.0, help="clip length")
-    parser.add_argument("--tokens", type=int, default=16, help="output tokens per request")
+    parser = arguments(__doc__)
+    round_arguments(parser, requests=200, per="server", rounds=10)
     parser.add_argument(
         "--vllm-arg", action="append", default=[], help="extra engine flag (both servers)"
     )

@@ -22,7 +22,7 @@ from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
 from kserve.protocol.grpc import grpc_predict_v2_pb2_grpc as pb_grpc
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import Round, drive, percentile, spread, start_predictor
+from common import Round, arguments, drive, percentile, round_arguments, spread, start_predictor
 
 from voxtral_predictor.audio import tone, wav_bytes
 from voxtral_predictor.tiny_model import write_checkpoint
@@ -129,15 +129,8 @@ async def compare(base: str, grpc_target: str, args: argparse.Namespace) -> None
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--model", help="checkpoint (default: generate the tiny model)")
-    parser.add_argument("--requests", type=int, default=300, help="requests per protocol")
-    parser.add_argument("--rounds", type=int, default=6)
-    parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--seconds", type=float, default=5.0, help="clip length")
-    parser.add_argument("--tokens", type=int, default=16, help="output tokens per request")
+    parser = arguments(__doc__)
+    round_arguments(parser, requests=300, per="protocol", rounds=6)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)

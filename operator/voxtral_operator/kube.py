@@ -186,15 +186,22 @@ class Kube:
             str(data.get("message") or response.text[:500]),
         )
 
+    def _raise_for(self, response: httpx.Response) -> None:
+        if response.status_code >= 400:
+            raise self._fail(response)
+
+    def _object(self, response: httpx.Response) -> dict[str, Any] | None:
+        """The object the API server answered; None if it is gone (404)."""
+        if response.status_code == 404:
+            return None
+        self._raise_for(response)
+        result: dict[str, Any] = response.json()
+        return result
+
     async def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         path = RESOURCES[kind].path(namespace, name)
         response = await self._request("get", kind, "GET", path)
-        if response.status_code == 404:
-            return None
-        if response.status_code >= 400:
-            raise self._fail(response)
-        result: dict[str, Any] = response.json()
-        return result
+        return self._object(response)
 
     async def apply(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
         """Create or update by server-side apply; the operator's fields win (force)."""
@@ -210,8 +217,7 @@ class Kube:
             body=manifest,
             content_type=APPLY,
         )
-        if response.status_code >= 400:
-            raise self._fail(response)
+        self._raise_for(response)
         result: dict[str, Any] = response.json()
         return result
 
@@ -223,8 +229,7 @@ class Kube:
         )
         if response.status_code == 404:
             return False
-        if response.status_code >= 400:
-            raise self._fail(response)
+        self._raise_for(response)
         return True
 
     async def patch_status(
@@ -235,12 +240,7 @@ class Kube:
         response = await self._request(
             "patch", api.KIND, "PATCH", path, body={"status": dict(patch)}, content_type=MERGE
         )
-        if response.status_code == 404:
-            return None
-        if response.status_code >= 400:
-            raise self._fail(response)
-        result: dict[str, Any] = response.json()
-        return result
+        return self._object(response)
 
     async def list(self, kind: str, namespace: str, selector: str) -> list[dict[str, Any]]:
         """The objects of a kind in a namespace that match a label selector."""
@@ -248,8 +248,7 @@ class Kube:
         response = await self._request(
             "list", kind, "GET", path, params={"labelSelector": selector}
         )
-        if response.status_code >= 400:
-            raise self._fail(response)
+        self._raise_for(response)
         items: list[dict[str, Any]] = response.json().get("items") or []
         return items
 
@@ -273,12 +272,7 @@ class Kube:
             content_type=APPLY,
             sub="scale",
         )
-        if response.status_code == 404:
-            return None
-        if response.status_code >= 400:
-            raise self._fail(response)
-        result: dict[str, Any] = response.json()
-        return result
+        return self._object(response)
 
     async def served(self, group: str, version: str | None, plural: str | None) -> bool:
         """Whether the API server serves a group (any version), a group version, or a
@@ -287,8 +281,7 @@ class Kube:
         response = await self._request("get", "", "GET", path)
         if response.status_code == 404:
             return False
-        if response.status_code >= 400:
-            raise self._fail(response)
+        self._raise_for(response)
         if plural is None:
             return True
         resources = response.json().get("resources") or []
