@@ -65,12 +65,15 @@ def _run(args: argparse.Namespace) -> int:
     import voxtral_operator.handlers  # noqa: F401  (registers the handlers)
     from voxtral_operator.config import ConfigError, Settings
 
+    environ = dict(os.environ)
+    if args.namespace:  # -n takes the place of the setting, and is checked like it
+        environ["VOXTRAL_OPERATOR_NAMESPACES"] = ",".join(args.namespace)
     try:
-        settings = Settings.from_env(os.environ)
+        settings = Settings.from_env(environ)
     except ConfigError as exc:
         print(f"voxtral-operator: {exc}", file=sys.stderr)
         return 2
-    namespaces = () if args.all_namespaces else (tuple(args.namespace) or settings.namespaces)
+    namespaces = () if args.all_namespaces else settings.namespaces
     kopf.configure(
         debug=settings.log_level == "debug",
         verbose=settings.log_level == "debug",

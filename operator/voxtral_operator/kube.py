@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import ssl
 import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Final
 
 import httpx
@@ -82,28 +84,39 @@ class KubeError(Exception):
         return self.status in (400, 422)
 
 
-def _write_temp(data: str | bytes) -> str:
-    with tempfile.NamedTemporaryFile("wb", delete=False, suffix=".pem") as f:
-        f.write(data.encode() if isinstance(data, str) else data)
-        return f.name
+def _tls(info: kopf.ConnectionInfo) -> ssl.SSLContext | bool:
+    """How to check the API server (its CA, or not at all when insecure) and the client
+    certificate to present, if kopf logged in with one."""
+    has_cert = bool(info.certificate_path or info.certificate_data)
+    if not has_cert and (info.insecure or not (info.ca_path or info.ca_data)):
+        return not info.insecure
+    ca_data = info.ca_data.decode() if isinstance(info.ca_data, bytes) else info.ca_data
+    context = ssl.create_default_context(
+        cafile=str(info.ca_path) if info.ca_path else None, cadata=ca_data or None
+    )
+    if info.insecure:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    if has_cert:
+        with tempfile.TemporaryDirectory() as tmp:  # load_cert_chain reads files only
+            cert, key = info.certificate_path, info.private_key_path
+            if cert is None:
+                cert = os.path.join(tmp, "cert.pem")
+                Path(cert).write_bytes(_bytes(info.certificate_data))
+            if key is None and info.private_key_data:
+                key = os.path.join(tmp, "key.pem")
+                Path(key).write_bytes(_bytes(info.private_key_data))
+            context.load_cert_chain(str(cert), str(key) if key else None)
+    return context
+
+
+def _bytes(data: str | bytes | None) -> bytes:
+    return (data.encode() if isinstance(data, str) else data) or b""
 
 
 def client_for(info: kopf.ConnectionInfo) -> httpx.AsyncClient:
     """An HTTP client with the credentials kopf logged in with."""
-    verify: ssl.SSLContext | bool = True
-    if info.insecure:
-        verify = False
-    elif info.ca_path or info.ca_data:
-        ca_data = info.ca_data.decode() if isinstance(info.ca_data, bytes) else info.ca_data
-        verify = ssl.create_default_context(
-            cafile=str(info.ca_path) if info.ca_path else None, cadata=ca_data
-        )
-    if isinstance(verify, ssl.SSLContext) and (info.certificate_path or info.certificate_data):
-        cert = info.certificate_path or _write_temp(info.certificate_data or b"")
-        key = info.private_key_path or (
-            _write_temp(info.private_key_data) if info.private_key_data else None
-        )
-        verify.load_cert_chain(str(cert), str(key) if key else None)
+    verify = _tls(info)
     headers = {"User-Agent": f"{names.OPERATOR}/{__version__}"}
     if info.token:
         headers["Authorization"] = f"{info.scheme or 'Bearer'} {info.token}"

@@ -79,9 +79,11 @@ class Resolved:
 
 
 def parse(body: Mapping[str, Any]) -> VoxtralService:
-    """Validate a VoxtralService as the API server would (schema and CEL rules)."""
+    """Validate a VoxtralService as the API server would (schema and CEL rules). The
+    status is the operator's own output, not the user's input: left out, so that a status
+    written by another version of the operator never makes a valid spec invalid."""
     try:
-        return VoxtralService.model_validate(dict(body))
+        return VoxtralService.model_validate({k: v for k, v in body.items() if k != "status"})
     except ValidationError as exc:
         raise SpecError("; ".join(describe(exc, VoxtralService))) from None
 

@@ -65,6 +65,17 @@ def _bad(message: str, param: str | None = None) -> ApiError:
     return ApiError(400, message, code="invalid_request", param=param)
 
 
+def byte_count(value: object, where: str) -> int:
+    """A length the client sent (a header, binary_data_size): a whole number >= 0."""
+    try:
+        count = int(str(value))
+    except ValueError:
+        count = -1
+    if count < 0:
+        raise _bad(f"{where} must be a whole number of bytes >= 0, got {value!r}", where)
+    return count
+
+
 def _b64(value: object, where: str) -> bytes:
     if not isinstance(value, str):
         raise _bad(f"{where} must be a base64 string", where)
@@ -236,12 +247,13 @@ def v2_rest_tensors(
         if not isinstance(tensor, dict):
             raise _bad(f"{name} must be an object", name)
         datatype = tensor.get("datatype")
-        size = (tensor.get("parameters") or {}).get("binary_data_size")
-        if size is not None:
-            chunk = binary[offset : offset + int(size)]
-            if len(chunk) != int(size):
+        raw_size = (tensor.get("parameters") or {}).get("binary_data_size")
+        if raw_size is not None:
+            size = byte_count(raw_size, f"{name}: binary_data_size")
+            chunk = binary[offset : offset + size]
+            if len(chunk) != size:
                 raise _bad(f"{name}: binary_data_size {size} runs past the body", name)
-            offset += int(size)
+            offset += size
             if datatype == "BYTES":
                 tensors.append((name, split_bytes_tensor(chunk, name)))
             elif datatype == "UINT8" and name == "audio":

@@ -139,6 +139,25 @@ def build_parser(parents: Sequence[argparse.ArgumentParser] = ()) -> argparse.Ar
     return parser
 
 
+# The smallest value of each numeric option that still makes a working server (a
+# --chunk-concurrency of 0 would hang every long-form request, for one).
+_LEAST: dict[str, float] = {
+    "http_port": 1,
+    "grpc_port": 1,
+    "tensor_parallel_size": 1,
+    "max_model_len": 1,
+    "max_num_seqs": 1,
+    "max_audio_seconds": 1,
+    "max_chat_audio_seconds": 1,
+    "max_upload_mb": 0.001,
+    "max_long_audio_seconds": 1,
+    "chunk_concurrency": 1,
+    "max_concurrency": 1,
+    "max_queue": 0,
+    "drain_timeout": 0,
+}
+
+
 def options_from_namespace(ns: argparse.Namespace) -> Options:
     """Convert parsed flags (strings from the environment included) into ``Options``."""
     values: dict[str, Any] = {}
@@ -158,6 +177,14 @@ def options_from_namespace(ns: argparse.Namespace) -> Options:
         options.chunk_policy  # noqa: B018 - validate the chunking flags now
     except ValueError as exc:
         raise SystemExit(f"voxtral-predictor: {exc}") from exc
+    for name, least in _LEAST.items():
+        value = getattr(options, name)
+        if value is not None and value < least:
+            flag = "--" + name.replace("_", "-")
+            raise SystemExit(
+                f"voxtral-predictor: {flag} (or {env_name(name)}) is {value}: it must be at "
+                f"least {least}"
+            )
     if not options.model:
         raise SystemExit(
             f"voxtral-predictor: --model (or {env_name('model')}) is required: the path "

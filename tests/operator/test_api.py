@@ -153,3 +153,17 @@ def test_autoscaling_defaults_are_the_policys() -> None:
     assert mode_of({"autoscaling": {"mode": "keda"}}) == "keda"
     assert mode_of({"autoscaling": {"mode": "none"}}) is None
     assert mode_of({"replicas": 2}) is None
+
+
+def test_a_status_the_schema_would_not_take_never_makes_the_spec_invalid() -> None:
+    """The status is the operator's output: one written by another version (a condition
+    without a reason, a key this version does not know) leaves the spec valid."""
+    sample = VALID["small-preset"] | {
+        "status": {
+            "conditions": [{"type": "Ready", "status": "True"}],
+            "endpoints": {"http": "http://x", "websocket": "ws://x"},
+        }
+    }
+    assert parse(sample).spec == parse(VALID["small-preset"]).spec
+    with pytest.raises(SpecError, match="spec"):
+        parse(sample | {"spec": {"model": {"preset": "voxtral-small-24b"}, "replica": 2}})

@@ -124,6 +124,33 @@ def test_run_refuses_bad_settings() -> None:
     assert "VOXTRAL_OPERATOR_LOG_FORMAT='xml': use one of plain, full, json" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        (["-n", "Team_A"], {}, "'Team_A' is not a namespace name or glob"),
+        (
+            ["-n", "team-*"],
+            {"VOXTRAL_OPERATOR_OBSERVE_CLUSTER": "false"},
+            "NAMESPACES has patterns, which need VOXTRAL_OPERATOR_OBSERVE_CLUSTER=true",
+        ),
+    ],
+)
+def test_run_checks_namespaces_given_with_n(
+    args: list[str], env: dict[str, str], message: str
+) -> None:
+    """-n is the setting VOXTRAL_OPERATOR_NAMESPACES given on the command line, and is
+    refused for the same reasons, before anything starts."""
+    result = subprocess.run(
+        [sys.executable, "-m", "voxtral_operator", "run", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin", **env},
+    )
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr
+
+
 def test_settings_from_env() -> None:
     settings = Settings.from_env(
         {

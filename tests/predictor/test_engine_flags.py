@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from voxtral_predictor.engine import (
@@ -89,3 +91,18 @@ def test_model_is_required(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("VOXTRAL_MODEL", raising=False)
     with pytest.raises(SystemExit, match="voxtral-tiny-model"):
         options_from_namespace(build_parser().parse_args([]))
+
+
+@pytest.mark.parametrize(
+    ("flags", "said"),
+    [
+        (["--chunk-concurrency", "0"], "--chunk-concurrency (or VOXTRAL_CHUNK_CONCURRENCY) is 0"),
+        (["--max-concurrency", "0"], "--max-concurrency (or VOXTRAL_MAX_CONCURRENCY) is 0"),
+        (["--max-queue", "-1"], "--max-queue (or VOXTRAL_MAX_QUEUE) is -1: it must be at least 0"),
+        (["--max-audio-seconds", "0"], "--max-audio-seconds"),
+    ],
+)
+def test_a_number_that_cannot_work_is_refused_at_start(flags: list[str], said: str) -> None:
+    with pytest.raises(SystemExit, match=re.escape(said)):
+        options_from_namespace(build_parser().parse_args(["--model", "/m", *flags]))
+    options_from_namespace(build_parser().parse_args(["--model", "/m", "--max-queue", "0"]))

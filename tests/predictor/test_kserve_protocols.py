@@ -123,6 +123,18 @@ def test_v2_rest_errors(predictor: Predictor) -> None:
     assert r.status_code == 400 and "BYTES" in r.json()["error"]["message"]
     r = httpx.post(f"{predictor.http}/v2/models/nope/infer", json={"inputs": []})
     assert r.status_code == 404
+    # lengths that are not numbers are the client's mistake, named, not a 500
+    r = httpx.post(url, content=b"{}", headers={"inference-header-content-length": "ten"})
+    assert r.status_code == 400, r.text
+    assert "inference-header-content-length must be a whole number" in r.json()["error"]["message"]
+    header = json.dumps({
+        "inputs": [{"name": "audio", "datatype": "BYTES", "shape": [1], "parameters": {"binary_data_size": "-4"}}],
+    }).encode()  # fmt: skip
+    r = httpx.post(
+        url, content=header, headers={"inference-header-content-length": str(len(header))}
+    )
+    assert r.status_code == 400, r.text
+    assert "audio: binary_data_size must be a whole number" in r.json()["error"]["message"]
 
 
 def infer_request(

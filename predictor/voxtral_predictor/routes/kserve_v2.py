@@ -30,7 +30,7 @@ def router(model: VoxtralModel) -> APIRouter:
             )
         model.serving  # noqa: B018 - 503 until ready
         raw = await request.body()
-        length = int(request.headers.get(HEADER_LENGTH) or len(raw))
+        length = inference.byte_count(request.headers.get(HEADER_LENGTH) or len(raw), HEADER_LENGTH)
         try:
             header = json.loads(raw[:length])
         except ValueError as exc:
