@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import Request
 
-from . import gate, metrics, speech
+from . import metrics, speech
 from . import vllm_adapter as vllm
 from .audio import AudioError, decode
 from .errors import ApiError
@@ -112,7 +112,6 @@ async def run(
 ) -> dict[str, Any] | AsyncIterator[str]:
     """A chat completion. Returns vLLM's response as a dict, or SSE lines with stream."""
     serving = model.serving
-    gate.set_task("chat")
     speech.check_model(model, body.get("model"))
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:

@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .audio import SAMPLE_RATE, Pcm, pcm_wav
-from .subtitles import Segment
+from .subtitles import TIMESTAMPED, Segment
 from .tasks import all_or_nothing
 
 FRAME_SECONDS = 0.02
@@ -145,7 +145,7 @@ def should_chunk(chunking: str, fmt: str, duration: float, policy: Policy) -> bo
         return False
     if chunking == "always":
         return True
-    return duration > policy.target or fmt in ("verbose_json", "srt", "vtt")
+    return duration > policy.target or fmt in TIMESTAMPED
 
 
 def _segment(chunk: Chunk, text: str) -> Segment:

@@ -105,13 +105,13 @@ async def run(
                     " (or send chunking=auto to transcribe it in parts)",
                 )
             )
-        if fmt in ("verbose_json", "srt", "vtt"):  # chunking=never: one segment
+        if fmt in subtitles.TIMESTAMPED:  # chunking=never: one segment
             values["response_format"] = "json"
         request = _speech_request(task, values)
         result = await call_engine(
             vllm.speech_to_text(serving, task, clip.wav, request, raw_request)
         )
-        if fmt in ("verbose_json", "srt", "vtt") and isinstance(result, dict):
+        if fmt in subtitles.TIMESTAMPED and isinstance(result, dict):
             segment = Segment(0, 0.0, clip.duration, str(result["text"]).strip())
             result = subtitles.render(fmt, task, values.get("language"), clip.duration, [segment])
     if isinstance(result, dict):
@@ -128,21 +128,24 @@ async def _chunked(
     values: dict[str, Any],
     policy: longform.Policy,
 ) -> dict[str, Any] | AsyncIterator[str]:
-    """A long recording in chunks; every chunk is one ordinary engine request."""
-    per_chunk = {
-        k: v for k, v in values.items() if not k.startswith("stream") and k != "response_format"
-    }
+    """A long recording in chunks; every chunk is one ordinary engine request. The fields
+    are checked once, before any work: a bad one is a 400, never a failed stream."""
+    whole = _speech_request(task, values)
+    stream = bool(getattr(whole, "stream", False))
+    # stream and the output format apply to the whole; each chunk is a plain json answer
+    per_chunk = whole.model_copy(update={"stream": False, "response_format": "json"})
     request_id = f"trsc-{uuid.uuid4().hex}"
 
     async def engine(wav: bytes) -> str:
-        request = _speech_request(task, per_chunk)
-        result = await call_engine(vllm.speech_to_text(serving, task, wav, request, None))
+        result = await call_engine(
+            vllm.speech_to_text(serving, task, wav, per_chunk.model_copy(), None)
+        )
         assert isinstance(result, dict)
         return str(result["text"])
 
     chunks = await asyncio.to_thread(longform.split, clip.pcm, policy)
     concurrency = model.options.chunk_concurrency
-    if values.get("stream") in (True, "true", "True", "1"):
+    if stream:
         return longform.stream(clip.pcm, chunks, engine, concurrency, model.name, request_id)
     segments = await longform.transcribe(clip.pcm, chunks, engine, concurrency)
     fmt = str(values.get("response_format", "json"))

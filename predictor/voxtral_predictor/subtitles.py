@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
+
+TIMESTAMPED: Final = ("verbose_json", "srt", "vtt")
+"""The response formats that carry segments with times."""
 
 
 @dataclass(frozen=True)

@@ -124,6 +124,16 @@ def _invalid(exc: ValidationError) -> RequestInvalid:
     return RequestInvalid(f"{param}: {first.get('msg')}" if param else str(exc), param)
 
 
+def _client_errors() -> tuple[type[Exception], ...]:
+    """What vLLM raises for a bad request: VLLMClientError where vLLM has it, a ValueError
+    from a validator otherwise. Anything else is a bug, and a 500, not the client's 400."""
+    try:
+        from vllm.exceptions import VLLMClientError
+    except ImportError:
+        return (ValueError,)
+    return (VLLMClientError, ValueError)
+
+
 def speech_request(task: Task, fields: Mapping[str, Any]) -> Any:
     """vLLM's Transcription/TranslationRequest from form fields (``file`` excluded: the
     audio travels separately, already decoded and checked)."""
@@ -133,7 +143,7 @@ def speech_request(task: Task, fields: Mapping[str, Any]) -> Any:
         return _request_classes()[task].model_validate(values)
     except ValidationError as exc:
         raise _invalid(exc) from exc
-    except Exception as exc:  # vLLM's own request checks (VLLMValidationError)
+    except _client_errors() as exc:  # vLLM's own request checks (VLLMValidationError)
         raise RequestInvalid(str(exc), getattr(exc, "parameter", None)) from exc
 
 
@@ -154,7 +164,7 @@ def chat_request(body: Mapping[str, Any]) -> Any:
         return ChatCompletionRequest.model_validate(dict(body))
     except ValidationError as exc:
         raise _invalid(exc) from exc
-    except Exception as exc:  # vLLM's own request checks (VLLMValidationError)
+    except _client_errors() as exc:  # vLLM's own request checks (VLLMValidationError)
         raise RequestInvalid(str(exc), getattr(exc, "parameter", None)) from exc
 
 

@@ -106,6 +106,12 @@ def test_chunking_modes(predictor: Predictor) -> None:
     assert chunked["text"] and chunked["usage"]["seconds"] == 10
     r = transcribe(predictor, short, chunking="sometimes")
     assert r.status_code == 400 and "auto, always, never" in r.json()["error"]["message"]
+    # a bad engine field is a 400 before any chunk runs, streamed or not, silent or not
+    silent = flac(bursts([], 40.0))
+    for audio, stream in ((short, "true"), (silent, "false")):
+        r = transcribe(predictor, audio, chunking="always", stream=stream, temperature="hot")
+        assert r.status_code == 400, r.text
+        assert r.json()["error"]["param"] == "temperature"
 
 
 def test_two_hour_recording_is_answered(predictor: Predictor) -> None:
