@@ -308,7 +308,6 @@ class Ours(Policy):
     def __init__(self, config: ScalingConfig) -> None:
         self.config = config
         self.history = History()
-        self.decisions = 0
 
     def decide(self, now: float, fleet: Fleet) -> int:
         decision = decide(now, fleet, self.history, self.config)

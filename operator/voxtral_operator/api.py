@@ -49,12 +49,8 @@ NAME_PATTERN: Final = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
 RESERVED_ENV_PREFIX: Final = "VOXTRAL_"
 
 
-def _check_quantity(value: str | int) -> str | int:
-    parse_quantity(value)  # raises a ValueError with a message a person can act on
-    return value
-
-
 def _check_positive_quantity(value: str | int) -> str | int:
+    # parse_quantity raises a ValueError with a message a person can act on
     if parse_quantity(value) <= 0:
         raise ValueError(f"{value!r} must be greater than zero")
     return value
@@ -71,7 +67,6 @@ _QUANTITY_SCHEMA: Final[dict[str, Any]] = {
 Quantity = Annotated[
     str | int,
     BeforeValidator(_to_str_if_float),
-    AfterValidator(_check_quantity),
     AfterValidator(_check_positive_quantity),
     Field(json_schema_extra=_QUANTITY_SCHEMA),
 ]

@@ -19,6 +19,8 @@ from voxtral_operator.autoscaling.config import ScaleDown, ScaleUp, ScalingConfi
 Mode = Literal["operator", "keda", "hpa", "none"]
 MODES: Final[tuple[Mode, ...]] = ("operator", "keda", "hpa", "none")
 DEFAULT_MODE: Final[Mode] = "operator"
+HPA_MAX_WINDOW: Final = 3600
+"""The longest stabilization window a HorizontalPodAutoscaler takes (seconds)."""
 _LABEL_KEY: Final = r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
 _LABEL_VALUE: Final = r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$"
 LabelKey = Annotated[str, Field(max_length=316, pattern=_LABEL_KEY)]
@@ -145,6 +147,13 @@ class AutoscalingSpec(Model):
             "HorizontalPodAutoscaler read the load from running replicas, so they keep at "
             "least one",
         ),
+        (
+            "!has(self.mode) || !(self.mode in ['keda', 'hpa']) || !has(self.scaleDown) || "
+            "!has(self.scaleDown.delaySeconds) || self.scaleDown.delaySeconds <= 3600",
+            "spec.autoscaling.scaleDown.delaySeconds over 3600 needs mode operator: a "
+            "HorizontalPodAutoscaler (modes keda and hpa) keeps at most 3600 s of "
+            "stabilization",
+        ),
     )
 
     @model_validator(mode="after")
@@ -153,6 +162,8 @@ class AutoscalingSpec(Model):
             raise ValueError(self.cel_rules[0][1])
         if self.min_replicas == 0 and self.mode not in ("keda", "none"):
             raise ValueError(self.cel_rules[1][1])
+        if self.mode in ("keda", "hpa") and self.scale_down.delay_seconds > HPA_MAX_WINDOW:
+            raise ValueError(self.cel_rules[2][1])
         return self
 
     @property

@@ -317,7 +317,6 @@ class Controller:
         """Re-check every service against its children (drift repair safety net)."""
         owners = self.owners()
         await asyncio.gather(*(self.reconcile_owner(o, "resync", logger) for o in owners))
-        self.count_services()
 
     def count_services(self) -> None:
         ready = 0

@@ -35,10 +35,6 @@ class QuantityError(ValueError):
     pass
 
 
-def is_quantity(text: str) -> bool:
-    return bool(_QUANTITY_RE.match(text))
-
-
 def parse_quantity(value: str | int | float) -> Decimal:
     """The value of a quantity in base units (bytes, cores)."""
     if isinstance(value, int | float):

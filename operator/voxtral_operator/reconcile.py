@@ -13,6 +13,7 @@ from typing import Any, Final
 
 from voxtral_operator import apis, names
 from voxtral_operator.builders import Children, build_children
+from voxtral_operator.builders.download_job import download_job_name
 from voxtral_operator.builders.meta import spec_hash
 from voxtral_operator.conditions import (
     Lookups,
@@ -127,13 +128,12 @@ class Plan:
 def needs(resolved: Resolved, children: Mapping[ChildKey, Body]) -> Needs:
     """Look up the token Secret only while the download has not finished, and the user's
     claim only until the Deployment exists: a steady state costs no reads."""
-    wanted = build_children(resolved)
     secret = None
     hf = resolved.hugging_face
-    if hf is not None and hf.token_secret_ref is not None and wanted.download_job is not None:
-        job = children.get(("Job", wanted.download_job["metadata"]["name"]))
-        if job_state(job) != "complete":
-            secret = (hf.token_secret_ref.name, hf.token_secret_ref.key)
+    ref = hf.token_secret_ref if hf is not None else None
+    job = download_job_name(resolved)
+    if ref is not None and job is not None and job_state(children.get(("Job", job))) != "complete":
+        secret = (ref.name, ref.key)
     claim = None
     if resolved.pvc is not None and ("Deployment", resolved.name) not in children:
         claim = resolved.pvc.claim_name

@@ -158,7 +158,7 @@ VALID: dict[str, dict[str, Any]] = {
                 "maxReplicas": 6,
                 "target": {"queuePerReplica": 8, "kvCacheUsage": 0.9, "concurrencyPerReplica": 32},
                 "scaleUp": {"stabilizationSeconds": 0, "maxStep": 2},
-                "scaleDown": {"delaySeconds": 7200, "maxStep": 1},
+                "scaleDown": {"delaySeconds": 3600, "maxStep": 1},
             },
         }
     ),
@@ -261,6 +261,16 @@ INVALID: dict[str, tuple[dict[str, Any], str, bool]] = {
     "scaling-to-zero-without-keda": (
         vxs({"model": {"preset": "voxtral-mini-3b"}, "autoscaling": {"minReplicas": 0}}),
         "spec.autoscaling.minReplicas 0 needs mode keda",
+        True,
+    ),
+    "scaling-hpa-delay-over-an-hour": (
+        vxs(
+            {
+                "model": {"preset": "voxtral-mini-3b"},
+                "autoscaling": {"mode": "hpa", "scaleDown": {"delaySeconds": 7200}},
+            }
+        ),
+        "spec.autoscaling.scaleDown.delaySeconds over 3600 needs mode operator",
         True,
     ),
     "scaling-unknown-mode": (

@@ -57,7 +57,7 @@ def test_mode_hpa_builds_a_valid_hpa_on_the_three_signals() -> None:
     }
     up, down = spec["behavior"]["scaleUp"], spec["behavior"]["scaleDown"]
     assert up["stabilizationWindowSeconds"] == 0 and up["policies"][0]["value"] == 2
-    # The HPA's window is at most an hour; the spec's two-hour delay is cut to it.
+    # The HPA takes a window of at most an hour: longer delays are refused (see INVALID).
     assert down["stabilizationWindowSeconds"] == 3600 and down["policies"][0]["value"] == 1
 
 

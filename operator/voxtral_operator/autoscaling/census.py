@@ -8,6 +8,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+from voxtral_operator.status import condition
+
 DEFAULT_PORT: Final = 8080  # the predictor's container port "http" (builders.pod.HTTP_PORT)
 
 
@@ -47,13 +49,6 @@ def parse_time(text: Any) -> float | None:
         return None
 
 
-def _condition(status: Mapping[str, Any], type_: str) -> Mapping[str, Any]:
-    for cond in status.get("conditions") or []:
-        if cond.get("type") == type_:
-            return dict(cond)
-    return {}
-
-
 def _http_port(pod: Mapping[str, Any]) -> int:
     for container in (pod.get("spec") or {}).get("containers") or []:
         for port in container.get("ports") or []:
@@ -72,8 +67,8 @@ def census(pods: Iterable[Mapping[str, Any]]) -> Census:
         status = pod.get("status") or {}
         if meta.get("deletionTimestamp") or status.get("phase") in ("Succeeded", "Failed"):
             continue
-        scheduled = _condition(status, "PodScheduled")
-        if _condition(status, "Ready").get("status") == "True" and status.get("podIP"):
+        scheduled = condition(status, "PodScheduled") or {}
+        if (condition(status, "Ready") or {}).get("status") == "True" and status.get("podIP"):
             ready.append(Replica(str(meta.get("name")), str(status["podIP"]), _http_port(pod)))
         elif scheduled.get("status") == "False" and scheduled.get("reason") == "Unschedulable":
             unschedulable += 1

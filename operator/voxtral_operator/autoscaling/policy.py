@@ -198,7 +198,8 @@ def decide(now: float, fleet: Fleet, history: History, config: ScalingConfig) ->
         )
         limited = (
             f"{fleet.unschedulable} of {current} replicas Pending unschedulable{waited} (no "
-            f"node with free GPUs): not adding more while the load asks for {need.replicas}"
+            f"node with free GPUs, or none that takes them): not adding more while the load "
+            f"asks for {need.replicas}"
         )
         replicas = min(replicas, current)
 

@@ -130,8 +130,7 @@ def panels(gpu_resource: str = "nvidia.com/gpu") -> list[dict[str, Any]]:
             "short",
             [
                 (
-                    'sum(kube_pod_container_resource_requests{namespace="$namespace",'
-                    f'pod=~"$service-[a-z0-9]+-[a-z0-9]+",resource="{gpu}"}})',
+                    f'sum(kube_pod_container_resource_requests{{{sel},resource="{gpu}"}})',
                     "GPUs requested",
                 )
             ],

@@ -20,13 +20,15 @@ from __future__ import annotations
 import re
 from typing import Final
 
-RUNNING: Final = "vllm:num_requests_running"
-WAITING: Final = "vllm:num_requests_waiting"
-KV_CACHE: Final = "vllm:kv_cache_usage_perc"
+from voxtral_operator.autoscaling import signals
+
+RUNNING: Final = signals.ENGINE_RUNNING
+WAITING: Final = signals.ENGINE_WAITING
+KV_CACHE: Final = signals.KV_CACHE_USAGE
 QUEUE_TIME: Final = "vllm:request_queue_time_seconds"
 TTFT: Final = "vllm:time_to_first_token_seconds"
-QUEUED: Final = "voxtral_requests_queued"
-IN_FLIGHT: Final = "voxtral_requests_in_flight"
+QUEUED: Final = signals.QUEUED
+IN_FLIGHT: Final = signals.IN_FLIGHT
 REQUESTS: Final = "voxtral_requests_total"
 AUDIO_SECONDS: Final = "voxtral_audio_seconds_total"
 RTF: Final = "voxtral_real_time_factor"

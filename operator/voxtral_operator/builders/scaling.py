@@ -52,7 +52,7 @@ def behavior(scaling: AutoscalingSpec) -> dict[str, Any]:
             ],
         },
         "scaleDown": {
-            "stabilizationWindowSeconds": min(scaling.scale_down.delay_seconds, 3600),
+            "stabilizationWindowSeconds": scaling.scale_down.delay_seconds,
             "selectPolicy": "Max",
             "policies": [
                 {
