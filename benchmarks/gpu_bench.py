@@ -205,7 +205,6 @@ def main() -> None:
     parser.add_argument("--workloads", nargs="+", default=DEFAULT, choices=list(WORKLOADS))
     parser.add_argument("--never-chunk", action="store_true", help="send chunking=never (ours)")
     parser.add_argument("--always-chunk", action="store_true", help="send chunking=always (ours)")
-    parser.add_argument("--extra-seconds", type=float, nargs="*", default=[])
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     results = asyncio.run(main_async(args))

@@ -150,7 +150,6 @@ def main() -> None:
                         workloads=workloads,
                         never_chunk=name == "predictor" and not chunked,
                         always_chunk=chunked,
-                        extra_seconds=[],
                     )
                     for r in asyncio.run(gpu_bench.main_async(bench)):
                         results.append(asdict(r) | {"startup_s": startup})
