@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
+from voxtral_operator.kinds import RESOURCES
 from voxtral_operator.resolve import Resolved
 
 
@@ -30,9 +31,14 @@ class Api:
         return "/".join(p for p in parts if p)
 
 
-SCALED_OBJECTS: Final = Api("keda.sh", "v1alpha1", "scaledobjects")
-SERVICE_MONITORS: Final = Api("monitoring.coreos.com", "v1", "servicemonitors")
-PROMETHEUS_RULES: Final = Api("monitoring.coreos.com", "v1", "prometheusrules")
+def _of(kind: str) -> Api:
+    resource = RESOURCES[kind]
+    return Api(resource.group, resource.version, resource.plural)
+
+
+SCALED_OBJECTS: Final = _of("ScaledObject")
+SERVICE_MONITORS: Final = _of("ServiceMonitor")
+PROMETHEUS_RULES: Final = _of("PrometheusRule")
 CUSTOM_METRICS: Final = Api("custom.metrics.k8s.io")
 
 # The API each optional kind is created through.

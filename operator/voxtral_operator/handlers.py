@@ -1,7 +1,9 @@
 """kopf registrations only: thin glue into `controller.py`.
 
-Run it with `voxtral-operator run` (settings from VOXTRAL_OPERATOR_* env vars) or
-`kopf run -m voxtral_operator.handlers [-n NAMESPACE | -A]`.
+Run it with `voxtral-operator run` (settings from VOXTRAL_OPERATOR_* env vars). `kopf run
+-m voxtral_operator.handlers [-n NAMESPACE | -A]` works too, for development: the
+namespaces are then kopf's flags, and VOXTRAL_OPERATOR_NAMESPACES and _OBSERVE_CLUSTER,
+which `voxtral-operator run` hands to kopf.run, are not read.
 """
 
 # kopf ships type hints (py.typed); a mypy config that skips following kopf makes its
@@ -17,12 +19,13 @@ from typing import Any, Final
 
 import kopf
 
-from voxtral_operator import api, metrics, names
+from voxtral_operator import api, kinds, metrics, names
 from voxtral_operator.api_scaling import mode_of
 from voxtral_operator.autoscaler import Autoscaler
 from voxtral_operator.autoscaling import scrape
 from voxtral_operator.config import ConfigError, Settings
 from voxtral_operator.controller import ApiFailure, Controller, Indexes, owner_of, slim
+from voxtral_operator.kinds import RESOURCES
 from voxtral_operator.kube import Kube
 from voxtral_operator.reconcile import Invalid, Waiting
 
@@ -31,17 +34,8 @@ MANAGED: Final = {names.LABEL_MANAGED_BY: names.OPERATOR}
 API_RETRY_SECONDS: Final = 10.0
 GAUGE_SECONDS: Final = 15.0
 CHILDREN: Final = {
-    "Deployment": ("apps", "v1", "deployments"),
-    "Service": ("", "v1", "services"),
-    "PodDisruptionBudget": ("policy", "v1", "poddisruptionbudgets"),
-    "PersistentVolumeClaim": ("", "v1", "persistentvolumeclaims"),
-    "Job": ("batch", "v1", "jobs"),
-    "ConfigMap": ("", "v1", "configmaps"),
-    "HorizontalPodAutoscaler": ("autoscaling", "v2", "horizontalpodautoscalers"),
-    # Custom resources: watched where their CRDs are installed (kopf follows CRDs appearing).
-    "ScaledObject": ("keda.sh", "v1alpha1", "scaledobjects"),
-    "ServiceMonitor": ("monitoring.coreos.com", "v1", "servicemonitors"),
-    "PrometheusRule": ("monitoring.coreos.com", "v1", "prometheusrules"),
+    kind: (RESOURCES[kind].group, RESOURCES[kind].version, RESOURCES[kind].plural)
+    for kind in kinds.CHILDREN
 }
 _LEVELS: Final = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING}
 

@@ -19,7 +19,6 @@ import os
 import ssl
 import tempfile
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
@@ -27,43 +26,12 @@ import httpx
 import kopf
 
 from voxtral_operator import __version__, api, names
+from voxtral_operator.kinds import RESOURCES
 
 APPLY: Final = "application/apply-patch+yaml"
 MERGE: Final = "application/merge-patch+json"
 TIMEOUT: Final = httpx.Timeout(30.0, connect=10.0)
 
-
-@dataclass(frozen=True)
-class Resource:
-    group: str
-    version: str
-    plural: str
-
-    def path(self, namespace: str, name: str | None = None, sub: str | None = None) -> str:
-        base = f"/api/{self.version}" if not self.group else f"/apis/{self.group}/{self.version}"
-        path = f"{base}/namespaces/{namespace}/{self.plural}"
-        if name is not None:
-            path += f"/{name}"
-        if sub is not None:
-            path += f"/{sub}"
-        return path
-
-
-RESOURCES: Final[dict[str, Resource]] = {
-    "Deployment": Resource("apps", "v1", "deployments"),
-    "Service": Resource("", "v1", "services"),
-    "PodDisruptionBudget": Resource("policy", "v1", "poddisruptionbudgets"),
-    "PersistentVolumeClaim": Resource("", "v1", "persistentvolumeclaims"),
-    "Job": Resource("batch", "v1", "jobs"),
-    "Secret": Resource("", "v1", "secrets"),
-    "Pod": Resource("", "v1", "pods"),
-    "ConfigMap": Resource("", "v1", "configmaps"),
-    "HorizontalPodAutoscaler": Resource("autoscaling", "v2", "horizontalpodautoscalers"),
-    "ScaledObject": Resource("keda.sh", "v1alpha1", "scaledobjects"),
-    "ServiceMonitor": Resource("monitoring.coreos.com", "v1", "servicemonitors"),
-    "PrometheusRule": Resource("monitoring.coreos.com", "v1", "prometheusrules"),
-    api.KIND: Resource(api.GROUP, api.VERSION, api.PLURAL),
-}
 
 # (verb, resource, HTTP status or "error") -> None: told of every request.
 Observer = Callable[[str, str, str], None]

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
-from voxtral_operator import apis, names
+from voxtral_operator import apis, kinds, names
 from voxtral_operator.builders import Children, build_children
 from voxtral_operator.builders.download_job import download_job_name
 from voxtral_operator.builders.meta import spec_hash
@@ -25,6 +25,7 @@ from voxtral_operator.conditions import (
     selector,
 )
 from voxtral_operator.drift import in_sync
+from voxtral_operator.kinds import RESOURCES
 from voxtral_operator.problems import SpecError
 from voxtral_operator.quantity import parse_quantity
 from voxtral_operator.resolve import Resolved
@@ -44,19 +45,8 @@ from voxtral_operator.status import (
 ChildKey = tuple[str, str]  # (kind, name)
 Body = Mapping[str, Any]
 WAIT_SECONDS: Final = 30.0
-# Kinds the operator deletes when it no longer wants them. Never the model cache: losing
-# downloaded weights must be a person's decision (it goes with the VoxtralService).
-DELETABLE: Final = {
-    "Deployment": "apps/v1",
-    "Service": "v1",
-    "PodDisruptionBudget": "policy/v1",
-    "Job": "batch/v1",
-    "HorizontalPodAutoscaler": "autoscaling/v2",
-    "ScaledObject": "keda.sh/v1alpha1",
-    "ServiceMonitor": "monitoring.coreos.com/v1",
-    "PrometheusRule": "monitoring.coreos.com/v1",
-    "ConfigMap": "v1",
-}
+# Kinds the operator deletes when it no longer wants them (kinds.DELETABLE), by apiVersion.
+DELETABLE: Final = {kind: RESOURCES[kind].api_version for kind in kinds.DELETABLE}
 # The replicas the API server gives a Deployment created without them.
 DEFAULT_REPLICAS: Final = 1
 
