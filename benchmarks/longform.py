@@ -11,7 +11,6 @@ never stop on their own): the native pass gets the whole budget, each chunk its 
 from __future__ import annotations
 
 import asyncio
-import io
 import subprocess
 import sys
 import tempfile
@@ -20,14 +19,13 @@ import time
 from pathlib import Path
 
 import httpx
-import soundfile
 
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parent.parent))
 from common import arguments, python, start_predictor
 
+from tests.predictor.audiofiles import encode
 from tests.predictor.recordings import speech_like
-from voxtral_predictor.audio import SAMPLE_RATE
 from voxtral_predictor.tiny_model import write_checkpoint
 
 TOKENS_PER_SECOND = 2.5
@@ -35,10 +33,7 @@ CHUNK_SECONDS = 30.0
 
 
 def flac(seconds: float, seed: int) -> bytes:
-    pcm, _ = speech_like(seconds, seed=seed)
-    buf = io.BytesIO()
-    soundfile.write(buf, pcm, SAMPLE_RATE, format="FLAC", subtype="PCM_16")
-    return buf.getvalue()
+    return encode(speech_like(seconds, seed=seed)[0], "flac")
 
 
 async def transcribe(

@@ -11,22 +11,19 @@ import json
 import httpx
 import numpy as np
 import pytest
-import soundfile
 import srt
 import webvtt
 
 from tests.conftest import Predictor
+from tests.predictor.audiofiles import encode
 from tests.predictor.helpers import busy, scrape, value, wait_for
 from tests.predictor.recordings import bursts, speech_like
-from voxtral_predictor.audio import SAMPLE_RATE
 
 TOKENS = "3"
 
 
 def flac(pcm: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    soundfile.write(buf, pcm, SAMPLE_RATE, format="FLAC", subtype="PCM_16")
-    return buf.getvalue()
+    return encode(pcm, "flac")
 
 
 @pytest.fixture(scope="module")
