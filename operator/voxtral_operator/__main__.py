@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return render_main(args.filename, args.namespace)
     if args.command == "crd":
-        from voxtral_operator.crd import render_crd
+        from voxtral_operator.api.crd import render_crd
 
         sys.stdout.write(render_crd())
         return 0

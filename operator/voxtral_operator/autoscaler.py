@@ -23,16 +23,17 @@ from typing import Any
 
 import httpx
 
-from voxtral_operator import metrics, names
+from voxtral_operator import metrics
+from voxtral_operator.api import names
+from voxtral_operator.api.problems import SpecError
 from voxtral_operator.autoscaling import scrape
 from voxtral_operator.autoscaling.census import census
 from voxtral_operator.autoscaling.policy import History
 from voxtral_operator.autoscaling.step import ScalingState, Tick, tick
-from voxtral_operator.conditions import selector
+from voxtral_operator.cluster.kube import KubeError
 from voxtral_operator.controller import ApiFailure, Controller
-from voxtral_operator.expectations import Owner
-from voxtral_operator.kube import KubeError
-from voxtral_operator.problems import SpecError
+from voxtral_operator.plan.expectations import Owner
+from voxtral_operator.status.conditions import selector
 
 Logger = logging.Logger | logging.LoggerAdapter[Any]
 Notify = Callable[[str, str], None]  # (reason, message): an Event on the VoxtralService

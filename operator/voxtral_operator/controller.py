@@ -16,14 +16,18 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from voxtral_operator import api, apis, metrics, names
+from voxtral_operator import metrics
+from voxtral_operator.api import names
+from voxtral_operator.api import service as api
+from voxtral_operator.api.problems import SpecError
+from voxtral_operator.api.resolve import Resolved, parse, resolve
 from voxtral_operator.autoscaling.step import ScalingState
+from voxtral_operator.cluster import optional_apis
+from voxtral_operator.cluster.discovery import Discovery
+from voxtral_operator.cluster.kube import Kube, KubeError
 from voxtral_operator.config import Settings
-from voxtral_operator.discovery import Discovery
-from voxtral_operator.expectations import Expectations, Owner
-from voxtral_operator.kube import Kube, KubeError
-from voxtral_operator.problems import SpecError
-from voxtral_operator.reconcile import (
+from voxtral_operator.plan.expectations import Expectations, Owner
+from voxtral_operator.plan.reconcile import (
     Apply,
     ChildKey,
     Context,
@@ -36,8 +40,7 @@ from voxtral_operator.reconcile import (
     needs,
     plan,
 )
-from voxtral_operator.resolve import Resolved, parse, resolve
-from voxtral_operator.status import COND_READY, condition
+from voxtral_operator.status.merge import COND_READY, condition
 
 # The read side of a kopf.Index: key -> a store (an iterable) of values.
 IndexLike = Mapping[Any, Iterable[Any]]
@@ -241,7 +244,7 @@ class Controller:
                 try:
                     after = await self.kube.apply(action.manifest)
                 except KubeError as exc:
-                    api_ = apis.BY_KIND.get(kind)
+                    api_ = optional_apis.BY_KIND.get(kind)
                     if exc.status == 404 and api_ is not None:
                         self.discovery.forget(api_.key)  # its CRD went away since
                     raise

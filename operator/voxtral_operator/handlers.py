@@ -19,15 +19,18 @@ from typing import Any, Final
 
 import kopf
 
-from voxtral_operator import api, kinds, metrics, names
-from voxtral_operator.api_scaling import mode_of
+from voxtral_operator import metrics
+from voxtral_operator.api import names
+from voxtral_operator.api import service as api
+from voxtral_operator.api.scaling import mode_of
 from voxtral_operator.autoscaler import Autoscaler
 from voxtral_operator.autoscaling import scrape
+from voxtral_operator.cluster import kinds
+from voxtral_operator.cluster.kinds import RESOURCES
+from voxtral_operator.cluster.kube import Kube
 from voxtral_operator.config import ConfigError, Settings
 from voxtral_operator.controller import ApiFailure, Controller, Indexes, owner_of, slim
-from voxtral_operator.kinds import RESOURCES
-from voxtral_operator.kube import Kube
-from voxtral_operator.reconcile import Invalid, Waiting
+from voxtral_operator.plan.reconcile import Invalid, Waiting
 
 GROUP, VERSION, PLURAL = api.GROUP, api.VERSION, api.PLURAL
 MANAGED: Final = {names.LABEL_MANAGED_BY: names.OPERATOR}

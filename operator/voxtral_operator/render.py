@@ -16,10 +16,10 @@ from typing import IO, Any
 
 import yaml
 
-from voxtral_operator import api
+from voxtral_operator.api import service as api
+from voxtral_operator.api.problems import SpecError
+from voxtral_operator.api.resolve import parse, resolve
 from voxtral_operator.builders import build_children
-from voxtral_operator.problems import SpecError
-from voxtral_operator.resolve import parse, resolve
 
 
 class RenderError(ValueError):

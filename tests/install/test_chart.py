@@ -11,7 +11,8 @@ import pytest
 import yaml
 from install_chart import CHART, EVERYTHING, NAMESPACE, RELEASE, find, helm, kinds, render, template
 
-from voxtral_operator import __version__, api
+from voxtral_operator import __version__
+from voxtral_operator.api import service as api
 
 PREDICTOR_IMAGE = api.DEFAULT_IMAGE
 

@@ -1,5 +1,5 @@
 """One source of truth: `manifests/` and the chart's generated parts are what `make manifests`
-writes from api.py, rbac.py and the chart; every object of the chart and every file under
+writes from api/service.py, cluster/rbac.py and the chart; every object of the chart and every file under
 `manifests/` passes the Kubernetes 1.30 and 1.37 schemas (kubernetes-validate --strict) or,
 for custom resources, their CRD's schema."""
 
@@ -16,7 +16,7 @@ import yaml
 from install_chart import CHART, EVERYTHING, ROOT, find, problems, render
 
 import manifests as generator
-from voxtral_operator.crd import render_crd
+from voxtral_operator.api.crd import render_crd
 
 MANIFESTS = ROOT / "manifests"
 SAMPLES = MANIFESTS / "samples"
@@ -131,7 +131,7 @@ def test_the_samples_cover_small_mini_and_pvc() -> None:
     presets = {name: doc["spec"]["model"].get("preset") for name, doc in samples.items()}
     assert "voxtral-small-24b" in presets.values() and "voxtral-mini-3b" in presets.values()
     assert any("pvc" in doc["spec"]["model"].get("source", {}) for doc in samples.values())
-    from voxtral_operator.presets import PRESETS
+    from voxtral_operator.api.presets import PRESETS
 
     # Voxtral Small on 2 GPUs a replica, Mini on 1 (the presets' own numbers, unless set).
     small = samples["voxtral-small.yaml"]["spec"]
@@ -209,7 +209,7 @@ def test_the_values_schema_types_every_value_and_closes_every_object() -> None:
 
 def _is_preserved(path: str) -> bool:
     """Whether the CRD leaves this spec path open (x-kubernetes-preserve-unknown-fields)."""
-    from voxtral_operator.crd import build_crd
+    from voxtral_operator.api.crd import build_crd
 
     node = build_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
     for part in path.split(":")[0].removeprefix("/exampleService/spec/").split("/"):
@@ -225,8 +225,8 @@ def _is_preserved(path: str) -> bool:
 def test_the_prometheus_adapter_rules_serve_what_the_hpa_asks_for() -> None:
     """The adapter values parse, and each Pods metric of mode hpa's HorizontalPodAutoscaler
     is the `as` of one rule whose queries use the adapter's templates."""
+    from voxtral_operator.api.resolve import parse, resolve
     from voxtral_operator.builders.scaling import build_hpa
-    from voxtral_operator.resolve import parse, resolve
 
     values = yaml.safe_load(
         (MANIFESTS / "monitoring" / "prometheus-adapter-values.yaml").read_text()

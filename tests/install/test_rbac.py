@@ -34,7 +34,7 @@ from operator_samples import VALID
 from rbac_emulator import RbacEmulator
 from test_e2e_operations import EXPECTED_CALLS
 
-from voxtral_operator import rbac
+from voxtral_operator.cluster import rbac
 
 Triple = tuple[str, str, str]
 SA = f"{RELEASE}-voxtral-operator"

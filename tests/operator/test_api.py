@@ -10,22 +10,22 @@ import kubernetes_validate
 import pytest
 from operator_samples import CRD_PATH, INVALID, VALID, cel_errors, load_crd, schema_errors
 
-from voxtral_operator.crd import render_crd
-from voxtral_operator.problems import SpecError
-from voxtral_operator.resolve import parse, resolve
+from voxtral_operator.api.crd import render_crd
+from voxtral_operator.api.problems import SpecError
+from voxtral_operator.api.resolve import parse, resolve
 
 
 def test_committed_crd_is_what_the_models_generate() -> None:
     assert CRD_PATH.read_text() == render_crd(), (
         "manifests/crds/voxtral.dev_voxtralservices.yaml is stale: run "
-        "`python -m voxtral_operator.crd` (make manifests)"
+        "`python -m voxtral_operator.api.crd` (make manifests)"
     )
 
 
 def test_crd_check_command_fails_on_a_stale_file(tmp_path) -> None:
     stale = tmp_path / "crd.yaml"
     stale.write_text(render_crd().replace("maxLength: 200", "maxLength: 201"))
-    cmd = [sys.executable, "-m", "voxtral_operator.crd", "--check", "-o", str(stale)]
+    cmd = [sys.executable, "-m", "voxtral_operator.api.crd", "--check", "-o", str(stale)]
     result = subprocess.run(cmd, capture_output=True, text=True)
     assert result.returncode == 1 and "out of date" in result.stderr
     stale.write_text(render_crd())
@@ -140,7 +140,7 @@ def test_defaults_follow_the_preset() -> None:
 def test_autoscaling_defaults_are_the_policys() -> None:
     """spec.autoscaling's defaults are the constants of autoscaling.defaults, and the spec
     becomes the policy's ScalingConfig field by field."""
-    from voxtral_operator.api_scaling import AutoscalingSpec, mode_of
+    from voxtral_operator.api.scaling import AutoscalingSpec, mode_of
     from voxtral_operator.autoscaling.config import ScalingConfig
 
     assert AutoscalingSpec().config() == ScalingConfig()

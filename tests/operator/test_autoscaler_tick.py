@@ -10,14 +10,14 @@ from typing import Any
 import pytest
 from replica_metrics import ReplicaMetrics
 
-from voxtral_operator.apis import CUSTOM_METRICS, SCALED_OBJECTS
 from voxtral_operator.autoscaling import scrape
 from voxtral_operator.autoscaling.census import Census, Replica, census, parse_time
 from voxtral_operator.autoscaling.config import ScaleDown, ScaleUp, ScalingConfig
 from voxtral_operator.autoscaling.policy import History
 from voxtral_operator.autoscaling.signals import ReplicaSignals
 from voxtral_operator.autoscaling.step import ScalingState, tick
-from voxtral_operator.discovery import Discovery
+from voxtral_operator.cluster.discovery import Discovery
+from voxtral_operator.cluster.optional_apis import CUSTOM_METRICS, SCALED_OBJECTS
 
 T0 = 1_800_000_000.0
 

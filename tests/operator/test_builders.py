@@ -12,11 +12,11 @@ import pytest
 from custom_resources import validate
 from operator_samples import VALID, vxs
 
-from voxtral_operator import names
+from voxtral_operator.api import names
+from voxtral_operator.api.quantity import parse_quantity
+from voxtral_operator.api.resolve import Resolved, parse, resolve
 from voxtral_operator.builders import build_children
 from voxtral_operator.builders.download_job import download_job_name
-from voxtral_operator.quantity import parse_quantity
-from voxtral_operator.resolve import Resolved, parse, resolve
 
 VERSIONS = ["1.30.0", "1.37.0"]
 

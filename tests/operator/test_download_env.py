@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from operator_samples import vxs
 
+from voxtral_operator.api.resolve import parse, resolve
 from voxtral_operator.builders import build_children
-from voxtral_operator.resolve import parse, resolve
 
 
 def test_the_download_job_may_reach_the_hub_though_the_image_is_offline() -> None:

@@ -8,7 +8,7 @@ import kopf
 import pytest
 from tls_server import tls_server
 
-from voxtral_operator.kube import RESOURCES, client_for
+from voxtral_operator.cluster.kube import RESOURCES, client_for
 
 
 async def test_a_token_becomes_a_bearer_header() -> None:

@@ -8,9 +8,9 @@ import kubernetes_validate
 import pytest
 from operator_samples import vxs
 
+from voxtral_operator.api.resolve import parse, resolve
 from voxtral_operator.builders import build_children
 from voxtral_operator.builders.pod import SHM_GIB_PER_GPU
-from voxtral_operator.resolve import parse, resolve
 
 MULTICAST_OFF = {
     "NCCL_NVLS_ENABLE": "0",
@@ -40,7 +40,7 @@ def test_deployment_for_each_gpu_count(gpus: int) -> None:
 
 
 def test_gpu_counts_other_than_powers_of_two_are_refused() -> None:
-    from voxtral_operator.problems import SpecError
+    from voxtral_operator.api.problems import SpecError
 
     with pytest.raises(
         SpecError, match="gpusPerReplica: 3 is not allowed: use one of 1, 2, 4 or 8"

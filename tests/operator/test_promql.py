@@ -18,8 +18,8 @@ from operator_samples import VALID
 
 from tests.conftest import Predictor
 from tests.predictor.audiofiles import wav
+from voxtral_operator.api.resolve import parse, resolve
 from voxtral_operator.builders import build_children, promql
-from voxtral_operator.resolve import parse, resolve
 from voxtral_predictor.grpc_gate import STATUS
 
 GRAFANA = {"$namespace": "default", "$service": "voxtral", "$__rate_interval": "5m"}

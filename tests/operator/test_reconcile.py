@@ -10,10 +10,11 @@ from typing import Any
 
 from operator_samples import VALID, vxs
 
+from voxtral_operator.api.problems import SpecError
+from voxtral_operator.api.resolve import parse, resolve
 from voxtral_operator.autoscaling.step import ScalingState
-from voxtral_operator.drift import covers, in_sync
-from voxtral_operator.problems import SpecError
-from voxtral_operator.reconcile import (
+from voxtral_operator.plan.drift import covers, in_sync
+from voxtral_operator.plan.reconcile import (
     Apply,
     ChildKey,
     Context,
@@ -26,8 +27,7 @@ from voxtral_operator.reconcile import (
     needs,
     plan,
 )
-from voxtral_operator.resolve import parse, resolve
-from voxtral_operator.status import condition
+from voxtral_operator.status.merge import condition
 
 CTX = Context(now="2026-01-01T00:00:00Z")
 LATER = Context(now="2026-01-01T01:00:00Z")

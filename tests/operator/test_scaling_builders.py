@@ -15,11 +15,11 @@ import pytest
 from custom_resources import custom_problems, validate
 from operator_samples import VALID, vxs
 
-from voxtral_operator import names
+from voxtral_operator.api import names
+from voxtral_operator.api.resolve import Resolved, parse, resolve
 from voxtral_operator.builders import build_children, promql
 from voxtral_operator.builders.dashboard import build_dashboard
 from voxtral_operator.builders.promql import pods
-from voxtral_operator.resolve import Resolved, parse, resolve
 
 VERSIONS = ["1.30.0", "1.37.0"]
 

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from voxtral_operator.status import condition
+from voxtral_operator.status.merge import condition
 
 DEFAULT_PORT: Final = 8080  # the predictor's container port "http" (builders.pod.HTTP_PORT)
 

@@ -1,7 +1,7 @@
 """``spec.autoscaling`` as the policy reads it: targets, step limits, bounds.
 
 Plain frozen dataclasses with the defaults of `defaults`; the API's pydantic models
-(``api.py``) validate a user's spec and convert it to these."""
+(``api/scaling.py``) validate a user's spec and convert it to these."""
 
 from __future__ import annotations
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from voxtral_operator.api.resolve import Resolved
 from voxtral_operator.builders.deployment import build_deployment
 from voxtral_operator.builders.download_job import build_download_job
 from voxtral_operator.builders.monitoring import (
@@ -19,7 +20,6 @@ from voxtral_operator.builders.pdb import build_pdb
 from voxtral_operator.builders.pvc import build_cache_claim
 from voxtral_operator.builders.scaling import build_hpa, build_scaled_object
 from voxtral_operator.builders.service import build_service
-from voxtral_operator.resolve import Resolved
 
 Manifest = dict[str, Any]
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from voxtral_operator.api.resolve import Resolved
 from voxtral_operator.builders import promql
-from voxtral_operator.resolve import Resolved
 
 KV_CACHE_SATURATED: Final = 0.95
 """Above this vLLM runs out of KV cache blocks and preempts sequences (recomputes them)."""

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from voxtral_operator import names
+from voxtral_operator.api import names
+from voxtral_operator.api.resolve import Resolved
 from voxtral_operator.builders.meta import finish, labels, selector_labels
 from voxtral_operator.builders.pod import HTTP_PORT, predictor_pod_spec
-from voxtral_operator.resolve import Resolved
 
 # A rollout's pods load the model for up to startupTimeoutSeconds; the Deployment must not
 # call that a stalled rollout before then.

@@ -11,10 +11,10 @@ import hashlib
 import json
 from typing import Any, Final
 
-from voxtral_operator import names
+from voxtral_operator.api import names
+from voxtral_operator.api.resolve import MODELS_MOUNT, Resolved
 from voxtral_operator.builders.meta import finish, labels
 from voxtral_operator.builders.pod import container_security, pod_security, scheduling
-from voxtral_operator.resolve import MODELS_MOUNT, Resolved
 
 DOWNLOAD_SCRIPT: Final = """\
 import json, os

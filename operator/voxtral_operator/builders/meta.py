@@ -6,9 +6,9 @@ import hashlib
 import json
 from typing import Any
 
-from voxtral_operator import names
-from voxtral_operator.api import API_VERSION, KIND
-from voxtral_operator.resolve import Resolved
+from voxtral_operator.api import names
+from voxtral_operator.api.resolve import Resolved
+from voxtral_operator.api.service import API_VERSION, KIND
 
 
 def selector_labels(service: str) -> dict[str, str]:

@@ -7,11 +7,11 @@ from __future__ import annotations
 import json
 from typing import Any, Final
 
-from voxtral_operator import names
+from voxtral_operator.api import names
+from voxtral_operator.api.resolve import Resolved
 from voxtral_operator.builders.alerts import alert_rules
 from voxtral_operator.builders.dashboard import build_dashboard, uid_of
 from voxtral_operator.builders.meta import finish, selector_labels
-from voxtral_operator.resolve import Resolved
 
 MONITORING_API: Final = "monitoring.coreos.com/v1"
 SCRAPE_TIMEOUT: Final = "10s"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shlex
 from typing import Any, Final
 
-from voxtral_operator.resolve import MODELS_MOUNT, Resolved
+from voxtral_operator.api.resolve import MODELS_MOUNT, Resolved
 
 HTTP_PORT: Final = 8080
 GRPC_PORT: Final = 8081

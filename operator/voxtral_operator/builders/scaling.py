@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from voxtral_operator import names
-from voxtral_operator.api_scaling import AutoscalingSpec
+from voxtral_operator.api import names
+from voxtral_operator.api.resolve import Resolved
+from voxtral_operator.api.scaling import AutoscalingSpec
 from voxtral_operator.autoscaling import defaults
 from voxtral_operator.builders import promql
 from voxtral_operator.builders.meta import finish
-from voxtral_operator.resolve import Resolved
 
 KEDA_API: Final = "keda.sh/v1alpha1"
 HPA_API: Final = "autoscaling/v2"

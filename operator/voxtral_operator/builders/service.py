@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from voxtral_operator import names
+from voxtral_operator.api import names
+from voxtral_operator.api.resolve import Resolved
 from voxtral_operator.builders.meta import finish, selector_labels
-from voxtral_operator.resolve import Resolved
 
 
 def build_service(resolved: Resolved) -> dict[str, Any]:

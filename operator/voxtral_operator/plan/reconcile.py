@@ -11,11 +11,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
-from voxtral_operator import apis, kinds, names
+from voxtral_operator.api import names
+from voxtral_operator.api.problems import SpecError
+from voxtral_operator.api.quantity import parse_quantity
+from voxtral_operator.api.resolve import Resolved
 from voxtral_operator.builders import Children, build_children
 from voxtral_operator.builders.download_job import download_job_name
 from voxtral_operator.builders.meta import spec_hash
-from voxtral_operator.conditions import (
+from voxtral_operator.cluster import kinds, optional_apis
+from voxtral_operator.cluster.kinds import RESOURCES
+from voxtral_operator.plan.drift import in_sync
+from voxtral_operator.status.conditions import (
     Lookups,
     Waiting,
     available_condition,
@@ -24,22 +30,17 @@ from voxtral_operator.conditions import (
     model_condition,
     selector,
 )
-from voxtral_operator.drift import in_sync
-from voxtral_operator.kinds import RESOURCES
-from voxtral_operator.problems import SpecError
-from voxtral_operator.quantity import parse_quantity
-from voxtral_operator.resolve import Resolved
-from voxtral_operator.scaling_status import (
-    OPTIONAL_CONDITIONS,
-    autoscaling_status,
-    monitoring_condition,
-    scaling_conditions,
-)
-from voxtral_operator.status import (
+from voxtral_operator.status.merge import (
     COND_READY,
     Cond,
     merge_conditions,
     status_patch,
+)
+from voxtral_operator.status.scaling import (
+    OPTIONAL_CONDITIONS,
+    autoscaling_status,
+    monitoring_condition,
+    scaling_conditions,
 )
 
 ChildKey = tuple[str, str]  # (kind, name)
@@ -94,7 +95,7 @@ class Needs:
 
     secret: tuple[str, str] | None = None  # (name, key) of the Hugging Face token
     claim: str | None = None  # the user's PVC of a pvc source
-    apis: tuple[apis.Api, ...] = ()  # optional APIs to look for (discovery)
+    apis: tuple[optional_apis.Api, ...] = ()  # optional APIs to look for (discovery)
 
 
 @dataclass(frozen=True)
@@ -127,7 +128,7 @@ def needs(resolved: Resolved, children: Mapping[ChildKey, Body]) -> Needs:
     claim = None
     if resolved.pvc is not None and ("Deployment", resolved.name) not in children:
         claim = resolved.pvc.claim_name
-    return Needs(secret=secret, claim=claim, apis=apis.required(resolved))
+    return Needs(secret=secret, claim=claim, apis=optional_apis.required(resolved))
 
 
 def _controlled_by(child: Body, uid: str | None) -> bool:
@@ -310,7 +311,7 @@ def _actions(
 
     def sync_optional(manifest: dict[str, Any] | None) -> None:
         """A custom resource only where its CRD is installed (the status says otherwise)."""
-        api = apis.BY_KIND.get(manifest["kind"]) if manifest is not None else None
+        api = optional_apis.BY_KIND.get(manifest["kind"]) if manifest is not None else None
         if api is None or served.get(api.key):
             sync(manifest)
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-from voxtral_operator.kinds import RESOURCES
-from voxtral_operator.resolve import Resolved
+from voxtral_operator.api.resolve import Resolved
+from voxtral_operator.cluster.kinds import RESOURCES
 
 
 @dataclass(frozen=True)

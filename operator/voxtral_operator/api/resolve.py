@@ -11,18 +11,18 @@ from typing import Any, Final
 
 from pydantic import ValidationError
 
-from voxtral_operator import names
-from voxtral_operator.api import HuggingFaceSource, PvcSource, VoxtralService
-from voxtral_operator.api_scaling import AutoscalingSpec
-from voxtral_operator.presets import (
+from voxtral_operator.api import names
+from voxtral_operator.api.presets import (
     DEFAULT_CPU,
     DEFAULT_GPUS_PER_REPLICA,
     DEFAULT_MEMORY,
     PRESETS,
     GiB,
 )
-from voxtral_operator.problems import SpecError, describe
-from voxtral_operator.quantity import parse_quantity
+from voxtral_operator.api.problems import SpecError, describe
+from voxtral_operator.api.quantity import parse_quantity
+from voxtral_operator.api.scaling import AutoscalingSpec
+from voxtral_operator.api.service import HuggingFaceSource, PvcSource, VoxtralService
 
 MODELS_MOUNT: Final = "/models"
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from voxtral_operator import apis, names
+from voxtral_operator.api import names
+from voxtral_operator.api.resolve import Resolved
 from voxtral_operator.autoscaling.step import ScalingState
-from voxtral_operator.resolve import Resolved
-from voxtral_operator.status import (
+from voxtral_operator.cluster import optional_apis
+from voxtral_operator.status.merge import (
     COND_MONITORING_READY,
     COND_SCALING_ACTIVE,
     COND_SCALING_LIMITED,
@@ -26,7 +27,7 @@ Body = Mapping[str, Any]
 OPTIONAL_CONDITIONS = (COND_SCALING_ACTIVE, COND_SCALING_LIMITED, COND_MONITORING_READY)
 
 
-def _served(served: Mapping[str, bool], api: apis.Api) -> bool:
+def _served(served: Mapping[str, bool], api: optional_apis.Api) -> bool:
     return bool(served.get(api.key))
 
 
@@ -132,7 +133,7 @@ def scaling_conditions(
                     "VOXTRAL_OPERATOR_PROMETHEUS_ADDRESS); the replicas stay as they are",
                 )
             ]
-        if not _served(served, apis.SCALED_OBJECTS):
+        if not _served(served, optional_apis.SCALED_OBJECTS):
             return [
                 Cond(
                     COND_SCALING_ACTIVE,
@@ -155,7 +156,7 @@ def scaling_conditions(
     # hpa
     conds: list[Cond] = []
     mirrored = _hpa_condition(hpa, COND_SCALING_ACTIVE)
-    if not _served(served, apis.CUSTOM_METRICS):
+    if not _served(served, optional_apis.CUSTOM_METRICS):
         conds.append(
             Cond(
                 COND_SCALING_ACTIVE,
@@ -188,8 +189,8 @@ def monitoring_condition(resolved: Resolved, served: Mapping[str, bool]) -> Cond
     monitoring = resolved.service.spec.monitoring
     if not monitoring.enabled:
         return None
-    wanted = [apis.SERVICE_MONITORS] + (
-        [apis.PROMETHEUS_RULES] if monitoring.alerts.enabled else []
+    wanted = [optional_apis.SERVICE_MONITORS] + (
+        [optional_apis.PROMETHEUS_RULES] if monitoring.alerts.enabled else []
     )
     missing = [api.plural or api.key for api in wanted if not _served(served, api)]
     dashboard = (

@@ -12,8 +12,8 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Final
 
-from voxtral_operator.apis import Api
-from voxtral_operator.kube import Kube
+from voxtral_operator.cluster.kube import Kube
+from voxtral_operator.cluster.optional_apis import Api
 
 TTL_SECONDS: Final = 300.0
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-from voxtral_operator import names
-from voxtral_operator.quantity import same_quantity
+from voxtral_operator.api import names
+from voxtral_operator.api.quantity import same_quantity
 
 # Keys whose values are quantities wherever they appear in the operator's manifests.
 _QUANTITY_PARENTS: Final = frozenset({"requests", "limits"})

@@ -1,8 +1,8 @@
-"""Generate the VoxtralService CRD from the pydantic models of `api.py`.
+"""Generate the VoxtralService CRD from the pydantic models of `service.py`.
 
-    python -m voxtral_operator.crd            # write manifests/crds/voxtral.dev_<plural>.yaml
-    python -m voxtral_operator.crd --check    # exit 1 when the committed file differs
-    python -m voxtral_operator.crd -o -       # print it
+    python -m voxtral_operator.api.crd            # write manifests/crds/voxtral.dev_<plural>.yaml
+    python -m voxtral_operator.api.crd --check    # exit 1 when the committed file differs
+    python -m voxtral_operator.api.crd -o -       # print it
 
 Pydantic writes JSON Schema (draft 2020-12); Kubernetes wants a structural OpenAPI v3.0
 schema. The conversion inlines `$defs`, drops titles and `additionalProperties: false`
@@ -22,7 +22,7 @@ from typing import Any, Final
 import yaml
 from pydantic import BaseModel
 
-from voxtral_operator import api
+from voxtral_operator.api import service as api
 
 DEFAULT_PATH: Final = Path("manifests/crds/voxtral.dev_voxtralservices.yaml")
 CRD_NAME: Final = f"{api.PLURAL}.{api.GROUP}"
@@ -230,8 +230,9 @@ def build_crd() -> dict[str, Any]:
 
 
 HEADER: Final = (
-    "# Generated from operator/voxtral_operator/api.py by `python -m voxtral_operator.crd`"
-    " (make manifests).\n# Do not edit: change the models and regenerate.\n"
+    "# Generated from operator/voxtral_operator/api/service.py by\n"
+    "# `python -m voxtral_operator.api.crd` (make manifests).\n"
+    "# Do not edit: change the models and regenerate.\n"
 )
 
 
@@ -241,7 +242,7 @@ def render_crd() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m voxtral_operator.crd",
+        prog="python -m voxtral_operator.api.crd",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -266,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
         current = path.read_text() if path.exists() else ""
         if current != text:
             print(
-                f"{path} is out of date: run `python -m voxtral_operator.crd` (make manifests)",
+                f"{path} is out of date: run `python -m voxtral_operator.api.crd` (make manifests)",
                 file=sys.stderr,
             )
             return 1

@@ -1,6 +1,6 @@
 """The VoxtralService API (voxtral.dev/v1alpha1): the single source of truth.
 
-The CRD's openAPIV3Schema is generated from these models (`python -m voxtral_operator.crd`),
+The CRD's openAPIV3Schema is generated from these models (`python -m voxtral_operator.api.crd`),
 and each `x-kubernetes-validations` rule in it has a twin validator here, so the operator
 rejects what the API server rejects, with the same message, even where the CRD is old or
 absent (`voxtral-operator render`). Defaults live here, not in the CRD: an operator upgrade
@@ -23,14 +23,14 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from voxtral_operator import __version__
-from voxtral_operator.api_base import Model, StatusModel
-from voxtral_operator.api_scaling import (
+from voxtral_operator.api.base import Model, StatusModel
+from voxtral_operator.api.presets import PresetName
+from voxtral_operator.api.quantity import QUANTITY_PATTERN, parse_quantity
+from voxtral_operator.api.scaling import (
     AutoscalingSpec,
     AutoscalingStatus,
     MonitoringSpec,
 )
-from voxtral_operator.presets import PresetName
-from voxtral_operator.quantity import QUANTITY_PATTERN, parse_quantity
 
 GROUP: Final = "voxtral.dev"
 VERSION: Final = "v1alpha1"

@@ -1,6 +1,6 @@
 """`spec.autoscaling`, `spec.monitoring` and `status.autoscaling` of a VoxtralService.
 
-Part of the API (`api.py` holds them in the spec and status; the CRD is generated from both).
+Part of the API (`service.py` holds them in the spec and status; the CRD is generated from both).
 The autoscaling defaults are the constants of `autoscaling.defaults`, each with its reason,
 so the CRD's documented defaults and the policy's agree.
 """
@@ -12,7 +12,7 @@ from typing import Annotated, Final, Literal
 
 from pydantic import Field, model_validator
 
-from voxtral_operator.api_base import Model, StatusModel
+from voxtral_operator.api.base import Model, StatusModel
 from voxtral_operator.autoscaling import defaults
 from voxtral_operator.autoscaling.config import ScaleDown, ScaleUp, ScalingConfig, Target
 

@@ -25,8 +25,10 @@ from typing import Any, Final
 import httpx
 import kopf
 
-from voxtral_operator import __version__, api, names
-from voxtral_operator.kinds import RESOURCES
+from voxtral_operator import __version__
+from voxtral_operator.api import names
+from voxtral_operator.api import service as api
+from voxtral_operator.cluster.kinds import RESOURCES
 
 APPLY: Final = "application/apply-patch+yaml"
 MERGE: Final = "application/merge-patch+json"

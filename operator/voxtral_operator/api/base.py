@@ -1,4 +1,4 @@
-"""The base of every model of the VoxtralService API (`api.py`, `api_scaling.py`)."""
+"""The base of every model of the VoxtralService API (`service.py`, `scaling.py`)."""
 
 from __future__ import annotations
 

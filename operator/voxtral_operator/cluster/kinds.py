@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-from voxtral_operator import api
+from voxtral_operator.api import service as api
 
 
 @dataclass(frozen=True)

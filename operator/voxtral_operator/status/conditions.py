@@ -6,12 +6,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from voxtral_operator import names
+from voxtral_operator.api import names
+from voxtral_operator.api.resolve import Resolved
 from voxtral_operator.autoscaling.step import ScalingState
 from voxtral_operator.builders import Children
 from voxtral_operator.builders.meta import selector_labels
-from voxtral_operator.resolve import Resolved
-from voxtral_operator.status import COND_AVAILABLE, COND_MODEL_READY, Cond
+from voxtral_operator.status.merge import COND_AVAILABLE, COND_MODEL_READY, Cond
 
 Body = Mapping[str, Any]
 ChildKey = tuple[str, str]  # (kind, name)
