@@ -39,7 +39,7 @@ os.environ["KUBECONFIG"] = str(KUBECONFIG)
 
 import httpx
 import kmock
-from operator_emulator import VoxtralEmulator
+from kube_emulator import VoxtralEmulator
 from operator_harness import Cluster, OperatorRun, write_kubeconfig
 
 from voxtral_operator import metrics

@@ -13,7 +13,7 @@ import datetime
 import logging
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from voxtral_operator import metrics
@@ -41,6 +41,7 @@ from voxtral_operator.plan.reconcile import (
     plan,
 )
 from voxtral_operator.status.merge import COND_READY, condition
+from voxtral_operator.status.refusals import Refusal
 
 # The read side of a kopf.Index: key -> a store (an iterable) of values.
 IndexLike = Mapping[Any, Iterable[Any]]
@@ -167,18 +168,14 @@ class Controller:
             children = self.children(owner)
             lookups = await self._lookups(resolved, children)
             result = plan(body, resolved, children, lookups, ctx)
-        try:
-            await self._execute(owner, result.actions, children, logger)
-        except KubeError as exc:
-            if not exc.invalid:
-                raise ApiFailure(str(exc)) from exc
-            # The API server refused a child (e.g. an affinity it cannot parse): say so.
-            bad = SpecError(
-                f"the API server rejected a child: {exc.message}; fix the VoxtralService spec",
-                reason="ChildRejected",
-            )
-            result = plan(body, bad, children, lookups, ctx)
+        refused, failure = await self._execute(owner, result.actions, children, logger)
+        if refused:
+            # The status names what the API server refused; the rest was written.
+            result = plan(body, resolved, children, replace(lookups, refused=refused), ctx)
+            result = replace(result, actions=[])
         await self._write_status(owner, body, result, logger)
+        if failure is not None:
+            raise ApiFailure(str(failure)) from failure
         return result
 
     async def _confirm_absent(self, owner: Owner, result: Plan) -> bool:
@@ -235,33 +232,63 @@ class Controller:
         actions: Iterable[Apply | Delete | Scale],
         children: Mapping[ChildKey, Any],
         logger: logging.Logger | logging.LoggerAdapter[Any],
-    ) -> None:
-        namespace = owner[0]
+    ) -> tuple[dict[ChildKey, Refusal], KubeError | None]:
+        """Do every action that can be done. A refused one is reported (and the actions on
+        the same child after it are skipped: a Deployment is never applied without its
+        replicas after their hand-over failed); a failed one (the API server unreachable,
+        5xx) is returned, the first of them, for a retry."""
         latest = dict(children)
+        refused: dict[ChildKey, Refusal] = {}
+        failure: KubeError | None = None
+        failed: set[ChildKey] = set()
         for action in actions:
-            if isinstance(action, Apply):
-                kind, name = action.key
-                try:
-                    after = await self.kube.apply(action.manifest)
-                except KubeError as exc:
-                    api_ = optional_apis.BY_KIND.get(kind)
-                    if exc.status == 404 and api_ is not None:
-                        self.discovery.forget(api_.key)  # its CRD went away since
-                    raise
-                self._expect.wrote(owner, action.key, latest.get(action.key), slim(after))
-                latest[action.key] = slim(after)
-                metrics.WRITES.labels("apply", kind).inc()
-                logger.info(f"{'created' if action.create else 'updated'} {kind} {name}")
-            elif isinstance(action, Scale):
-                key = ("Deployment", action.name)
-                latest[key] = await self.write_scale(owner, latest.get(key), action.replicas)
-                logger.info(f"scaled Deployment {action.name} to {action.replicas}: {action.why}")
-            else:
-                await self.kube.delete(action.kind, namespace, action.name)
-                key = (action.kind, action.name)
-                self._expect.wrote(owner, key, children.get(key), None)
-                metrics.WRITES.labels("delete", action.kind).inc()
-                logger.info(f"deleted {action.kind} {action.name}")
+            key, verb = _target(action)
+            if key in failed:
+                continue
+            try:
+                latest[key] = await self._do(owner, action, latest, children, logger)
+            except KubeError as exc:
+                failed.add(key)
+                api_ = optional_apis.BY_KIND.get(key[0])
+                if exc.status == 404 and api_ is not None:
+                    self.discovery.forget(api_.key)  # its CRD went away since
+                if not exc.refused:
+                    failure = failure or exc
+                    continue
+                refusal = Refusal(key[0], key[1], verb, exc.status, exc.message)
+                refused[key] = refusal
+                metrics.ERRORS.labels("refused").inc()
+                logger.warning(f"the API server refused {refusal.describe()}")
+        return refused, failure
+
+    async def _do(
+        self,
+        owner: Owner,
+        action: Apply | Delete | Scale,
+        latest: Mapping[ChildKey, Any],
+        children: Mapping[ChildKey, Any],
+        logger: logging.Logger | logging.LoggerAdapter[Any],
+    ) -> Any:
+        """One action; the child as it is after it (None: gone)."""
+        if isinstance(action, Apply):
+            kind, name = action.key
+            after = slim(await self.kube.apply(action.manifest))
+            self._expect.wrote(owner, action.key, latest.get(action.key), after)
+            metrics.WRITES.labels("apply", kind).inc()
+            logger.info(f"{'created' if action.create else 'updated'} {kind} {name}")
+            return after
+        if isinstance(action, Scale):
+            key = ("Deployment", action.name)
+            scaled = await self.write_scale(owner, latest.get(key), action.replicas)
+            logger.info(f"scaled Deployment {action.name} to {action.replicas}: {action.why}")
+            return scaled
+        key = (action.kind, action.name)
+        left = await self.kube.delete(action.kind, owner[0], action.name)
+        left = slim(left) if left is not None else None  # still there: finalizers
+        self._expect.wrote(owner, key, children.get(key), left)
+        metrics.WRITES.labels("delete", action.kind).inc()
+        logger.info(f"deleted {action.kind} {action.name}")
+        return left
 
     async def write_scale(
         self, owner: Owner, deployment: Mapping[str, Any] | None, replicas: int
@@ -336,6 +363,15 @@ class Controller:
         self._written.pop(owner, None)
         self._locks.pop(owner, None)
         self.scaling.pop(owner, None)
+
+
+def _target(action: Apply | Delete | Scale) -> tuple[ChildKey, str]:
+    """The child an action writes, and what it does to it."""
+    if isinstance(action, Apply):
+        return action.key, "create" if action.create else "update"
+    if isinstance(action, Scale):
+        return ("Deployment", action.name), "scale"
+    return (action.kind, action.name), "delete"
 
 
 def owner_of(body: Mapping[str, Any]) -> Owner | None:

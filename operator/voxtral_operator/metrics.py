@@ -24,8 +24,8 @@ RECONCILE_SECONDS: Final = Histogram(
 )
 ERRORS: Final = Counter(
     "voxtral_operator_errors_total",
-    "Reconcile errors, by kind: api (the API server failed or refused), spec (invalid "
-    "VoxtralService), internal (a bug).",
+    "Reconcile errors, by kind: api (the API server failed), refused (it refused a child: "
+    "invalid or forbidden), spec (invalid VoxtralService), internal (a bug).",
     ["kind"],
     registry=REGISTRY,
 )

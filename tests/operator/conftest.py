@@ -16,7 +16,7 @@ import pytest
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))  # the helper modules beside this file
 
-from operator_emulator import VoxtralEmulator  # noqa: E402
+from kube_emulator import VoxtralEmulator  # noqa: E402
 from operator_harness import Cluster, OperatorRun, write_kubeconfig  # noqa: E402
 
 from voxtral_operator.config import Settings  # noqa: E402

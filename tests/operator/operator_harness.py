@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import httpx
 import kopf
 import yaml
-from operator_emulator import VoxtralEmulator
+from kube_emulator import VoxtralEmulator
 
 import voxtral_operator.handlers  # noqa: F401  (registers the real handlers)
 from voxtral_operator.config import Settings

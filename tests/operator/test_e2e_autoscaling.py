@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from custom_resources import validate
-from operator_emulator import VoxtralEmulator
+from kube_emulator import VoxtralEmulator
 from operator_harness import (
     VXS_API,
     Cluster,
@@ -359,5 +359,54 @@ async def test_a_restarted_operator_resumes_scaling_without_writes_and_deletion_
             return response.status_code == 404 and not children(emulator)
 
         await eventually(gone, what="the service and its children to be deleted")
+    finally:
+        await again.stop()
+
+
+async def test_status_keys_of_an_earlier_mode_go_across_a_switch_and_a_restart(
+    cluster: Cluster,
+    emulator: VoxtralEmulator,
+    operator: OperatorRun,
+    operator_settings: Settings,
+    replicas: ReplicaMetrics,
+) -> None:
+    """Issue 13, fix 6: status.autoscaling.lastDecision and lastScaleTime of operator mode
+    are removed when mode hpa has none (a merge patch keeps nested keys it does not null),
+    and a restarted operator finds nothing to write."""
+    await cluster.create_vxs("voxtral", AUTOSCALED)
+    job = await eventually(lambda: first_child(emulator, "Job"), what="the download Job")
+    await cluster.mark_job_complete(job["metadata"]["name"])
+    await eventually(lambda: first_child(emulator, "Deployment"), what="Deployment")
+    replicas.set("127.0.0.7", running=200, waiting=4, in_flight=204, kv_cache=0.4)
+    await cluster.create_pod("voxtral-6f7d9c-q1w2e")
+    await cluster.pod_ready("voxtral-6f7d9c-q1w2e", "127.0.0.7")
+    await cluster.mark_deployment_available("voxtral", 1)
+
+    async def decided() -> dict[str, Any] | None:
+        auto = ((await cluster.vxs("voxtral")).get("status") or {}).get("autoscaling") or {}
+        return auto if auto.get("lastDecision") and auto.get("lastScaleTime") else None
+
+    await eventually(decided, timeout=20, what="a scale decision in the status")
+    await cluster.patch(
+        VXS_API, "voxtralservices", "voxtral", {"spec": {"autoscaling": {"mode": "hpa"}}}
+    )
+
+    async def hpa_status() -> dict[str, Any] | None:
+        auto = ((await cluster.vxs("voxtral")).get("status") or {}).get("autoscaling") or {}
+        return auto if auto.get("mode") == "hpa" else None
+
+    auto = await eventually(hpa_status, what="status.autoscaling of mode hpa")
+    await settle(emulator)
+    auto = (await cluster.vxs("voxtral"))["status"]["autoscaling"]
+    assert "lastDecision" not in auto and "lastScaleTime" not in auto, auto
+
+    await operator.stop()
+    mark = emulator.request_count
+    again = OperatorRun(operator_settings)
+    await again.start()
+    try:
+        await asyncio.sleep(1.0)  # several resyncs (every 0.3 s)
+        await settle(emulator)
+        assert operator_writes(emulator, mark) == []
     finally:
         await again.stop()

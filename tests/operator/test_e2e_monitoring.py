@@ -9,7 +9,7 @@ import json
 
 import pytest
 from custom_resources import validate
-from operator_emulator import VoxtralEmulator
+from kube_emulator import VoxtralEmulator
 from operator_harness import (
     VXS_API,
     Cluster,

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from operator_emulator import VoxtralEmulator
+from kube_emulator import VoxtralEmulator
 from operator_harness import Cluster, eventually
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from kube_emulator.apply import merge
 from operator_samples import VALID, vxs
 
 from voxtral_operator.api.problems import SpecError
@@ -28,6 +29,7 @@ from voxtral_operator.plan.reconcile import (
     plan,
 )
 from voxtral_operator.status.merge import condition
+from voxtral_operator.status.refusals import Refusal
 
 CTX = Context(now="2026-01-01T00:00:00Z")
 LATER = Context(now="2026-01-01T01:00:00Z")
@@ -81,14 +83,8 @@ class World:
             else:
                 del self.children[(action.kind, action.name)]
         if result.status_patch is not None:
-            self.writes += 1
-            status = dict(self.body.get("status") or {})
-            for key, value in result.status_patch.items():
-                if value is None:
-                    status.pop(key, None)
-                else:
-                    status[key] = value
-            self.body["status"] = status
+            self.writes += 1  # a JSON merge patch, as the API server applies it (RFC 7386)
+            self.body["status"] = merge(self.body.get("status") or {}, result.status_patch)
         return result
 
     def kinds(self) -> set[str]:
@@ -455,11 +451,15 @@ def test_custom_resources_only_where_their_crds_are_installed() -> None:
     assert world.cond("ScalingActive")["reason"] == "KedaScaling"
     assert world.cond("MonitoringReady")["reason"] == "Monitored"
     assert world.reconcile(apis=ALL_APIS).actions == []
-    # keda -> hpa: the ScaledObject goes, the HPA comes.
+    # keda -> hpa: the ScaledObject goes first, the HPA comes once it is gone (issue 13: two
+    # autoscalers never scale one Deployment, and KEDA's webhook refuses the reverse order).
     world.body["spec"]["autoscaling"]["mode"] = "hpa"
     world.body["spec"]["autoscaling"]["minReplicas"] = 1
     result = world.reconcile(apis=ALL_APIS)
     assert [a.kind for a in result.actions if isinstance(a, Delete)] == ["ScaledObject"]
+    assert isinstance(result.actions[0], Delete)
+    assert "HorizontalPodAutoscaler" not in kinds_of(result)
+    result = world.reconcile(apis=ALL_APIS)
     assert "HorizontalPodAutoscaler" in kinds_of(result)
 
 
@@ -520,3 +520,76 @@ def test_monitoring_turned_off_deletes_its_objects_and_condition() -> None:
         "ServiceMonitor",
     ]
     assert "MonitoringReady" not in {c["type"] for c in world.body["status"]["conditions"]}
+
+
+# --- issue 13: refusals, nested status keys ---------------------------------------------------
+
+
+def test_status_keys_that_go_away_are_removed_by_the_merge_patch() -> None:
+    """A JSON merge patch merges nested maps: keys of status.autoscaling from operator mode
+    must be sent as null when mode hpa no longer has them, or they stay forever (and every
+    reconcile writes the status again)."""
+    world = serving(VALID["autoscaled"], apis=ALL_APIS)
+    state = ScalingState(
+        last_decision="1 → 2 replicas: load", last_scale_time="2026-01-01T00:30:00Z"
+    )
+    world.reconcile(Lookups(apis=ALL_APIS, scaling=state))
+    assert world.body["status"]["autoscaling"]["lastDecision"] == "1 → 2 replicas: load"
+    world.body["spec"]["autoscaling"]["mode"] = "hpa"
+    result = world.reconcile(apis=ALL_APIS)
+    assert result.status_patch is not None
+    assert result.status_patch["autoscaling"]["lastDecision"] is None
+    assert result.status_patch["autoscaling"]["lastScaleTime"] is None
+    auto = world.body["status"]["autoscaling"]
+    assert auto["mode"] == "hpa" and "lastDecision" not in auto and "lastScaleTime" not in auto
+    assert world.reconcile(apis=ALL_APIS).status_patch is None  # settled: no more writes
+
+
+def test_a_refused_child_is_named_and_the_rest_still_reported() -> None:
+    world = serving(VALID["mini-preset"])
+    claim = ("PersistentVolumeClaim", "voxtral-model-cache")
+    refusal = Refusal(
+        *claim,
+        "update",
+        403,
+        'persistentvolumeclaims "voxtral-model-cache" is forbidden: only dynamically provisioned pvc can be resized',
+    )
+    world.reconcile(Lookups(refused={claim: refusal}))
+    synced = world.cond("Synced")
+    assert (synced["status"], synced["reason"]) == ("False", "ChildForbidden")
+    assert (
+        "PersistentVolumeClaim voxtral-model-cache (update) refused with 403" in synced["message"]
+    )
+    assert "forbids it" in synced["message"]
+    assert world.cond("Ready")["status"] == "True"  # a refused resize: still serving
+    # The serving Deployment refused: Ready says so, with the server's words.
+    deployment = ("Deployment", "voxtral")
+    bad = Refusal(
+        *deployment,
+        "update",
+        500,
+        "failed to create typed patch object (default/voxtral; apps/v1, Kind=Deployment): .spec.x: field not declared in schema",
+    )
+    world.reconcile(Lookups(refused={deployment: bad}))
+    ready = world.cond("Ready")
+    assert (ready["status"], ready["reason"]) == ("False", "ChildRejected")
+    assert ".spec.x: field not declared in schema" in ready["message"]
+    assert "fix the VoxtralService spec" in ready["message"]
+    # Nothing refused any more: the condition goes.
+    world.reconcile()
+    assert condition(world.body["status"], "Synced") is None
+    assert world.cond("Ready")["status"] == "True"
+
+
+def test_a_refused_download_job_is_the_model_condition() -> None:
+    world = World(VALID["mini-preset"])
+    world.reconcile()
+    (job,) = [name for kind, name in world.children if kind == "Job"]
+    del world.children[("Job", job)]
+    refusal = Refusal(
+        "Job", job, "create", 403, 'jobs.batch "x" is forbidden: exceeded quota: jobs'
+    )
+    world.reconcile(Lookups(refused={("Job", job): refusal}))
+    model = world.cond("ModelReady")
+    assert (model["status"], model["reason"]) == ("False", "ChildForbidden")
+    assert world.cond("Ready")["reason"] == "ChildForbidden"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shlex
 from typing import Any, Final
 
+from voxtral_operator.api.quantity import canonical_quantity
 from voxtral_operator.api.resolve import MODELS_MOUNT, Resolved
 
 HTTP_PORT: Final = 8080
@@ -91,14 +92,13 @@ def startup_probe(resolved: Resolved) -> dict[str, Any]:
 
 
 def resources(resolved: Resolved) -> dict[str, Any]:
+    """Requests and limits, in the canonical form the API server stores ("0.5" -> "500m")."""
     gpu = resolved.service.spec.gpu_resource
+    cpu, memory = canonical_quantity(resolved.cpu), canonical_quantity(resolved.memory)
+    gpus = canonical_quantity(resolved.gpus)
     return {
-        "requests": {
-            "cpu": str(resolved.cpu),
-            "memory": str(resolved.memory),
-            gpu: str(resolved.gpus),
-        },
-        "limits": {"memory": str(resolved.memory), gpu: str(resolved.gpus)},
+        "requests": {"cpu": cpu, "memory": memory, gpu: gpus},
+        "limits": {"memory": memory, gpu: gpus},
     }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from voxtral_operator.api import names
+from voxtral_operator.api.quantity import canonical_quantity
 from voxtral_operator.api.resolve import Resolved
 from voxtral_operator.builders.meta import finish
 
@@ -16,7 +17,7 @@ def build_cache_claim(resolved: Resolved) -> dict[str, Any] | None:
     spec: dict[str, Any] = {
         "accessModes": [cache.access_mode],
         "volumeMode": "Filesystem",
-        "resources": {"requests": {"storage": str(cache.size)}},
+        "resources": {"requests": {"storage": canonical_quantity(cache.size)}},
     }
     if cache.storage_class_name:
         spec["storageClassName"] = cache.storage_class_name

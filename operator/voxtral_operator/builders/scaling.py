@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from voxtral_operator.api import names
+from voxtral_operator.api.quantity import canonical_quantity
 from voxtral_operator.api.resolve import Resolved
 from voxtral_operator.api.scaling import AutoscalingSpec
 from voxtral_operator.autoscaling import defaults
@@ -28,9 +29,10 @@ def _number(value: float) -> str:
     return f"{value:g}"
 
 
-def _milli(value: float) -> str:
-    """A quantity for a fraction (0.9 -> 900m): HPA targets are quantities."""
-    return f"{round(value * 1000)}m"
+def _target(value: float) -> str:
+    """An HPA target: a quantity, written as the API server stores it (12.5 -> "12500m",
+    0.9 -> "900m", 1.0 -> "1"), so that it reads back unchanged."""
+    return canonical_quantity(value)
 
 
 def _target_ref(resolved: Resolved) -> dict[str, Any]:
@@ -93,9 +95,9 @@ def build_hpa(resolved: Resolved) -> dict[str, Any] | None:
                 "minReplicas": scaling.min_replicas,
                 "maxReplicas": scaling.max_replicas,
                 "metrics": [
-                    pods_metric(promql.POD_DEMAND, _number(t.concurrency_per_replica)),
-                    pods_metric(promql.POD_QUEUE, _number(t.queue_per_replica)),
-                    pods_metric(promql.POD_KV_CACHE, _milli(t.kv_cache_usage)),
+                    pods_metric(promql.POD_DEMAND, _target(t.concurrency_per_replica)),
+                    pods_metric(promql.POD_QUEUE, _target(t.queue_per_replica)),
+                    pods_metric(promql.POD_KV_CACHE, _target(t.kv_cache_usage)),
                 ],
                 "behavior": behavior(scaling),
             }

@@ -33,6 +33,7 @@ from voxtral_operator.cluster.kinds import RESOURCES
 APPLY: Final = "application/apply-patch+yaml"
 MERGE: Final = "application/merge-patch+json"
 TIMEOUT: Final = httpx.Timeout(30.0, connect=10.0)
+TYPED_PATCH: Final = "failed to create typed patch object"
 
 
 # (verb, resource, HTTP status or "error") -> None: told of every request.
@@ -49,9 +50,14 @@ class KubeError(Exception):
         self.message = message
 
     @property
-    def invalid(self) -> bool:
-        """The request itself is wrong (422, 400): retrying it as is will not help."""
-        return self.status in (400, 422)
+    def refused(self) -> bool:
+        """The API server refuses the object as asked, and would again: 400, 403 (RBAC, an
+        admission plugin, a policy webhook), 422, and the 500 of a server-side apply whose
+        body does not fit its schema ("failed to create typed patch object": the answer to
+        an unknown field or a duplicate list key, kubernetes/kubernetes#122480)."""
+        return self.status in (400, 403, 422) or (
+            self.status == 500 and TYPED_PATCH in self.message
+        )
 
 
 def _tls(info: kopf.ConnectionInfo) -> ssl.SSLContext | bool:
@@ -204,16 +210,18 @@ class Kube:
         result: dict[str, Any] = response.json()
         return result
 
-    async def delete(self, kind: str, namespace: str, name: str) -> bool:
-        """Delete with background propagation (a Job's pods go too). False if already gone."""
+    async def delete(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        """Delete with background propagation (a Job's pods go too). The object when it is
+        still there (finalizers hold it, with a deletionTimestamp); None once gone."""
         path = RESOURCES[kind].path(namespace, name)
         response = await self._request(
             "delete", kind, "DELETE", path, params={"propagationPolicy": "Background"}
         )
-        if response.status_code == 404:
-            return False
-        self._raise_for(response)
-        return True
+        body = self._object(response)
+        meta = (body or {}).get("metadata") or {}
+        if body is None or body.get("kind") == "Status" or not meta.get("finalizers"):
+            return None
+        return body
 
     async def patch_status(
         self, namespace: str, name: str, patch: Mapping[str, Any]

@@ -5,7 +5,9 @@ Two tests, both needed:
   (this also catches fields the operator stopped setting, which a subset test cannot see);
 - `covers`: every field the operator sets is still there with its value (a hand edit).
   Fields the API server or other controllers add (defaults, clusterIP, status) are ignored,
-  and quantities compare by value ("1000m" is "1"), as the API server normalises them.
+  quantities compare by value ("1000m" is "1"), and a field the operator sets to "", [] or {}
+  may be absent: the API server does not store empty optional fields (Go's `omitempty`: an
+  env var's value "", a toleration's value "", an empty nodeSelector).
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ def covers(observed: Any, desired: Any, key: str = "", parent: str = "") -> bool
         if not isinstance(observed, Mapping):
             return False
         return all(
-            k in observed and covers(observed[k], v, str(k), key) for k, v in desired.items()
+            covers(observed[k], v, str(k), key) if k in observed else _empty(v)
+            for k, v in desired.items()
         )
     if isinstance(desired, Sequence) and not isinstance(desired, str):
         if not isinstance(observed, Sequence) or isinstance(observed, str):
@@ -40,6 +43,11 @@ def covers(observed: Any, desired: Any, key: str = "", parent: str = "") -> bool
     if key in _QUANTITY_KEYS or parent in _QUANTITY_PARENTS:
         return same_quantity(observed, desired)
     return False
+
+
+def _empty(value: Any) -> bool:
+    """A value the API server leaves out of an optional field (omitempty)."""
+    return isinstance(value, str | Sequence | Mapping) and len(value) == 0
 
 
 def observed_hash(observed: Mapping[str, Any]) -> str | None:

@@ -31,10 +31,18 @@ from voxtral_operator.status.conditions import (
     selector,
 )
 from voxtral_operator.status.merge import (
+    COND_MODEL_READY,
     COND_READY,
+    COND_SYNCED,
     Cond,
     merge_conditions,
     status_patch,
+)
+from voxtral_operator.status.refusals import (
+    Refusal,
+    refusal_summary,
+    refused_among,
+    synced_condition,
 )
 from voxtral_operator.status.scaling import (
     OPTIONAL_CONDITIONS,
@@ -48,6 +56,8 @@ Body = Mapping[str, Any]
 WAIT_SECONDS: Final = 30.0
 # Kinds the operator deletes when it no longer wants them (kinds.DELETABLE), by apiVersion.
 DELETABLE: Final = {kind: RESOURCES[kind].api_version for kind in kinds.DELETABLE}
+# The objects that own a Deployment's replicas in modes hpa and keda.
+AUTOSCALERS: Final = frozenset({"HorizontalPodAutoscaler", "ScaledObject"})
 # The replicas the API server gives a Deployment created without them.
 DEFAULT_REPLICAS: Final = 1
 
@@ -188,18 +198,25 @@ def plan(
     model, waiting = model_condition(resolved, wanted, children, lookups)
     if waiting is not None:
         waiting = replace(waiting, delay=ctx.wait_seconds)
+    refused = lookups.refused
+    model = _model_refused(model, wanted, children, refused)
     actions: list[Action] = []
     if waiting is None:
         actions = _actions(resolved, wanted, children, model, lookups.apis)
     # The status describes the world as this plan leaves it (a Deployment it creates is
     # "loading", not "missing"), so that the next reconcile has nothing new to say.
-    projected = _project(children, actions)
+    projected = _project(children, [a for a in actions if _key(a) not in refused])
     deployment = projected.get(("Deployment", resolved.name))
     available, replicas, ready, desired = available_condition(resolved, deployment, model)
+    serving = refusal_summary(
+        refused_among(refused, {("Deployment", resolved.name), ("Service", resolved.name)})
+    )
     if waiting is not None:
         top = Cond(COND_READY, "False", waiting.reason, waiting.message)
     elif not model.ok:
         top = Cond(COND_READY, "False", model.reason, model.message)
+    elif serving is not None:
+        top = Cond(COND_READY, "False", *serving)
     elif not available.ok:
         top = Cond(COND_READY, "False", available.reason, available.message)
     else:
@@ -210,7 +227,9 @@ def plan(
     )
     monitored = monitoring_condition(resolved, lookups.apis)
     extra += [monitored] if monitored is not None else []
-    off = [t for t in OPTIONAL_CONDITIONS if t not in {c.type for c in extra}]
+    synced = synced_condition(refused)
+    extra += [synced] if synced is not None else []
+    off = [t for t in (*OPTIONAL_CONDITIONS, COND_SYNCED) if t not in {c.type for c in extra}]
 
     service_there = ("Service", resolved.name) in projected
     status: dict[str, Any] = {
@@ -245,6 +264,35 @@ def plan(
     return Plan(
         actions=actions, status=status, status_patch=status_patch(previous, status), problem=waiting
     )
+
+
+def _key(action: Action) -> ChildKey:
+    if isinstance(action, Apply):
+        return action.key
+    if isinstance(action, Scale):
+        return ("Deployment", action.name)
+    return (action.kind, action.name)
+
+
+def _model_refused(
+    model: Cond,
+    wanted: Children,
+    children: Mapping[ChildKey, Body],
+    refused: Mapping[ChildKey, Refusal],
+) -> Cond:
+    """ModelReady=False when what puts the weights in place was refused: the download Job,
+    or the model cache claim's creation (a refused resize leaves the claim as it was)."""
+    keys: set[ChildKey] = set()
+    if wanted.download_job is not None:
+        keys.add(("Job", wanted.download_job["metadata"]["name"]))
+    if wanted.cache_claim is not None:
+        claim = ("PersistentVolumeClaim", wanted.cache_claim["metadata"]["name"])
+        if claim not in children:
+            keys.add(claim)
+    summary = refusal_summary(refused_among(refused, keys))
+    if model.ok or summary is None:
+        return model
+    return Cond(COND_MODEL_READY, "False", *summary)
 
 
 def _project(children: Mapping[ChildKey, Body], actions: list[Action]) -> dict[ChildKey, Body]:
@@ -322,24 +370,36 @@ def _actions(
         job_key = ("Job", wanted.download_job["metadata"]["name"])
         if job_key not in children:  # a Job is immutable: create it, never update it
             actions.append(Apply(wanted.download_job, create=True))
+    keep = {(m["kind"], m["metadata"]["name"]) for m in wanted.all()}
+    uid = resolved.service.metadata.uid
+    unwanted = [
+        (kind, name, child)
+        for (kind, name), child in sorted(children.items())
+        if kind in DELETABLE and (kind, name) not in keep and _controlled_by(child, uid)
+    ]
+    # An autoscaler that another mode supersedes goes first, and its replacement waits until
+    # it is gone: KEDA's admission webhook refuses a ScaledObject whose Deployment an HPA
+    # still scales, and two autoscalers must never fight over the replicas.
+    superseded = [(k, n, c) for k, n, c in unwanted if k in AUTOSCALERS]
+    for kind, name, child in superseded:
+        if not (child.get("metadata") or {}).get("deletionTimestamp"):
+            actions.append(Delete(DELETABLE[kind], kind, name))
     if model.ok:  # until the new weights are in place, a running Deployment keeps the old
         key = ("Deployment", wanted.deployment["metadata"]["name"])
         actions += _deployment(resolved, wanted.deployment, children.get(key))
-        sync(wanted.hpa)
-        sync_optional(wanted.scaled_object)
+        if not superseded:
+            sync(wanted.hpa)
+            sync_optional(wanted.scaled_object)
     sync(wanted.service)
     sync(wanted.pdb)
     sync_optional(wanted.service_monitor)
     sync_optional(wanted.prometheus_rule)
     sync(wanted.dashboard)
 
-    keep = {(m["kind"], m["metadata"]["name"]) for m in wanted.all()}
-    uid = resolved.service.metadata.uid
-    for (kind, name), child in sorted(children.items()):
-        if kind in DELETABLE and (kind, name) not in keep and _controlled_by(child, uid):
-            if kind == "Deployment" and not model.ok:
-                continue
-            actions.append(Delete(DELETABLE[kind], kind, name))
+    for kind, name, _ in unwanted:
+        if kind in AUTOSCALERS or (kind == "Deployment" and not model.ok):
+            continue
+        actions.append(Delete(DELETABLE[kind], kind, name))
     return actions
 
 

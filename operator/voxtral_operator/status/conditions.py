@@ -12,6 +12,7 @@ from voxtral_operator.autoscaling.step import ScalingState
 from voxtral_operator.builders import Children
 from voxtral_operator.builders.meta import selector_labels
 from voxtral_operator.status.merge import COND_AVAILABLE, COND_MODEL_READY, Cond
+from voxtral_operator.status.refusals import Refusal
 
 Body = Mapping[str, Any]
 ChildKey = tuple[str, str]  # (kind, name)
@@ -28,8 +29,8 @@ class Waiting:
 
 @dataclass(frozen=True)
 class Lookups:
-    """What the controller read outside the caches (see reconcile.needs), and what the
-    operator-mode autoscaler last found."""
+    """What the controller read outside the caches (see reconcile.needs), what the
+    operator-mode autoscaler last found, and what the API server refused."""
 
     secret: Literal["ok", "missing", "no-key"] | None = None
     claim: Body | None = None
@@ -37,6 +38,8 @@ class Lookups:
     apis: Mapping[str, bool] = field(default_factory=dict)
     """apis.Api.key -> whether the API server serves it (discovery)."""
     scaling: ScalingState | None = None
+    refused: Mapping[ChildKey, Refusal] = field(default_factory=dict)
+    """The writes of this reconcile that the API server refused (status.refusals)."""
 
 
 def job_state(job: Body | None) -> Literal["absent", "running", "complete", "failed"]:

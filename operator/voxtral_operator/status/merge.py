@@ -13,10 +13,12 @@ COND_READY: Final = "Ready"
 COND_SCALING_ACTIVE: Final = "ScalingActive"
 COND_SCALING_LIMITED: Final = "ScalingLimited"
 COND_MONITORING_READY: Final = "MonitoringReady"
+COND_SYNCED: Final = "Synced"
 CONDITION_ORDER: Final = (
     COND_MODEL_READY,
     COND_AVAILABLE,
     COND_READY,
+    COND_SYNCED,
     COND_SCALING_ACTIVE,
     COND_SCALING_LIMITED,
     COND_MONITORING_READY,
@@ -89,12 +91,19 @@ def status_patch(
     observed: Mapping[str, Any] | None, desired: Mapping[str, Any]
 ) -> dict[str, Any] | None:
     """A merge patch turning the observed status into the desired one; None when equal.
-    Keys the operator no longer sets are removed (null)."""
+    Keys the operator no longer sets are removed (null), nested ones too: a JSON merge patch
+    merges nested maps (RFC 7386), so a key left out of `status.autoscaling` would stay."""
     observed = dict(observed or {})
-    if all(observed.get(k) == v for k, v in desired.items()) and set(observed) <= set(desired):
+    if observed == dict(desired):
         return None
+    return _with_removals(observed, desired)
+
+
+def _with_removals(observed: Mapping[str, Any], desired: Mapping[str, Any]) -> dict[str, Any]:
     patch: dict[str, Any] = dict(desired)
-    for key in observed:
+    for key, before in observed.items():
         if key not in desired:
             patch[key] = None
+        elif isinstance(before, Mapping) and isinstance(desired[key], Mapping):
+            patch[key] = _with_removals(before, desired[key])
     return patch

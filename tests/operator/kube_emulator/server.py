@@ -1,31 +1,5 @@
-"""A Kubernetes API emulator for the operator's tests: kmock's KubernetesEmulator (real HTTP,
-discovery, list/watch) with the API server behaviour kmock 0.8 lacks, filled in here:
-
-- metadata.uid, metadata.resourceVersion (one cluster-wide counter), metadata.generation
-  (bumped when anything but metadata and status changes), creationTimestamp;
-- a list's resourceVersion, and watches that start from it (no replay of old objects);
-- merge patches, JSON patches (a failed `test` op is 422, as kopf expects), and server-side
-  apply (create-or-update, fields a manager stops applying are removed, `force` wins);
-- the status subresource: writes to /status change only status, writes to the object
-  never do; create ignores status;
-- a Deployment's scale subresource (get; merge patch and server-side apply of
-  spec.replicas), and the default of 1 replica when an object has none;
-- label selectors (equality, inequality, existence) on lists and watches;
-- no-op writes change nothing: no new resourceVersion, no watch event;
-- a little defaulting (a Service's clusterIP, CPU quantities in canonical form), so the
-  operator's drift check meets what a real API server returns;
-- deletion with finalizers, and garbage collection: deleting an owner deletes the objects
-  whose ownerReferences name its uid (background propagation);
-- every request is recorded (kmock's), and `api_calls()` turns them into RBAC terms.
-
-The objects live in this class's own store (`get()`, `list()`), not in kmock's `objects`.
-
-Server-side apply is simplified: one applied configuration is remembered per (object,
-field manager; an apply to /scale is the manager's configuration of spec.replicas), lists
-are atomic, and writers that do not apply own nothing. A field a manager stops applying is
-removed unless another manager's applied configuration still holds it, as the API server
-does; a Deployment's replicas removed that way come back as the default, 1.
-"""
+"""The emulator itself: kmock's KubernetesEmulator (real HTTP, discovery, list/watch) with the
+API server behaviours listed in this package's docstring."""
 
 from __future__ import annotations
 
@@ -36,18 +10,39 @@ import datetime
 import itertools
 import json
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable
-from decimal import Decimal
-from typing import Any
+from collections.abc import AsyncIterator, Iterable
+from typing import Any, NamedTuple
 
 import aiohttp.web
 import jsonpatch
 import kmock
 from kmock._internal import enums, k8s, references, rendering
 
+from kube_emulator import admission
+from kube_emulator.apply import merge, unapply
+from kube_emulator.authz import Attributes, Authorizer, forbidden
+from kube_emulator.errors import ApiError, invalid, not_found
+from kube_emulator.schema import Schema, definition_of
+from kube_emulator.selectors import field_selector, label_selector
+
 Key = tuple[Any, str | None, str]
 
+
+class Check(NamedTuple):
+    """One authorization check: a request's, or one made after it (see api_calls)."""
+
+    verb: str
+    group: str
+    resource: str  # resource[/subresource]
+    namespace: str | None
+    name: str
+    agent: str  # the client's User-Agent
+    allowed: bool
+
+
 CRD_RESOURCE = "voxtral.dev/v1alpha1/voxtralservices"
+OPERATOR_AGENTS = ("kopf/", "voxtral-operator/")
+APPLY = "application/apply-patch+yaml"
 WITH_STATUS = {
     "deployments",
     "services",
@@ -58,68 +53,14 @@ WITH_STATUS = {
     "pods",
     "replicasets",
     "statefulsets",
+    "horizontalpodautoscalers",
 }
+DEFAULT_VERSION = "1.37.0"
+VERBS = {"create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"}
 
 
 def _now() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _merge(base: Any, patch: Any) -> Any:
-    """RFC 7386 JSON merge patch."""
-    if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
-    result = dict(base) if isinstance(base, dict) else {}
-    for key, value in patch.items():
-        if value is None:
-            result.pop(key, None)
-        else:
-            result[key] = _merge(result.get(key), value)
-    return result
-
-
-def _unapply(current: Any, before: Any, after: Any, others: Iterable[Any] = ()) -> Any:
-    """Remove from current the fields `before` set that `after` no longer sets, but for
-    those another manager's applied configuration (`others`) still sets."""
-    if not isinstance(current, dict) or not isinstance(before, dict):
-        return current
-    others = [o for o in others if isinstance(o, dict)]
-    result = dict(current)
-    for key, value in before.items():
-        owned = [o[key] for o in others if key in o]
-        if not isinstance(after, dict) or key not in after:
-            if not owned:
-                result.pop(key, None)
-            elif isinstance(value, dict) and key in result:
-                result[key] = _unapply(result[key], value, {}, owned)
-        elif isinstance(value, dict) and isinstance(after[key], dict) and key in result:
-            result[key] = _unapply(result[key], value, after[key], owned)
-    return result
-
-
-def _selector(text: str) -> Callable[[dict[str, Any]], bool]:
-    """A label selector (k=v, k==v, k!=v, k, !k; comma-separated) as a predicate."""
-    terms = [t.strip() for t in text.split(",") if t.strip()]
-
-    def matches(obj: dict[str, Any]) -> bool:
-        labels = (obj.get("metadata") or {}).get("labels") or {}
-        for term in terms:
-            if "!=" in term:
-                key, value = term.split("!=", 1)
-                if labels.get(key.strip()) == value.strip():
-                    return False
-            elif "=" in term:
-                key, value = term.replace("==", "=").split("=", 1)
-                if labels.get(key.strip()) != value.strip():
-                    return False
-            elif term.startswith("!"):
-                if term[1:] in labels:
-                    return False
-            elif term not in labels:
-                return False
-        return True
-
-    return matches
 
 
 def _scale(deployment: dict[str, Any]) -> dict[str, Any]:
@@ -143,15 +84,8 @@ def _scale(deployment: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _canonical_cpu(value: Any) -> Any:
-    """The API server keeps quantities in canonical form: 0.5 CPU reads back as 500m."""
-    if isinstance(value, str) and "." in value and value.replace(".", "", 1).isdigit():
-        millis = Decimal(value) * 1000
-        return f"{int(millis)}m" if millis % 1000 else str(int(millis / 1000))
-    return value
-
-
 def _default(plural: str, obj: dict[str, Any], counter: int) -> None:
+    """The defaults the operator's drift check meets (pkg/apis/*/v1/defaults.go)."""
     spec = obj.get("spec")
     if not isinstance(spec, dict):
         return
@@ -165,10 +99,6 @@ def _default(plural: str, obj: dict[str, Any], counter: int) -> None:
         pod.setdefault("restartPolicy", "Always")
         for container in pod.get("containers", []):
             container.setdefault("terminationMessagePath", "/dev/termination-log")
-            for section in ("requests", "limits"):
-                values = container.get("resources", {}).get(section, {})
-                if "cpu" in values:
-                    values["cpu"] = _canonical_cpu(values["cpu"])
 
 
 class VoxtralEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
@@ -178,8 +108,11 @@ class VoxtralEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
         self._last_rv = 0
         self._store: dict[Key, dict[str, Any]] = {}
         self._applied: dict[tuple[Key, str], dict[str, Any]] = {}
-        # Admission: (plural, object) -> an error message to refuse the write with (422).
-        self.admission: list[Callable[[str, dict[str, Any]], str | None]] = []
+        self._checks: list[Check] = []
+        self.schema = Schema(DEFAULT_VERSION)
+        self.authorizer = Authorizer()
+        self.owner_references_enforced = True
+        self.webhooks: list[admission.Webhook] = []
         self.resources.load_bundled()
         self.resources[CRD_RESOURCE] = kmock.ResourceInfo(
             kind="VoxtralService",
@@ -187,19 +120,23 @@ class VoxtralEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
             namespaced=True,
             shortnames={"vxs"},
             subresources={"status", "scale"},
-            verbs={
-                "create",
-                "delete",
-                "deletecollection",
-                "get",
-                "list",
-                "patch",
-                "update",
-                "watch",
-            },
+            verbs=VERBS,
         )
 
-    # --- helpers for tests -------------------------------------------------------------
+    # --- set-up and helpers for tests ----------------------------------------------------
+
+    def serve_version(self, version: str) -> None:
+        """Answer as kube-apiserver of this version (its built-in schemas)."""
+        self.schema = Schema(version)
+
+    def bind(self, docs: list[dict[str, Any]], namespace: str, service_account: str) -> None:
+        """Authorize the operator (User-Agent kopf/... or voxtral-operator/...) with the RBAC
+        objects among `docs` that bind this ServiceAccount; other clients stay admins."""
+        self.authorizer.bind(docs, namespace, service_account)
+
+    def refuse(self, name: str, check: admission.Check, code: int = 403) -> None:
+        """Install a validating admission webhook that denies what `check` names."""
+        self.webhooks.append(admission.Webhook(name, check, code))
 
     def get(self, resource: str, namespace: str | None, name: str) -> dict[str, Any] | None:
         obj = self._store.get((kmock.resource(resource), namespace, name))
@@ -221,10 +158,7 @@ class VoxtralEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
         """Install a CRD (KEDA's, the Prometheus Operator's): served from now on, and its
         CustomResourceDefinition object created (a watcher of CRDs sees it appear)."""
         self.resources[f"{group}/{version}/{plural}"] = kmock.ResourceInfo(
-            kind=kind,
-            singular=kind.lower(),
-            namespaced=True,
-            verbs={"create", "delete", "get", "list", "patch", "update", "watch"},
+            kind=kind, singular=kind.lower(), namespaced=True, verbs=VERBS
         )
         crd = {
             "apiVersion": "apiextensions.k8s.io/v1",
@@ -247,29 +181,83 @@ class VoxtralEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
 
     @property
     def request_count(self) -> int:
-        return len(self._requests)
+        """A mark for api_calls(since=...)."""
+        return len(self._checks)
 
     def api_calls(self, since: int = 0, agent: str = "") -> list[tuple[str, str, str]]:
-        """(verb, group, resource[/subresource]) of every API request since request #since,
-        of clients whose User-Agent starts with `agent` (kopf/..., voxtral-operator/...)."""
-        calls = []
-        for request in list(self._requests)[since:]:
-            if request.resource is None or not request.resource.plural:
-                continue
-            if not str(request.headers.get("User-Agent", "")).startswith(agent):
-                continue
-            resource = request.resource.plural
-            if request.subresource:
-                resource += f"/{request.subresource}"
-            calls.append((_verb(request), request.resource.group or "", resource))
-        return calls
+        """(verb, group, resource[/subresource]) of every authorization check made since the
+        mark, for clients whose User-Agent starts with `agent` (kopf/..., voxtral-operator/...):
+        one per request, and the further checks some make (an apply that creates is `create`
+        too; blockOwnerDeletion is `update` of the owner's finalizers)."""
+        return [
+            (c.verb, c.group, c.resource) for c in self._checks[since:] if c.agent.startswith(agent)
+        ]
+
+    def checks(self, since: int = 0) -> list[Check]:
+        return list(self._checks[since:])
+
+    # --- authorization ---------------------------------------------------------------------
+
+    def _authorize(self, attrs: Attributes, agent: str) -> bool:
+        """Record the check; True if allowed (everyone but the bound operator is an admin)."""
+        allowed = (
+            not self.authorizer.enforcing
+            or not agent.startswith(OPERATOR_AGENTS)
+            or self.authorizer.allows(attrs)
+        )
+        self._checks.append(
+            Check(
+                attrs.verb,
+                attrs.group,
+                attrs.full_resource,
+                attrs.namespace,
+                attrs.name,
+                agent,
+                allowed,
+            )
+        )
+        return allowed
+
+    def _filter(self, attrs: Attributes, agent: str) -> None:
+        if not self._authorize(attrs, agent):
+            raise self.authorizer.filter_denial(attrs)
+
+    def _owner_mapping(self, api_version: str, kind: str) -> tuple[str, str] | None:
+        group, _, version = api_version.rpartition("/")
+        for resource, info in self.resources.items():
+            if (resource.group or "", resource.version) == (group, version) and info.kind == kind:
+                return resource.group or "", resource.plural
+        return None
+
+    def _admit(self, request: admission.Request, agent: str) -> None:
+        """Validating admission, in the API server's plugin order."""
+        if self.owner_references_enforced:
+            admission.owner_references(
+                request, lambda attrs: self._authorize(attrs, agent), self._owner_mapping
+            )
+        admission.claim_resize(request, self._storage_class)
+        for webhook in self.webhooks:
+            webhook.review(request)
+
+    def _storage_class(self, name: str) -> dict[str, Any] | None:
+        return self._store.get((kmock.resource("storage.k8s.io/v1/storageclasses"), None, name))
 
     # --- request handling --------------------------------------------------------------
+
+    async def _render_error(self, exc: Exception) -> aiohttp.web.StreamResponse:
+        if isinstance(exc, ApiError):
+            return exc.response()
+        result: aiohttp.web.StreamResponse = await super()._render_error(exc)
+        return result
 
     async def __call__(self, raw: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
         # kmock 0.8 cannot parse /api/v1/namespaces (it reads "namespaces" as the start of
         # a namespaced path); kopf lists and watches it when serving named namespaces.
         if raw.path.rstrip("/") == "/api/v1/namespaces":
+            verb = "watch" if raw.query.get("watch") in ("true", "1") else "list"
+            attrs = Attributes(verb, "", "namespaces")
+            if not self._authorize(attrs, raw.headers.get("User-Agent", "")):
+                return self.authorizer.filter_denial(attrs).response()
             return await self._namespaces(raw)
         result: aiohttp.web.StreamResponse = await super().__call__(raw)
         return result
@@ -305,21 +293,34 @@ class VoxtralEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
     async def _handle(self, request: rendering.Request) -> aiohttp.web.StreamResponse:
         if request.resource is None or not request.resource.plural:
             return await super()._handle(request)
+        agent = str(request.headers.get("User-Agent", ""))
+        self._filter(self._attributes(request), agent)
         method = str(getattr(request.method, "value", request.method)).upper()
         if request.action == enums.action.CREATE:
-            return await self._create(request)
+            return await self._create(request, agent)
         if method == "PATCH" and request.name:
-            return await self._patch(request)
+            return await self._patch(request, agent)
         if method == "DELETE" and request.name:
             return await self._delete(request)
         if method == "PUT":
-            raise k8s.KubernetesError(405, "MethodNotAllowed", "PUT is not emulated")
+            raise ApiError(405, "MethodNotAllowed", "PUT is not emulated")
         # Reads straight to the store: kmock's reaction matching costs ~5-10 ms a request.
         if request.action == enums.action.FETCH:
             return aiohttp.web.json_response(await self._serve_fetch(request))
         if request.action == enums.action.LIST:
             return aiohttp.web.json_response(await self._serve_list(request))
         return await super()._handle(request)
+
+    @staticmethod
+    def _attributes(request: rendering.Request, verb: str | None = None) -> Attributes:
+        return Attributes(
+            verb or _verb(request),
+            request.resource.group or "",
+            request.resource.plural,
+            request.subresource or "",
+            request.namespace,
+            request.name or "",
+        )
 
     def _key(self, request: rendering.Request, name: str | None = None) -> Key:
         res = references.resource(
@@ -336,98 +337,185 @@ class VoxtralEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
     async def _publish(self, key: Key, kind: str, obj: dict[str, Any]) -> None:
         await self._buses[key[0]].put({"type": kind, "object": copy.deepcopy(obj)})
 
-    def _admit(self, key: Key, obj: dict[str, Any]) -> None:
-        for check in self.admission:
-            message = check(key[0].plural, obj)
-            if message:
-                raise k8s.KubernetesError(422, "Invalid", message)
+    # --- what a body becomes -----------------------------------------------------------------
 
-    async def _store_new(self, key: Key, obj: dict[str, Any]) -> dict[str, Any]:
-        self._admit(key, obj)
+    def _definition(self, key: Key) -> str | None:
+        info = self.resources.get(key[0])
+        if info is None:
+            return None
+        return definition_of(self.schema.version, key[0].group or "", key[0].version, info.kind)
+
+    def _stored_form(self, key: Key, obj: dict[str, Any]) -> dict[str, Any]:
+        """Defaults, canonical quantities, omitempty: the object as the server keeps it."""
+        _default(key[0].plural, obj, self._last_rv)
+        definition = self._definition(key)
+        if definition is None:
+            return obj
+        result: dict[str, Any] = self.schema.normalize(definition, obj)
+        return result
+
+    def _typed_check(self, key: Key, body: Any) -> None:
+        """A server-side apply body must fit the schema (structuredmerge.go): else 500."""
+        definition = self._definition(key)
+        if definition is None or not isinstance(body, dict):
+            return
+        errors = self.schema.typed_errors(definition, body)
+        if not errors:
+            return
+        text = errors[0] if len(errors) == 1 else "errors:\n" + "\n".join(f"  {e}" for e in errors)
+        meta = body.get("metadata") or {}
+        group = key[0].group or ""
+        gvk = f"{group}/{key[0].version}, Kind={self.resources[key[0]].kind}"
+        where = f"{meta.get('namespace') or ''}/{meta.get('name') or ''}; {gvk}"
+        raise ApiError(500, "", f"failed to create typed patch object ({where}): {text}")
+
+    def _default_storage_class(self, key: Key, obj: dict[str, Any]) -> None:
+        """DefaultStorageClass admission (plugin/pkg/admission/storage/storageclass/
+        setdefault): a claim created without a class gets the default one, if any."""
+        if key[0].plural != "persistentvolumeclaims" or "storageClassName" in obj.get("spec", {}):
+            return
+        for sc in self.list("storage.k8s.io/v1/storageclasses", None, copy_=False):
+            annotations = sc["metadata"].get("annotations") or {}
+            if annotations.get("storageclass.kubernetes.io/is-default-class") == "true":
+                obj.setdefault("spec", {})["storageClassName"] = sc["metadata"]["name"]
+                return
+
+    def _request_of(
+        self,
+        key: Key,
+        operation: str,
+        obj: dict[str, Any],
+        old: dict[str, Any] | None,
+        sub: str = "",
+    ) -> admission.Request:
+        return admission.Request(
+            operation, key[0].group or "", key[0].plural, sub, key[1], key[2], obj, old
+        )
+
+    # --- writes ----------------------------------------------------------------------------------
+
+    async def _store_new(
+        self, key: Key, obj: dict[str, Any], agent: str = "", apply: bool = False
+    ) -> dict[str, Any]:
         meta = obj.setdefault("metadata", {})
         meta["name"] = key[2]
         if key[1] is not None:
             meta["namespace"] = key[1]
-        meta.update(uid=str(uuid.uuid4()), generation=1, creationTimestamp=_now())
-        meta["resourceVersion"] = self._bump()
         if key[0].plural in WITH_STATUS:
             obj.pop("status", None)
-        _default(key[0].plural, obj, self._last_rv)
+        self._default_storage_class(key, obj)
+        obj = self._stored_form(key, obj)
+        if apply:  # patch.go: the create of an apply is authorized as `create` too
+            attrs = Attributes("create", key[0].group or "", key[0].plural, "", key[1], key[2])
+            if not self._authorize(attrs, agent):
+                raise forbidden(key[0].group or "", key[0].plural, key[2], "")
+        self._admit(self._request_of(key, "CREATE", obj, None), agent)
+        meta = obj["metadata"]
+        meta.update(uid=str(uuid.uuid4()), generation=1, creationTimestamp=_now())
+        meta["resourceVersion"] = self._bump()
         self._store[key] = obj
         await self._publish(key, "ADDED", obj)
         return obj
 
-    async def _create(self, request: rendering.Request) -> aiohttp.web.StreamResponse:
+    async def _create(self, request: rendering.Request, agent: str) -> aiohttp.web.StreamResponse:
         body = copy.deepcopy(request.data or {})
-        name = body.get("metadata", {}).get("name")
+        meta = body.setdefault("metadata", {})
+        if not meta.get("name") and meta.get("generateName"):
+            # names.SimpleNameGenerator: the prefix and 5 random characters
+            meta["name"] = meta["generateName"] + uuid.uuid4().hex[:5]
+        name = meta.get("name")
         if not name:
-            raise k8s.KubernetesError(422, "Invalid", "metadata.name: Required value")
+            kind = self.resources[self._key(request, "-")[0]].kind
+            raise invalid(
+                kind, "", "metadata.name: Required value: name or generateName is required"
+            )
         key = self._key(request, name)
         async with self._lock:
             if key in self._store:
-                raise k8s.KubernetesError(
-                    409, "AlreadyExists", f"{key[0].plural} {name!r} already exists"
+                raise ApiError(
+                    409,
+                    "AlreadyExists",
+                    f'{key[0].plural} "{name}" already exists',
+                    {"name": name, "group": key[0].group or "", "kind": key[0].plural},
                 )
-            obj = await self._store_new(key, body)
+            obj = await self._store_new(key, body, agent)
             return aiohttp.web.json_response(copy.deepcopy(obj), status=201)
 
-    async def _patch(self, request: rendering.Request) -> aiohttp.web.StreamResponse:
+    async def _patch(self, request: rendering.Request, agent: str) -> aiohttp.web.StreamResponse:
         key = self._key(request)
         ctype = request.headers.get("Content-Type", "").split(";")[0].strip()
         data = json.loads(request.text or "null")
         if request.subresource == "scale":
-            return await self._patch_scale(request, key, ctype, data)
+            return await self._patch_scale(request, key, ctype, data, agent)
         async with self._lock:
             current = self._store.get(key)
-            if ctype == "application/apply-patch+yaml":
+            if ctype == APPLY:
                 manager = request.params.get("fieldManager")
                 if not manager:
-                    raise k8s.KubernetesError(422, "Invalid", "fieldManager is required")
+                    raise ApiError(
+                        400,
+                        "BadRequest",
+                        "PATCH requests of type apply must specify a fieldManager",
+                    )
+                self._typed_check(key, data)
                 if current is None:
+                    if request.subresource:  # subresources never create (status, scale)
+                        raise not_found(key[0].group or "", key[0].plural, key[2])
+                    obj = await self._store_new(key, copy.deepcopy(data), agent, apply=True)
                     self._applied[(key, manager)] = copy.deepcopy(data)
-                    obj = await self._store_new(key, copy.deepcopy(data))
                     return aiohttp.web.json_response(copy.deepcopy(obj), status=201)
                 before = self._applied.get((key, manager), {})
                 others = [a for (k, m), a in self._applied.items() if k == key and m != manager]
-                new = _merge(_unapply(copy.deepcopy(current), before, data, others), data)
-                self._applied[(key, manager)] = copy.deepcopy(data)
+                new = merge(unapply(copy.deepcopy(current), before, data, others), data)
             elif current is None:
-                raise k8s.KubernetesError(404, "NotFound", f"{key[0].plural} {key[2]!r} not found")
+                raise not_found(key[0].group or "", key[0].plural, key[2])
             elif ctype == "application/json-patch+json":
                 try:
                     new = jsonpatch.apply_patch(copy.deepcopy(current), data)
                 except jsonpatch.JsonPatchTestFailed as exc:
-                    raise k8s.KubernetesError(422, "Invalid", f"the test failed: {exc}") from None
+                    raise ApiError(422, "Invalid", f"the test failed: {exc}") from None
                 except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException) as exc:
-                    raise k8s.KubernetesError(422, "Invalid", str(exc)) from None
+                    raise ApiError(422, "Invalid", str(exc)) from None
             else:  # merge-patch+json and strategic-merge-patch+json (maps merge alike)
-                new = _merge(current, data)
-            obj = await self._update(key, current, new, request.subresource)
+                new = merge(current, data)
+            obj = await self._update(key, current, new, request.subresource, agent)
+            if ctype == APPLY:
+                self._applied[(key, manager)] = copy.deepcopy(data)
             return aiohttp.web.json_response(copy.deepcopy(obj))
 
     async def _patch_scale(
-        self, request: rendering.Request, key: Key, ctype: str, data: Any
+        self, request: rendering.Request, key: Key, ctype: str, data: Any, agent: str
     ) -> aiohttp.web.StreamResponse:
         if key[0].plural != "deployments":
-            raise k8s.KubernetesError(404, "NotFound", f"{key[0].plural} have no scale")
+            raise not_found(key[0].group or "", key[0].plural, key[2])
         replicas = ((data or {}).get("spec") or {}).get("replicas")
         if not isinstance(replicas, int) or replicas < 0:
-            raise k8s.KubernetesError(422, "Invalid", "spec.replicas: must be an integer >= 0")
+            raise invalid("Scale", key[2], "spec.replicas: Invalid value: must be an integer >= 0")
         async with self._lock:
             current = self._store.get(key)
             if current is None:
-                raise k8s.KubernetesError(404, "NotFound", f"deployments {key[2]!r} not found")
-            if ctype == "application/apply-patch+yaml":
+                raise not_found("apps", "deployments", key[2])
+            new = merge(current, {"spec": {"replicas": replicas}})
+            obj = await self._update(key, current, new, None, agent, sub="scale")
+            if ctype == APPLY:
                 manager = request.params.get("fieldManager")
                 if not manager:
-                    raise k8s.KubernetesError(422, "Invalid", "fieldManager is required")
+                    raise ApiError(
+                        400,
+                        "BadRequest",
+                        "PATCH requests of type apply must specify a fieldManager",
+                    )
                 self._applied[(key, f"{manager}/scale")] = {"spec": {"replicas": replicas}}
-            new = _merge(current, {"spec": {"replicas": replicas}})
-            obj = await self._update(key, current, new, None)
             return aiohttp.web.json_response(_scale(obj))
 
     async def _update(
-        self, key: Key, current: dict[str, Any], new: dict[str, Any], subresource: str | None
+        self,
+        key: Key,
+        current: dict[str, Any],
+        new: dict[str, Any],
+        subresource: str | None,
+        agent: str,
+        sub: str = "",
     ) -> dict[str, Any]:
         plural = key[0].plural
         if plural in WITH_STATUS:
@@ -445,12 +533,19 @@ class VoxtralEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
                 meta[field] = current["metadata"][field]
         expected = new["metadata"].get("resourceVersion")
         if expected not in (None, current["metadata"]["resourceVersion"]):
-            raise k8s.KubernetesError(409, "Conflict", "the object has been modified")
+            raise ApiError(
+                409,
+                "Conflict",
+                f'Operation cannot be fulfilled on {plural} "{key[2]}": the object has been '
+                "modified; please apply your changes to the latest version and try again",
+            )
         meta["resourceVersion"] = current["metadata"]["resourceVersion"]
-        _default(plural, new, self._last_rv)
+        new = self._stored_form(key, new)
+        # Admission sees every update, a no-op one too (the store compares after it).
+        self._admit(self._request_of(key, "UPDATE", new, current, sub or subresource or ""), agent)
         if new == current:
             return current  # a no-op: no new version, no event
-        self._admit(key, new)
+        meta = new["metadata"]
 
         def essence(obj: dict[str, Any]) -> dict[str, Any]:
             return {k: v for k, v in obj.items() if k not in ("metadata", "status")}
@@ -503,7 +598,7 @@ class VoxtralEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
         key = self._key(request)
         async with self._lock:
             if key not in self._store:
-                raise k8s.KubernetesError(404, "NotFound", f"{key[0].plural} {key[2]!r} not found")
+                raise not_found(key[0].group or "", key[0].plural, key[2])
             obj = await self._delete_locked(key)
             return aiohttp.web.json_response(copy.deepcopy(obj))
 
@@ -511,7 +606,8 @@ class VoxtralEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
 
     def _matching(self, request: rendering.Request) -> Iterable[dict[str, Any]]:
         res = self._key(request)[0]
-        selected = _selector(request.params.get("labelSelector") or "")
+        selected = label_selector(request.params.get("labelSelector") or "")
+        fields = field_selector(res.plural, request.params.get("fieldSelector") or "")
         for (r, ns, name), obj in self._store.items():
             if r != res:
                 continue
@@ -519,14 +615,14 @@ class VoxtralEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
                 continue
             if request.name is not None and name != request.name:
                 continue
-            if selected(obj):
+            if selected(obj) and fields(obj):
                 yield obj
 
     async def _serve_fetch(self, request: rendering.Request) -> rendering.Payload:
         async with self._lock:
             found = self._store.get(self._key(request))
         if found is None:
-            raise k8s.KubernetesError(404, "NotFound", f"{request.name!r} not found")
+            raise not_found(request.resource.group or "", request.resource.plural, request.name)
         if request.subresource == "scale":
             return _scale(found)
         return copy.deepcopy(found)
@@ -555,7 +651,7 @@ class VoxtralEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
                 for o in self._matching(request)
                 if int(o["metadata"]["resourceVersion"]) > since
             ]
-        selected = _selector(request.params.get("labelSelector") or "")
+        selected = label_selector(request.params.get("labelSelector") or "")
         try:
             for obj in replay:
                 yield {"type": "ADDED", "object": obj}
