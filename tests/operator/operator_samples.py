@@ -105,6 +105,7 @@ VALID: dict[str, dict[str, Any]] = {
                     }
                 },
                 "priorityClassName": "inference",
+                "runtimeClassName": "nvidia",
             },
             "service": {
                 "type": "LoadBalancer",
@@ -293,6 +294,69 @@ INVALID: dict[str, tuple[dict[str, Any], str, bool]] = {
         "spec.monitoring.scrapeInterval",
         False,
     ),
+    "affinity-typo": (
+        vxs(
+            {
+                "model": {"preset": "voxtral-mini-3b"},
+                "scheduling": {
+                    "affinity": {
+                        "nodeAffinity": {
+                            "requiredDuringSchedulingIgnoredDuringExecution": {
+                                "nodeSelectorTerms": [
+                                    {"matchExpresions": [{"key": "gpu", "operator": "Exists"}]}
+                                ]
+                            }
+                        }
+                    }
+                },
+            }
+        ),
+        "spec.scheduling.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution"
+        ".nodeSelectorTerms[0].matchExpresions: unknown field 'matchExpresions' of core/v1 "
+        "NodeSelectorTerm: did you mean 'matchExpressions'?",
+        False,
+    ),
+    "affinity-wrong-type": (
+        vxs(
+            {
+                "model": {"preset": "voxtral-mini-3b"},
+                "scheduling": {
+                    "affinity": {
+                        "podAntiAffinity": {
+                            "requiredDuringSchedulingIgnoredDuringExecution": {"topologyKey": "x"}
+                        }
+                    }
+                },
+            }
+        ),
+        "spec.scheduling.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution:"
+        " must be of type array, not dict",
+        False,
+    ),
+    "affinity-missing-key": (
+        vxs(
+            {
+                "model": {"preset": "voxtral-mini-3b"},
+                "scheduling": {
+                    "affinity": {
+                        "podAffinity": {
+                            "requiredDuringSchedulingIgnoredDuringExecution": [
+                                {"labelSelector": {}}
+                            ]
+                        }
+                    }
+                },
+            }
+        ),
+        "requiredDuringSchedulingIgnoredDuringExecution[0].topologyKey: required field of core/v1 "
+        "PodAffinityTerm is missing",
+        False,
+    ),
+    "duplicate-pull-secrets": (
+        vxs({"model": {"preset": "voxtral-mini-3b"}, "imagePullSecrets": ["regcred", "regcred"]}),
+        "spec.imagePullSecrets: names regcred more than once",
+        False,
+    ),
     "short-startup": (
         vxs({"model": {"preset": "voxtral-mini-3b"}, "engine": {"startupTimeoutSeconds": 60}}),
         "spec.engine.startupTimeoutSeconds",
@@ -313,7 +377,8 @@ def crd_schema() -> dict[str, Any]:
 
 def strict(schema: dict[str, Any]) -> dict[str, Any]:
     """The schema as the API server applies it under strict field validation: unknown
-    fields of a structural object are errors, not silently pruned."""
+    fields of a structural object are errors, not silently pruned; a list of type set takes
+    no duplicates."""
     schema = copy.deepcopy(schema)
 
     def walk(node: Any) -> None:
@@ -325,6 +390,8 @@ def strict(schema: dict[str, Any]) -> dict[str, Any]:
             and not node.get("x-kubernetes-preserve-unknown-fields")
         ):
             node["additionalProperties"] = False
+        if node.get("x-kubernetes-list-type") == "set":  # the server refuses duplicates
+            node["uniqueItems"] = True
         for key in ("properties",):
             for child in node.get(key, {}).values():
                 walk(child)

@@ -8,7 +8,15 @@ import sys
 
 import kubernetes_validate
 import pytest
-from operator_samples import CRD_PATH, INVALID, VALID, cel_errors, load_crd, schema_errors
+from operator_samples import (
+    CRD_PATH,
+    INVALID,
+    VALID,
+    cel_errors,
+    load_crd,
+    schema_errors,
+    vxs,
+)
 
 from voxtral_operator.api.crd import render_crd
 from voxtral_operator.api.problems import SpecError
@@ -167,3 +175,35 @@ def test_a_status_the_schema_would_not_take_never_makes_the_spec_invalid() -> No
     assert parse(sample).spec == parse(VALID["small-preset"]).spec
     with pytest.raises(SpecError, match="spec"):
         parse(sample | {"spec": {"model": {"preset": "voxtral-small-24b"}, "replica": 2}})
+
+
+def test_node_selector_and_annotation_keys_are_label_keys() -> None:
+    """The API server refuses a pod whose nodeSelector key is not a label key (422): caught
+    before anything is applied, naming the field."""
+    for spec in (
+        {"scheduling": {"nodeSelector": {"bad key": "x"}}},
+        {"scheduling": {"nodeSelector": {"gpu": "not a value!"}}},
+        {"service": {"annotations": {"no spaces please": "x"}}},
+    ):
+        with pytest.raises(SpecError) as caught:
+            parse(vxs({"model": {"preset": "voxtral-mini-3b"}, **spec}))
+        assert "spec.scheduling.nodeSelector" in caught.value.message or (
+            "spec.service.annotations" in caught.value.message
+        )
+
+
+def test_the_affinity_schema_is_kubernetes_own_and_typed_in_the_crd() -> None:
+    """The CRD types spec.scheduling.affinity with core/v1 Affinity (make manifests takes it
+    from Kubernetes' OpenAPI schema): the API server checks it too, under kubectl's strict
+    field validation."""
+    scheduling = load_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"][
+        "spec"
+    ]["properties"]["scheduling"]["properties"]
+    affinity = scheduling["affinity"]
+    assert "x-kubernetes-preserve-unknown-fields" not in affinity
+    term = affinity["properties"]["podAntiAffinity"]["properties"][
+        "requiredDuringSchedulingIgnoredDuringExecution"
+    ]["items"]
+    assert term["required"] == ["topologyKey"]
+    assert "matchLabelKeys" in term["properties"]
+    assert scheduling["runtimeClassName"]["type"] == "string"

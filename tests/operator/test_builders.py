@@ -254,6 +254,23 @@ def test_scheduling_reaches_replicas_and_the_download() -> None:
         assert pod["priorityClassName"] == "inference"
         assert pod["imagePullSecrets"] == [{"name": "regcred"}]
         assert "podAntiAffinity" in pod["affinity"]
+    # The GPU runtime is the predictor's: the download needs no GPU (issue 13, fix 9).
+    assert children.deployment["spec"]["template"]["spec"]["runtimeClassName"] == "nvidia"
+    assert children.download_job is not None
+    assert "runtimeClassName" not in children.download_job["spec"]["template"]["spec"]
+    plain = build_children(resolved(VALID["mini-preset"])).deployment
+    assert "runtimeClassName" not in plain["spec"]["template"]["spec"]
+
+
+def test_quantities_are_written_in_the_api_servers_canonical_form() -> None:
+    """What the server stores is what the operator wrote: no drift on read-back (fix 5)."""
+    sample = vxs({"model": {"preset": "voxtral-mini-3b"}, "resources": {"cpu": 0.5,
+                  "memory": "65536Mi"}, "cache": {"size": "0.5Ti"}})  # fmt: skip
+    children = build_children(resolved(sample))
+    requests = children.deployment["spec"]["template"]["spec"]["containers"][0]["resources"]
+    assert requests["requests"]["cpu"] == "500m" and requests["requests"]["memory"] == "64Gi"
+    assert children.cache_claim is not None
+    assert children.cache_claim["spec"]["resources"]["requests"]["storage"] == "512Gi"
 
 
 def test_without_a_uid_there_is_no_owner_reference() -> None:

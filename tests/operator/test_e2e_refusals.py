@@ -22,7 +22,7 @@ from operator_harness import (
     settle,
     until_condition,
 )
-from operator_samples import vxs
+from operator_samples import INVALID, vxs
 
 MINI = vxs({"model": {"preset": "voxtral-mini-3b"}})
 
@@ -164,3 +164,18 @@ async def test_autoscalers_are_handed_over_delete_first(
     (deployment,) = children(emulator)["Deployment"]
     assert deployment["metadata"]["annotations"]["voxtral.dev/replicas-from"] == "operator"
     assert [c for c in operator_writes(emulator, mark) if c == create_so] == []
+
+
+async def test_a_typo_in_kubernetes_own_fields_is_named_before_anything_is_applied(
+    cluster: Cluster, emulator: VoxtralEmulator, operator: OperatorRun
+) -> None:
+    """Fix 2, better still: the affinity is checked against Kubernetes' schema first, so the
+    message names the field (the API server's own answer would be a 500 at the first
+    Deployment write), and nothing is created from an invalid spec."""
+    spec = INVALID["affinity-typo"][0]["spec"]
+    await cluster.create_vxs("voxtral", spec)
+    vxs_ = await until_condition(cluster, "Ready", "False", "InvalidSpec")
+    assert "matchExpresions: unknown field" in vxs_["status"]["message"]
+    assert "did you mean 'matchExpressions'?" in vxs_["status"]["message"]
+    await settle(emulator)
+    assert children(emulator) == {}

@@ -8,7 +8,8 @@ Pydantic writes JSON Schema (draft 2020-12); Kubernetes wants a structural OpenA
 schema. The conversion inlines `$defs`, drops titles and `additionalProperties: false`
 (the API server prunes unknown fields, and rejects them under kubectl's default strict field
 validation), turns defaults into description text (the operator applies them), marks
-int-or-string quantities, and attaches each model's `cel_rules` as x-kubernetes-validations.
+int-or-string quantities, types Kubernetes' own objects (affinity) with Kubernetes' schema
+(api/kubernetes.py), and attaches each model's `cel_rules` as x-kubernetes-validations.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any, Final
 import yaml
 from pydantic import BaseModel
 
+from voxtral_operator.api import kubernetes
 from voxtral_operator.api import service as api
 
 DEFAULT_PATH: Final = Path("manifests/crds/voxtral.dev_voxtralservices.yaml")
@@ -70,6 +72,12 @@ def _convert(node: Any, defs: dict[str, Any], models: dict[str, type[BaseModel]]
         rules = list(getattr(models.get(name), "cel_rules", ()))
         # The field's own description wins over the model's docstring.
         node = {**target, **node}
+    typed = node.pop("x-voxtral-kubernetes-type", None)
+    if typed is not None:  # a Kubernetes type (api/kubernetes.py): its own schema
+        schema = kubernetes.structural(str(typed))
+        if "description" in node:
+            schema["description"] = " ".join(str(node["description"]).split())
+        return schema
     node.pop("title", None)
     node.pop("propertyNames", None)  # unsupported by Kubernetes; the operator checks keys
     if "patternProperties" in node:  # likewise: keep the values' schema, drop the key pattern

@@ -18,17 +18,21 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    field_validator,
     model_validator,
 )
 from pydantic.alias_generators import to_camel
 
 from voxtral_operator import __version__
+from voxtral_operator.api import kubernetes
 from voxtral_operator.api.base import Model, StatusModel
 from voxtral_operator.api.presets import PresetName
 from voxtral_operator.api.quantity import QUANTITY_PATTERN, parse_quantity
 from voxtral_operator.api.scaling import (
     AutoscalingSpec,
     AutoscalingStatus,
+    LabelKey,
+    LabelValue,
     MonitoringSpec,
 )
 
@@ -333,7 +337,7 @@ class Toleration(Model):
 class SchedulingSpec(Model):
     """Where replicas (and the download Job) run."""
 
-    node_selector: dict[str, str] = Field(
+    node_selector: dict[LabelKey, LabelValue] = Field(
         default_factory=dict,
         max_length=64,
         description="Node labels required (e.g. a GPU product label).",
@@ -344,8 +348,27 @@ class SchedulingSpec(Model):
         description="Added to a toleration of the GPU "
         "resource's NoSchedule taint, which is always there.",
     )
-    affinity: dict[str, Any] | None = Field(default=None, description="A core/v1 Affinity.")
+    affinity: dict[str, Any] | None = Field(
+        default=None,
+        description="A core/v1 Affinity (node affinity, pod affinity and anti-affinity), "
+        "checked against Kubernetes' own schema.",
+        json_schema_extra={"x-voxtral-kubernetes-type": kubernetes.AFFINITY},
+    )
     priority_class_name: str | None = Field(default=None, max_length=253)
+    runtime_class_name: DnsName | None = Field(
+        default=None,
+        description="RuntimeClass of the predictor pods, for clusters whose GPU runtime is not "
+        "the default one (k3s, RKE2 and some GPU Operator set-ups: nvidia).",
+    )
+
+    @field_validator("affinity")
+    @classmethod
+    def _kubernetes_affinity(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None:
+            found = kubernetes.problems(kubernetes.AFFINITY, value, "spec.scheduling.affinity")
+            if found:
+                raise ValueError("; ".join(found))
+        return value
 
 
 _PORTS: Final = (
@@ -363,7 +386,7 @@ class ServiceSpec(Model):
     metrics_port: Port = Field(
         default=9090, description="/metrics again, under a port named metrics for ServiceMonitors."
     )
-    annotations: dict[str, str] = Field(
+    annotations: dict[LabelKey, str] = Field(
         default_factory=dict,
         max_length=64,
         description="Annotations of the Service (load-balancer settings, for example).",
@@ -465,8 +488,23 @@ class VoxtralServiceSpec(Model):
     )
     image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = Field(default="IfNotPresent")
     image_pull_secrets: list[DnsName] = Field(
-        default_factory=list, max_length=16, description="Names of registry Secrets."
+        default_factory=list,
+        max_length=16,
+        description="Names of registry Secrets, each once.",
+        json_schema_extra={"x-kubernetes-list-type": "set"},
     )
+
+    @field_validator("image_pull_secrets")
+    @classmethod
+    def _each_secret_once(cls, value: list[str]) -> list[str]:
+        twice = sorted({name for name in value if value.count(name) > 1})
+        if twice:
+            raise ValueError(
+                f"names {', '.join(twice)} more than once: list each Secret once (the "
+                "API server refuses a pod with a duplicate imagePullSecrets name)"
+            )
+        return value
+
     scheduling: SchedulingSpec = Field(
         default_factory=SchedulingSpec, description=SchedulingSpec.__doc__
     )

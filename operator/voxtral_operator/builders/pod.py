@@ -140,6 +140,13 @@ def scheduling(resolved: Resolved) -> dict[str, Any]:
     return fields
 
 
+def runtime_class(resolved: Resolved) -> dict[str, Any]:
+    """The predictor's RuntimeClass, where the GPU runtime is not the node's default (k3s,
+    RKE2, some GPU Operator set-ups). The download Job needs no GPU and keeps the default."""
+    name = resolved.service.spec.scheduling.runtime_class_name
+    return {"runtimeClassName": name} if name else {}
+
+
 def predictor_pod_spec(resolved: Resolved) -> dict[str, Any]:
     spec = resolved.service.spec
     container = {
@@ -185,4 +192,5 @@ def predictor_pod_spec(resolved: Resolved) -> dict[str, Any]:
         "enableServiceLinks": False,
         "automountServiceAccountToken": False,
         **scheduling(resolved),
+        **runtime_class(resolved),
     }
