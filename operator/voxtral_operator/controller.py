@@ -74,6 +74,11 @@ class Controller:
         self.discovery = Discovery(kube)
         # What the operator-mode autoscaler last found, per service (autoscaler.py writes it).
         self.scaling: dict[Owner, ScalingState] = {}
+        # Services this replica serves: their resync daemons run (kopf pauses them on a
+        # peering standby). When each was last reconciled, and those to look at again soon.
+        self.active: set[Owner] = set()
+        self._last: dict[Owner, float] = {}
+        self._recheck: set[Owner] = set()
         # The last status written, per service. The operator is the only writer of status,
         # so this is the status as it is, even while the services' cache lags behind a
         # write (kopf's own annotation patches interleave with the status writes).
@@ -121,7 +126,14 @@ class Controller:
             async with lock:
                 written = self._written.get(owner)
                 parent = {**body, "status": written} if written is not None else body
-                done = await self._reconcile(owner, parent, logger)
+                try:
+                    done = await self._reconcile(owner, parent, logger)
+                finally:
+                    self._last[owner] = time.monotonic()
+            if done.recheck:
+                self._recheck.add(owner)
+            else:
+                self._recheck.discard(owner)
             result = (
                 "invalid"
                 if isinstance(done.problem, Invalid)
@@ -343,23 +355,37 @@ class Controller:
         except ApiFailure as exc:
             logger.warning(f"reconcile of {owner[0]}/{owner[1]} failed, will retry: {exc}")
 
-    async def resync(self, logger: logging.Logger | logging.LoggerAdapter[Any]) -> None:
-        """Re-check every service against its children (drift repair safety net)."""
-        owners = self.owners()
-        await asyncio.gather(*(self.reconcile_owner(o, "resync", logger) for o in owners))
+    @property
+    def tick_seconds(self) -> float:
+        """How often a service's resync daemon looks whether a re-check is due."""
+        resync = self.settings.resync_seconds or float("inf")
+        return min(self.settings.wait_seconds, resync)
 
-    def count_services(self) -> None:
+    def due(self, owner: Owner) -> bool:
+        """A re-check is due: the resync period has passed since the last reconcile, or the
+        wait period while the last one waits on something only a look shows."""
+        last = self._last.get(owner)
+        if last is None:
+            return False  # kopf's create/resume handler reconciles it first
+        since = time.monotonic() - last
+        resync = self.settings.resync_seconds
+        return bool(resync and since >= resync) or (
+            owner in self._recheck and since >= self.settings.wait_seconds
+        )
+
+    def census(self) -> tuple[int, int]:
+        """(ready, not ready) among the services this replica serves (their daemons run)."""
         ready = 0
-        owners = self.owners()
-        for owner in owners:
+        for owner in self.active:
             body = self.service(owner) or {}
             cond = condition(body.get("status"), COND_READY) or {}
             ready += cond.get("status") == "True"
-        metrics.SERVICES.labels("true").set(ready)
-        metrics.SERVICES.labels("false").set(len(owners) - ready)
+        return ready, len(self.active) - ready
 
     def forget(self, owner: Owner) -> None:
         self._expect.forget(owner)
+        self._last.pop(owner, None)
+        self._recheck.discard(owner)
         self._written.pop(owner, None)
         self._locks.pop(owner, None)
         self.scaling.pop(owner, None)

@@ -11,8 +11,6 @@ which `voxtral-operator run` hands to kopf.run, are not read.
 # mypy: disable-error-code="untyped-decorator"
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import os
 from typing import Any, Final
@@ -35,7 +33,6 @@ from voxtral_operator.plan.reconcile import Invalid, Waiting
 GROUP, VERSION, PLURAL = api.GROUP, api.VERSION, api.PLURAL
 MANAGED: Final = {names.LABEL_MANAGED_BY: names.OPERATOR}
 API_RETRY_SECONDS: Final = 10.0
-GAUGE_SECONDS: Final = 15.0
 CHILDREN: Final = {
     kind: (RESOURCES[kind].group, RESOURCES[kind].version, RESOURCES[kind].plural)
     for kind in kinds.CHILDREN
@@ -122,37 +119,15 @@ async def operator_startup(
     if config.metrics_port and not memo.get("metrics_served"):
         metrics.serve(config.metrics_port)
         memo["metrics_served"] = True
-    memo["tasks"] = [asyncio.create_task(_every(GAUGE_SECONDS, controller.count_services, logger))]
-    if config.resync_seconds:
-
-        async def resync() -> None:
-            await controller.resync(logger)
-
-        memo["tasks"].append(asyncio.create_task(_every(config.resync_seconds, resync, logger)))
+    metrics.count_services(controller.census)
     logger.info(
         f"voxtral-operator started: namespaces={list(config.namespaces) or 'all'}, "
         f"resync every {config.resync_seconds:g}s"
     )
 
 
-async def _every(seconds: float, fn: Any, logger: kopf.Logger) -> None:
-    """Call fn (sync or async) every `seconds`; a failure is logged, the loop goes on."""
-    while True:
-        await asyncio.sleep(seconds)
-        try:
-            result = fn()
-            if asyncio.iscoroutine(result):
-                await result
-        except Exception:
-            logger.exception(f"periodic {getattr(fn, '__name__', 'task')} failed")
-
-
 @kopf.on.cleanup()
 async def operator_cleanup(memo: kopf.Memo, **_: Any) -> None:
-    for task in memo.get("tasks", []):
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
     if "autoscaler" in memo:
         await _autoscaler(memo).http.aclose()
     if "kube" in memo:
@@ -202,6 +177,32 @@ async def voxtralservice_event(
     if type == "DELETED" and "controller" in memo and namespace:
         _controller(memo).forget((namespace, name))
         _autoscaler(memo).forget((namespace, name))
+
+
+@kopf.daemon(GROUP, VERSION, PLURAL, id="resync")
+async def voxtralservice_resync(
+    namespace: str | None,
+    name: str,
+    stopped: kopf.DaemonStopped,
+    memo: kopf.Memo,
+    logger: kopf.Logger,
+    **_: Any,
+) -> None:
+    """While this operator replica serves the service: count it in the services gauge, and
+    re-check it every VOXTRAL_OPERATOR_RESYNC_SECONDS, and every _WAIT_SECONDS while it waits
+    on something only a look shows (a claim that does not bind, a pod that does not start).
+    kopf stops this daemon when the service goes and pauses it while another replica serves
+    (peering), so a standby never applies what its paused caches hold."""
+    controller = _controller(memo)
+    owner = (namespace or "default", name)
+    controller.active.add(owner)
+    try:
+        while not stopped:
+            await stopped.wait(controller.tick_seconds)
+            if not stopped and controller.due(owner):
+                await controller.reconcile_owner(owner, "resync", logger)
+    finally:
+        controller.active.discard(owner)
 
 
 def _scaled_by_operator(spec: kopf.Spec, **_: Any) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
@@ -44,10 +45,17 @@ API_REQUESTS: Final = Counter(
 )
 SERVICES: Final = Gauge(
     "voxtral_operator_managed_services",
-    "VoxtralServices the operator manages, by their Ready condition.",
+    "VoxtralServices this operator replica serves (0 on a peering standby), by their Ready "
+    "condition.",
     ["ready"],
     registry=REGISTRY,
 )
+
+
+def count_services(census: Callable[[], tuple[int, int]]) -> None:
+    """SERVICES read at each scrape: census() is (ready, not ready)."""
+    SERVICES.labels("true").set_function(lambda: census()[0])
+    SERVICES.labels("false").set_function(lambda: census()[1])
 
 
 AUTOSCALER_TICKS: Final = Counter(

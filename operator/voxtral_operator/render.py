@@ -5,7 +5,8 @@ Objects get no ownerReferences unless the input carries a metadata.uid, and the 
 is printed even though, in a cluster, it waits for the model download to finish. The KEDA
 ScaledObject, ServiceMonitor and PrometheusRule are printed as the operator would create them
 where their CRDs are installed (a ScaledObject only with spec.autoscaling.prometheusAddress:
-the operator's own default is not known here).
+the operator's own default is not known here). What cannot be shown is said on stderr, and
+the rest is printed (exit 0).
 """
 
 from __future__ import annotations
@@ -28,7 +29,16 @@ class RenderError(ValueError):
 
 def render_documents(docs: Iterable[Any], namespace: str | None = None) -> list[dict[str, Any]]:
     """The children of each VoxtralService document, in creation order."""
+    return render_with_notes(docs, namespace)[0]
+
+
+def render_with_notes(
+    docs: Iterable[Any], namespace: str | None = None
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """The children of each VoxtralService document, in creation order, and a note for each
+    object the operator would create in a cluster that cannot be rendered here."""
     objects: list[dict[str, Any]] = []
+    notes: list[str] = []
     count = 0
     for index, doc in enumerate(docs, start=1):
         if doc is None:
@@ -51,10 +61,19 @@ def render_documents(docs: Iterable[Any], namespace: str | None = None) -> list[
             resolved = resolve(parse(body))
         except SpecError as exc:
             raise RenderError(f"document {index} ({meta.get('name')!r}): {exc.message}") from None
-        objects.extend(build_children(resolved).all())
+        children = build_children(resolved)
+        objects.extend(children.all())
+        scaling = resolved.scaling
+        if scaling is not None and scaling.mode == "keda" and children.scaled_object is None:
+            notes.append(
+                f"document {index} ({meta.get('name')!r}): no ScaledObject: autoscaling mode "
+                "keda needs the Prometheus its triggers query; set "
+                "spec.autoscaling.prometheusAddress (the operator's "
+                "VOXTRAL_OPERATOR_PROMETHEUS_ADDRESS is not known here)"
+            )
     if not count:
         raise RenderError(f"no {api.KIND} found")
-    return objects
+    return objects, notes
 
 
 def render(stream: IO[str], out: IO[str], namespace: str | None = None) -> None:
@@ -62,8 +81,10 @@ def render(stream: IO[str], out: IO[str], namespace: str | None = None) -> None:
         docs = list(yaml.safe_load_all(stream))
     except yaml.YAMLError as exc:
         raise RenderError(f"not valid YAML: {exc}") from None
-    objects = render_documents(docs, namespace)
+    objects, notes = render_with_notes(docs, namespace)
     yaml.safe_dump_all(objects, out, sort_keys=False, width=100)
+    for note in notes:
+        print(f"voxtral-operator render: {note}", file=sys.stderr)
 
 
 def main(path: str, namespace: str | None = None) -> int:

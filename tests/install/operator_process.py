@@ -48,13 +48,21 @@ class OperatorProcess:
     log: Path
 
     @classmethod
-    def start(cls, deployment: dict[str, Any], kubeconfig: Path, log: Path) -> OperatorProcess:
+    def start(
+        cls,
+        deployment: dict[str, Any],
+        kubeconfig: Path,
+        log: Path,
+        env: dict[str, str] | None = None,
+    ) -> OperatorProcess:
+        """The operator with the container's environment, and `env` over it."""
         container = container_of(deployment)
         command = dockerfile_entrypoint(ROOT / "operator" / "Dockerfile") + container["args"]
         assert command[0] == "python"
         command[0] = sys.executable
+        extra = env or {}
         env = {k: v for k, v in os.environ.items() if not k.startswith("VOXTRAL_OPERATOR_")}
-        env |= {e["name"]: e["value"] for e in container["env"]}
+        env |= {e["name"]: e["value"] for e in container["env"]} | extra
         metrics_port, health_port = free_port(), free_port()
         endpoint = re.sub(r":\d+/", f":{health_port}/", env["VOXTRAL_OPERATOR_HEALTH_ENDPOINT"])
         env |= {
@@ -79,15 +87,21 @@ class OperatorProcess:
         except httpx.HTTPError:
             return False
 
-    async def reconciles(self) -> float:
-        """How many reconciles this replica ran (its voxtral_operator_reconciles_total)."""
+    async def metric(self, name: str, label: str = "") -> float:
+        """The sum of this replica's samples of a metric, of those with a label (k="v")."""
         async with httpx.AsyncClient() as client:
             text = (await client.get(f"http://127.0.0.1:{self.metrics_port}/metrics")).text
         return sum(
             float(line.rsplit(" ", 1)[1])
             for line in text.splitlines()
-            if line.startswith("voxtral_operator_reconciles_total{")
+            if line.startswith(name + "{") and label in line
         )
+
+    async def reconciles(self, trigger: str = "") -> float:
+        """How many reconciles this replica ran (its voxtral_operator_reconciles_total), of
+        one trigger or all."""
+        label = f'trigger="{trigger}"' if trigger else ""
+        return await self.metric("voxtral_operator_reconciles_total", label)
 
     async def stop(self) -> int:
         if self.proc.poll() is None:

@@ -210,3 +210,24 @@ def test_the_shipped_samples_are_valid_and_render(sample: Path) -> None:
     assert result.returncode == 0, result.stderr
     for obj in yaml.safe_load_all(result.stdout):
         validate(obj, "1.30.0")
+
+
+def test_render_says_on_stderr_what_it_cannot_show(tmp_path: Path) -> None:
+    """Issue 13, fix 10: mode keda without a Prometheus address has no ScaledObject to print;
+    render says so, prints the rest and exits 0."""
+    keda = VALID["mini-preset"] | {"spec": {"model": {"preset": "voxtral-mini-3b"},
+                                            "autoscaling": {"mode": "keda"}}}  # fmt: skip
+    path = tmp_path / "keda.yaml"
+    path.write_text(yaml.safe_dump(keda))
+    result = cli("render", "-f", str(path))
+    assert result.returncode == 0, result.stderr
+    kinds = [d["kind"] for d in yaml.safe_load_all(result.stdout)]
+    assert "Deployment" in kinds and "ScaledObject" not in kinds
+    assert "no ScaledObject" in result.stderr
+    assert "spec.autoscaling.prometheusAddress" in result.stderr
+    with_address = keda | {"spec": keda["spec"] | {"autoscaling": {
+        "mode": "keda", "prometheusAddress": "http://prometheus:9090"}}}  # fmt: skip
+    path.write_text(yaml.safe_dump(with_address))
+    result = cli("render", "-f", str(path))
+    assert result.returncode == 0 and result.stderr == ""
+    assert "ScaledObject" in [d["kind"] for d in yaml.safe_load_all(result.stdout)]

@@ -124,6 +124,9 @@ class Plan:
     status: dict[str, Any] = field(default_factory=dict)
     status_patch: dict[str, Any] | None = None
     problem: Waiting | Invalid | None = None
+    recheck: bool = False
+    """Something the status reports changes without an event the operator watches (a claim
+    that does not bind, a pod that cannot start): look again after the wait period."""
 
 
 def needs(resolved: Resolved, children: Mapping[ChildKey, Body]) -> Needs:
