@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from voxtral_operator import metrics
 from voxtral_operator.api import names
@@ -40,9 +40,12 @@ from voxtral_operator.plan.reconcile import (
     needs,
     plan,
 )
+from voxtral_operator.status.conditions import selector
 from voxtral_operator.status.merge import COND_READY, condition
 from voxtral_operator.status.refusals import Refusal
 
+# The label the Job controller puts on a Job's pods (batch/v1, Kubernetes 1.27 and later).
+JOB_NAME_LABEL: Final = "batch.kubernetes.io/job-name"
 # The read side of a kopf.Index: key -> a store (an iterable) of values.
 IndexLike = Mapping[Any, Iterable[Any]]
 
@@ -209,12 +212,16 @@ class Controller:
 
     async def _lookups(self, resolved: Resolved, children: Mapping[ChildKey, Any]) -> Lookups:
         wanted = needs(resolved, children)
+        ns = resolved.namespace
         secret: Literal["ok", "missing", "no-key"] | None = None
         claim = None
+        events: list[dict[str, Any]] = []
+        job_pods: list[dict[str, Any]] = []
+        pods: list[dict[str, Any]] = []
         try:
             if wanted.secret is not None:
                 name, key = wanted.secret
-                found = await self.kube.get("Secret", resolved.namespace, name)
+                found = await self.kube.get("Secret", ns, name)
                 secret = (
                     "missing"
                     if found is None
@@ -223,9 +230,14 @@ class Controller:
                     else "no-key"
                 )
             if wanted.claim is not None:
-                claim = await self.kube.get(
-                    "PersistentVolumeClaim", resolved.namespace, wanted.claim
-                )
+                claim = await self.kube.get("PersistentVolumeClaim", ns, wanted.claim)
+            unbound = claim is not None and (claim.get("status") or {}).get("phase") != "Bound"
+            if wanted.claim_events is not None and (wanted.claim is None or unbound):
+                events = await self.kube.events(ns, "PersistentVolumeClaim", wanted.claim_events)
+            if wanted.job_pods is not None:
+                job_pods = await self.kube.list("Pod", ns, f"{JOB_NAME_LABEL}={wanted.job_pods}")
+            if wanted.pods:
+                pods = await self.kube.list("Pod", ns, selector(resolved.name))
             served = await self.discovery.lookup(wanted.apis)
         except KubeError as exc:
             raise ApiFailure(str(exc)) from exc
@@ -236,6 +248,9 @@ class Controller:
             claim_checked=wanted.claim is not None,
             apis=served,
             scaling=self.scaling.get(owner) if resolved.scaling else None,
+            claim_events=events,
+            job_pods=job_pods,
+            pods=pods,
         )
 
     async def _execute(

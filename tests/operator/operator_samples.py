@@ -80,6 +80,7 @@ VALID: dict[str, dict[str, Any]] = {
                 "storageClassName": "fast-rwx",
                 "size": "200Gi",
                 "accessMode": "ReadWriteMany",
+                "fixPermissions": True,
             },
             "image": "registry.example.com/voxtral-predictor:1.2.3",
             "imagePullPolicy": "IfNotPresent",

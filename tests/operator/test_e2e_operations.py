@@ -151,6 +151,8 @@ EXPECTED_CALLS = {
     ("delete", "batch", "jobs"),
     ("get", "", "secrets"),
     ("create", "", "events"),
+    # What explains a wait (issue 13): a claim's events, the download's and replicas' pods.
+    ("list", "", "events"),
     # Autoscaling and monitoring (issue 6).
     ("list", "", "pods"),
     ("patch", "apps", "deployments/scale"),

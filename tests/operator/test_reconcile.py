@@ -593,3 +593,39 @@ def test_a_refused_download_job_is_the_model_condition() -> None:
     model = world.cond("ModelReady")
     assert (model["status"], model["reason"]) == ("False", "ChildForbidden")
     assert world.cond("Ready")["reason"] == "ChildForbidden"
+
+
+def test_what_explains_a_wait_is_read_only_while_waiting() -> None:
+    """A steady state costs no reads (fix 7): the claim's events while it is not Bound, the
+    download's pods while it runs or failed, the replicas' pods while none is available."""
+    world = World(VALID["mini-preset"])
+    world.reconcile()
+    (job,) = [name for kind, name in world.children if kind == "Job"]
+    wanted = needs(resolve(parse(world.body)), world.children)
+    assert wanted.claim_events == "voxtral-model-cache" and wanted.job_pods == job
+    assert not wanted.pods
+    world.complete_job()
+    world.reconcile()
+    wanted = needs(resolve(parse(world.body)), world.children)
+    assert (wanted.claim_events, wanted.job_pods, wanted.pods) == (None, None, True)
+    world.available()
+    wanted = needs(resolve(parse(world.body)), world.children)
+    assert (wanted.claim_events, wanted.job_pods, wanted.pods) == (None, None, False)
+    plan_ = world.reconcile()
+    assert not plan_.recheck  # serving: nothing to look at again
+
+
+def test_a_failed_download_quotes_its_last_words() -> None:
+    world = World(VALID["mini-preset"])
+    world.reconcile()
+    (job,) = [name for kind, name in world.children if kind == "Job"]
+    world.children[("Job", job)]["status"] = {"conditions": [
+        {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded",
+         "message": "Job has reached the specified backoff limit"}]}  # fmt: skip
+    said = "huggingface_hub.errors.GatedRepoError: 401 Client Error. Access to model is restricted"
+    pod_ = {"metadata": {"name": f"{job}-abcde"}, "status": {"containerStatuses": [
+        {"name": "download", "state": {"terminated": {"exitCode": 1, "message": said}}}]}}  # fmt: skip
+    result = world.reconcile(Lookups(job_pods=[pod_]))
+    model = world.cond("ModelReady")
+    assert model["reason"] == "DownloadFailed" and said in model["message"]
+    assert not result.recheck  # the user's move: delete the Job after fixing the cause

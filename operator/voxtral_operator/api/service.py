@@ -322,6 +322,13 @@ class CacheSpec(Model):
         description="ReadWriteMany lets replicas on different nodes share the cache; "
         "ReadWriteOnce works for replicas on one node.",
     )
+    fix_permissions: bool = Field(
+        default=False,
+        description="Give the cache to the download's user (uid/gid 1000) with an init step "
+        "that runs as root (CHOWN and FOWNER only), for volume drivers that ignore the pod's "
+        "fsGroup (NFS and other ReadWriteMany drivers). Needs a namespace whose Pod Security "
+        "level allows it; an export with root_squash refuses it.",
+    )
 
 
 class Toleration(Model):

@@ -14,10 +14,25 @@ from typing import Any, Final
 from voxtral_operator.api import names
 from voxtral_operator.api.resolve import MODELS_MOUNT, Resolved
 from voxtral_operator.builders.meta import finish, labels
-from voxtral_operator.builders.pod import container_security, pod_security, scheduling
+from voxtral_operator.builders.pod import RUN_AS, container_security, pod_security, scheduling
 
+# The script's exit code and first words when it cannot write the cache (EACCES): the Job
+# fails at once (its pod failure policy), and the status says why (status/blockers.py).
+PERMISSION_EXIT: Final = 13
+PERMISSION_TEXT: Final = "permission denied"
 DOWNLOAD_SCRIPT: Final = """\
-import json, os
+import json, os, sys
+target = os.environ["VOXTRAL_DOWNLOAD_DIR"]
+try:  # a volume whose driver ignores fsGroup is not writable by this non-root user
+    os.makedirs(target, exist_ok=True)
+    os.makedirs(os.environ["HF_HOME"], exist_ok=True)
+    probe = os.path.join(target, ".voxtral-write-test")
+    open(probe, "w").close()
+    os.remove(probe)
+except PermissionError as exc:
+    print(f"PERMISSION_TEXT: uid {os.getuid()} gid {os.getgid()} cannot write "
+          f"{exc.filename or target}", file=sys.stderr, flush=True)
+    sys.exit(PERMISSION_EXIT)
 from huggingface_hub import snapshot_download
 repo = os.environ["VOXTRAL_DOWNLOAD_REPO"]
 path = snapshot_download(
@@ -27,7 +42,7 @@ path = snapshot_download(
     allow_patterns=json.loads(os.environ["VOXTRAL_DOWNLOAD_ALLOW_PATTERNS"]) or None,
 )
 print(f"downloaded {repo} into {path}", flush=True)
-"""
+""".replace("PERMISSION_TEXT", PERMISSION_TEXT).replace("PERMISSION_EXIT", str(PERMISSION_EXIT))
 BACKOFF_LIMIT: Final = 4
 
 
@@ -42,6 +57,33 @@ def download_job_name(resolved: Resolved) -> str | None:
     if resolved.hugging_face is None:
         return None
     return names.download_job(resolved.name, source_hash(resolved))
+
+
+def _fix_permissions(resolved: Resolved) -> dict[str, Any]:
+    """spec.cache.fixPermissions: an init container that gives the cache to the download's
+    uid/gid before it runs, for volume drivers that ignore fsGroup (NFS and other RWX
+    drivers). It runs as root with CHOWN and FOWNER only: a namespace that enforces the
+    restricted Pod Security level refuses it, and an export with root_squash refuses the
+    chown; the status then says so."""
+    if not resolved.service.spec.cache.fix_permissions:
+        return {}
+    owner = f"{RUN_AS}:{RUN_AS}"
+    init = {
+        "name": "cache-permissions",
+        "image": resolved.service.spec.image,
+        "imagePullPolicy": resolved.service.spec.image_pull_policy,
+        "command": ["sh", "-c", f"chown -R {owner} {MODELS_MOUNT} && chmod u+rwx {MODELS_MOUNT}"],
+        "securityContext": {
+            "runAsUser": 0,
+            "runAsNonRoot": False,
+            "allowPrivilegeEscalation": False,
+            "capabilities": {"drop": ["ALL"], "add": ["CHOWN", "FOWNER"]},
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}},
+        "volumeMounts": [{"name": "model", "mountPath": MODELS_MOUNT}],
+    }
+    return {"initContainers": [init]}
 
 
 def build_download_job(resolved: Resolved) -> dict[str, Any] | None:
@@ -86,6 +128,9 @@ def build_download_job(resolved: Resolved) -> dict[str, Any] | None:
         },
         "securityContext": container_security(),
         "volumeMounts": [{"name": "model", "mountPath": MODELS_MOUNT}],
+        # A failed download's last log lines become its termination message (the status
+        # quotes it: a 401 from the Hub, a repository not found, a full volume).
+        "terminationMessagePolicy": "FallbackToLogsOnError",
     }
     # The same placement as the replicas (GPU taint included, for a nodeSelector that picks
     # GPU nodes): with a zonal, wait-for-first-consumer volume, the Job's pod decides where
@@ -93,6 +138,7 @@ def build_download_job(resolved: Resolved) -> dict[str, Any] | None:
     placement = scheduling(resolved)
     pod_spec: dict[str, Any] = {
         "restartPolicy": "Never",
+        **_fix_permissions(resolved),
         "containers": [container],
         "volumes": [{"name": "model", "persistentVolumeClaim": {"claimName": resolved.claim_name}}],
         "securityContext": pod_security(),
@@ -109,6 +155,19 @@ def build_download_job(resolved: Resolved) -> dict[str, Any] | None:
         body={
             "spec": {
                 "backoffLimit": BACKOFF_LIMIT,
+                # No retry can write a volume this user may not write to: fail at once.
+                "podFailurePolicy": {
+                    "rules": [
+                        {
+                            "action": "FailJob",
+                            "onExitCodes": {
+                                "containerName": "download",
+                                "operator": "In",
+                                "values": [PERMISSION_EXIT],
+                            },
+                        }
+                    ]
+                },
                 "template": {
                     "metadata": {"labels": labels(resolved.name, names.COMPONENT_DOWNLOAD)},
                     "spec": pod_spec,

@@ -37,6 +37,7 @@ RESOURCES: Final[dict[str, Resource]] = {
     "Job": Resource("batch", "v1", "jobs"),
     "Secret": Resource("", "v1", "secrets"),
     "Pod": Resource("", "v1", "pods"),
+    "Event": Resource("", "v1", "events"),
     "ConfigMap": Resource("", "v1", "configmaps"),
     "HorizontalPodAutoscaler": Resource("autoscaling", "v2", "horizontalpodautoscalers"),
     "ScaledObject": Resource("keda.sh", "v1alpha1", "scaledobjects"),

@@ -233,6 +233,17 @@ class Kube:
         )
         return self._object(response)
 
+    async def events(self, namespace: str, kind: str, name: str) -> list[dict[str, Any]]:
+        """The Events about an object (core/v1 Events, by their involvedObject fields)."""
+        path = RESOURCES["Event"].path(namespace)
+        selector = f"involvedObject.kind={kind},involvedObject.name={name}"
+        response = await self._request(
+            "list", "Event", "GET", path, params={"fieldSelector": selector}
+        )
+        self._raise_for(response)
+        items: list[dict[str, Any]] = response.json().get("items") or []
+        return items
+
     async def list(self, kind: str, namespace: str, selector: str) -> list[dict[str, Any]]:
         """The objects of a kind in a namespace that match a label selector."""
         path = RESOURCES[kind].path(namespace)

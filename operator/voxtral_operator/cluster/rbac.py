@@ -69,13 +69,20 @@ SERVED: Final[tuple[Grant, ...]] = (
         "the model download Job, replaced when the source changes",
     ),
     Grant("", "secrets", ("get",), "checks that a Hugging Face token Secret exists"),
-    Grant("", "events", ("create",), "kopf posts Events on VoxtralServices"),
+    Grant(
+        "",
+        "events",
+        ("create", "list"),
+        "kopf posts Events on VoxtralServices; the reconciler reads the Events of a claim "
+        "that does not bind, to say why in the status",
+    ),
     Grant(
         "",
         "pods",
         ("list",),
         "the operator-mode autoscaler lists a service's pods: ready ones (whose /metrics it "
-        "reads), starting ones, and those Pending for lack of GPUs",
+        "reads), starting ones, and those Pending for lack of GPUs; the reconciler lists the "
+        "download Job's and the predictor's pods while they do not run, to say why",
     ),
     Grant(
         "apps",

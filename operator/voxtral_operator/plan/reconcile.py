@@ -106,6 +106,9 @@ class Needs:
     secret: tuple[str, str] | None = None  # (name, key) of the Hugging Face token
     claim: str | None = None  # the user's PVC of a pvc source
     apis: tuple[optional_apis.Api, ...] = ()  # optional APIs to look for (discovery)
+    claim_events: str | None = None  # a claim not Bound: its events say why
+    job_pods: str | None = None  # the download Job (running or failed): its pods say why
+    pods: bool = False  # no replica available: the predictor's pods say why
 
 
 @dataclass(frozen=True)
@@ -130,18 +133,40 @@ class Plan:
 
 
 def needs(resolved: Resolved, children: Mapping[ChildKey, Body]) -> Needs:
-    """Look up the token Secret only while the download has not finished, and the user's
-    claim only until the Deployment exists: a steady state costs no reads."""
+    """Look up the token Secret only while the download has not finished, the user's claim
+    only until the Deployment exists, and what explains a wait (a claim's events, pods) only
+    while waiting: a steady state costs no reads."""
     secret = None
     hf = resolved.hugging_face
     ref = hf.token_secret_ref if hf is not None else None
     job = download_job_name(resolved)
-    if ref is not None and job is not None and job_state(children.get(("Job", job))) != "complete":
+    state = job_state(children.get(("Job", job))) if job is not None else "complete"
+    if ref is not None and state != "complete":
         secret = (ref.name, ref.key)
     claim = None
     if resolved.pvc is not None and ("Deployment", resolved.name) not in children:
         claim = resolved.pvc.claim_name
-    return Needs(secret=secret, claim=claim, apis=optional_apis.required(resolved))
+    claim_events = None
+    if resolved.pvc is not None and claim is not None:
+        claim_events = claim  # read when the claim turns out not Bound (the controller)
+    cache = children.get(("PersistentVolumeClaim", resolved.claim_name)) or {}
+    phase = (cache.get("status") or {}).get("phase")
+    if hf is not None and cache and state != "complete" and phase != "Bound":
+        claim_events = resolved.claim_name
+    deployment = children.get(("Deployment", resolved.name))
+    pods = False
+    if deployment is not None and state == "complete":
+        status = deployment.get("status") or {}
+        wanted = (deployment.get("spec") or {}).get("replicas", DEFAULT_REPLICAS)
+        pods = bool(wanted) and not status.get("availableReplicas")
+    return Needs(
+        secret=secret,
+        claim=claim,
+        apis=optional_apis.required(resolved),
+        claim_events=claim_events,
+        job_pods=job if state in ("running", "failed") else None,
+        pods=pods,
+    )
 
 
 def _controlled_by(child: Body, uid: str | None) -> bool:
@@ -210,7 +235,9 @@ def plan(
     # "loading", not "missing"), so that the next reconcile has nothing new to say.
     projected = _project(children, [a for a in actions if _key(a) not in refused])
     deployment = projected.get(("Deployment", resolved.name))
-    available, replicas, ready, desired = available_condition(resolved, deployment, model)
+    available, replicas, ready, desired = available_condition(
+        resolved, deployment, model, lookups.pods
+    )
     serving = refusal_summary(
         refused_among(refused, {("Deployment", resolved.name), ("Service", resolved.name)})
     )
@@ -264,8 +291,18 @@ def plan(
     else:
         status["message"] = top.message
     status = {k: v for k, v in status.items() if v is not None}
+    # Claims, pods and quotas change without an event the operator watches: look again
+    # while the service waits on them (not on the user: a failed download, a bad spec).
+    recheck = waiting is None and (
+        (not model.ok and model.reason not in ("DownloadFailed", "CachePermissionDenied"))
+        or (model.ok and not available.ok and available.reason != "ScaledToZero")
+    )
     return Plan(
-        actions=actions, status=status, status_patch=status_patch(previous, status), problem=waiting
+        actions=actions,
+        status=status,
+        status_patch=status_patch(previous, status),
+        problem=waiting,
+        recheck=recheck,
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -11,6 +11,14 @@ from voxtral_operator.api.resolve import Resolved
 from voxtral_operator.autoscaling.step import ScalingState
 from voxtral_operator.builders import Children
 from voxtral_operator.builders.meta import selector_labels
+from voxtral_operator.status.blockers import (
+    PERMISSION_ADVICE,
+    Blocker,
+    claim_blocker,
+    permission_denied,
+    pod_blocker,
+    replica_failure,
+)
 from voxtral_operator.status.merge import COND_AVAILABLE, COND_MODEL_READY, Cond
 from voxtral_operator.status.refusals import Refusal
 
@@ -40,6 +48,12 @@ class Lookups:
     scaling: ScalingState | None = None
     refused: Mapping[ChildKey, Refusal] = field(default_factory=dict)
     """The writes of this reconcile that the API server refused (status.refusals)."""
+    claim_events: Sequence[Body] = ()
+    """Events of a claim that is not Bound (reconcile.needs says which)."""
+    job_pods: Sequence[Body] = ()
+    """The download Job's pods, while it runs or after it failed."""
+    pods: Sequence[Body] = ()
+    """The predictor's pods, while no replica is available."""
 
 
 def job_state(job: Body | None) -> Literal["absent", "running", "complete", "failed"]:
@@ -77,11 +91,12 @@ def model_condition(
             phase = ((lookups.claim or {}).get("status") or {}).get("phase", "Pending")
             if lookups.claim is None or phase != "Bound":
                 state = "to exist" if lookups.claim is None else f"to be Bound (it is {phase})"
+                blocker = claim_blocker(pvc.claim_name, lookups.claim, lookups.claim_events)
                 wait = Waiting(
                     "WaitingForClaim",
                     f"waiting for PersistentVolumeClaim "
                     f"{pvc.claim_name} (spec.model.source.pvc.claimName) in "
-                    f"namespace {ns} {state}",
+                    f"namespace {ns} {state}" + (f": {blocker.message}" if blocker else ""),
                 )
                 return Cond(COND_MODEL_READY, "False", wait.reason, wait.message), wait
         where = f"{pvc.claim_name}:/{pvc.path}".rstrip("/")
@@ -115,14 +130,28 @@ def model_condition(
         return Cond(COND_MODEL_READY, "False", wait.reason, wait.message), wait
     if state == "failed":
         job = children[("Job", job_name)]
+        denied = _denied(lookups.job_pods)
+        if denied is not None:
+            return Cond(
+                COND_MODEL_READY,
+                "False",
+                "CachePermissionDenied",
+                f"download Job {job_name} cannot write PVC {resolved.claim_name}: {denied}: "
+                f"{PERMISSION_ADVICE}",
+            ), None
+        said = _last_words(lookups.job_pods)
         return Cond(
             COND_MODEL_READY,
             "False",
             "DownloadFailed",
-            f"download Job {job_name} failed ({job_failure(job)}): check "
-            f"`kubectl logs job/{job_name}`, the repository name and the token "
+            f"download Job {job_name} failed ({job_failure(job)})"
+            + (f", saying: {said}" if said else "")
+            + f": check `kubectl logs job/{job_name}`, the repository name and the token "
             "Secret, then delete the Job to retry",
         ), None
+    blocker = _download_blocker(resolved, job_name, children, lookups)
+    if blocker is not None:
+        return Cond(COND_MODEL_READY, "False", blocker.reason, blocker.message), None
     return Cond(
         COND_MODEL_READY,
         "False",
@@ -132,10 +161,44 @@ def model_condition(
     ), None
 
 
+def _download_blocker(
+    resolved: Resolved, job: str, children: Mapping[ChildKey, Body], lookups: Lookups
+) -> Blocker | None:
+    """What keeps the download from running: its claim, then its pod."""
+    claim = children.get(("PersistentVolumeClaim", resolved.claim_name))
+    found = claim_blocker(resolved.claim_name, claim, lookups.claim_events) or pod_blocker(
+        lookups.job_pods, "the download pod", resolved.service.spec.gpu_resource
+    )
+    if found is None:
+        return None
+    return Blocker(found.reason, f"{found.message} (download Job {job})")
+
+
+def _denied(pods: Sequence[Body]) -> str | None:
+    for pod in pods:
+        for status in (pod.get("status") or {}).get("containerStatuses") or []:
+            denied = permission_denied(status)
+            if denied is not None:
+                return denied
+    return None
+
+
+def _last_words(pods: Sequence[Body]) -> str:
+    """The termination message of a failed download (its log's tail: FallbackToLogsOnError)."""
+    for pod in pods:
+        for status in (pod.get("status") or {}).get("containerStatuses") or []:
+            for key in ("state", "lastState"):
+                terminated = (status.get(key) or {}).get("terminated") or {}
+                if terminated.get("message"):
+                    return " ".join(str(terminated["message"]).split())[-500:]
+    return ""
+
+
 def available_condition(
-    resolved: Resolved, deployment: Body | None, model: Cond
+    resolved: Resolved, deployment: Body | None, model: Cond, pods: Sequence[Body] = ()
 ) -> tuple[Cond, int, int, int]:
-    """(condition, replicas, ready, desired)."""
+    """(condition, replicas, ready, desired). `pods`: the predictor's, read while none is
+    available, to say why."""
     desired = resolved.service.spec.replicas
     if deployment is None:
         reason = "WaitingForModel" if not model.ok else "Creating"
@@ -161,7 +224,7 @@ def available_condition(
     replicas = int(status.get("replicas") or 0)
     ready = int(status.get("readyReplicas") or 0)
     available = int(status.get("availableReplicas") or 0)
-    pods = f"kubectl get pods -l {selector(resolved.name)}"
+    look = f"kubectl get pods -l {selector(resolved.name)}"
     for cond in status.get("conditions") or []:
         if cond.get("type") == "Progressing" and cond.get("reason") == "ProgressDeadlineExceeded":
             return (
@@ -170,7 +233,7 @@ def available_condition(
                     "False",
                     "RolloutStuck",
                     f"{ready}/{desired} replicas ready and the rollout stopped progressing: "
-                    f"see `{pods}` and `kubectl describe` them (GPUs free? image "
+                    f"see `{look}` and `kubectl describe` them (GPUs free? image "
                     "pulled? model loading errors in the logs?)",
                 ),
                 replicas,
@@ -185,9 +248,24 @@ def available_condition(
             ready,
             desired,
         )
+    failure = replica_failure(deployment)
     if available >= 1:
+        text = f"{ready}/{desired} replicas ready" + (f"; {failure.message}" if failure else "")
         return (
-            Cond(COND_AVAILABLE, "True", "ReplicasReady", f"{ready}/{desired} replicas ready"),
+            Cond(COND_AVAILABLE, "True", "ReplicasReady", text),
+            replicas,
+            ready,
+            desired,
+        )
+    blocker = failure or pod_blocker(pods, "replica", resolved.service.spec.gpu_resource)
+    if blocker is not None:
+        return (
+            Cond(
+                COND_AVAILABLE,
+                "False",
+                blocker.reason,
+                f"0/{desired} replicas ready: {blocker.message}",
+            ),
             replicas,
             ready,
             desired,
@@ -198,7 +276,7 @@ def available_condition(
             "False",
             "Loading",
             f"0/{desired} replicas ready: pods get GPUs, pull the image and load the model, "
-            f"which takes minutes; watch `{pods}`",
+            f"which takes minutes; watch `{look}`",
         ),
         replicas,
         ready,
