@@ -7,12 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import collections
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import httpx
-import kmock
-import pytest
 from install_chart import NAMESPACE, find, render
 from operator_harness import (
     VXS_API,
@@ -22,23 +18,13 @@ from operator_harness import (
     eventually,
     ready_service,
     settle,
-    write_kubeconfig,
 )
 from operator_process import OperatorProcess
 from operator_samples import VALID
 from rbac_emulator import RbacEmulator
-from test_rbac import SA, install
+from test_rbac import SA, api, install
 
 MANAGED = "voxtral_operator_managed_services"
-
-
-@pytest.fixture
-async def api(tmp_path: Path) -> AsyncIterator[tuple[RbacEmulator, Cluster, Path]]:
-    async with RbacEmulator() as em, kmock.Server(em) as server:
-        url = str(server.url).rstrip("/")
-        kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", url)
-        async with httpx.AsyncClient(base_url=url) as client:
-            yield em, Cluster(client), kubeconfig
 
 
 async def test_a_paused_standby_neither_resyncs_nor_counts_services(
@@ -113,4 +99,4 @@ async def _max_concurrency(em: RbacEmulator, value: str) -> bool:
     return env_of(deployment)["VOXTRAL_MAX_CONCURRENCY"] == value
 
 
-__all__ = ["NAMESPACE", "SA"]
+__all__ = ["NAMESPACE", "SA", "api"]  # api: the fixture, from test_rbac

@@ -50,6 +50,12 @@ def operator_settings() -> Settings:
 
 
 @pytest.fixture
+def resync_settings() -> Settings:
+    """An operator that re-checks every service five times a second."""
+    return Settings(metrics_port=0, resync_seconds=0.2, wait_seconds=0.3)
+
+
+@pytest.fixture
 async def operator(
     emulator: VoxtralEmulator, operator_settings: Settings
 ) -> AsyncIterator[OperatorRun]:

@@ -87,6 +87,17 @@ def applied_by(emulator: VoxtralEmulator, manager: str) -> dict[str, Any]:
     return {}
 
 
+async def deployed(cluster: Cluster, emulator: VoxtralEmulator) -> dict[str, Any]:
+    """The AUTOSCALED service, its download done: its Deployment."""
+    await cluster.create_vxs("voxtral", AUTOSCALED)
+    job = await eventually(lambda: first_child(emulator, "Job"), what="the download Job")
+    await cluster.mark_job_complete(job["metadata"]["name"])
+    deployment: dict[str, Any] = await eventually(
+        lambda: first_child(emulator, "Deployment"), what="Deployment"
+    )
+    return deployment
+
+
 async def has_replicas(emulator: VoxtralEmulator, count: int) -> bool:
     return replicas_of(emulator) == count
 
@@ -129,10 +140,7 @@ async def test_the_emulator_resets_replicas_that_lose_their_last_manager(
 async def test_operator_mode_scales_on_real_metrics_and_stops_when_gpus_run_out(
     cluster: Cluster, emulator: VoxtralEmulator, operator: OperatorRun, replicas: ReplicaMetrics
 ) -> None:
-    await cluster.create_vxs("voxtral", AUTOSCALED)
-    job = await eventually(lambda: first_child(emulator, "Job"), what="the download Job")
-    await cluster.mark_job_complete(job["metadata"]["name"])
-    deployment = await eventually(lambda: first_child(emulator, "Deployment"), what="Deployment")
+    deployment = await deployed(cluster, emulator)
     assert deployment["metadata"]["annotations"]["voxtral.dev/replicas-from"] == "operator"
     assert "replicas" not in applied_by(emulator, "voxtral-operator")["spec"]
     assert replicas_of(emulator) == 1
@@ -332,10 +340,7 @@ async def test_a_restarted_operator_resumes_scaling_without_writes_and_deletion_
     operator_settings: Settings,
     replicas: ReplicaMetrics,
 ) -> None:
-    await cluster.create_vxs("voxtral", AUTOSCALED)
-    job = await eventually(lambda: first_child(emulator, "Job"), what="the download Job")
-    await cluster.mark_job_complete(job["metadata"]["name"])
-    await eventually(lambda: first_child(emulator, "Deployment"), what="Deployment")
+    await deployed(cluster, emulator)
     replicas.set("127.0.0.6", running=10, in_flight=10)
     await cluster.create_pod("voxtral-6f7d9c-zzzzz")
     await cluster.pod_ready("voxtral-6f7d9c-zzzzz", "127.0.0.6")
@@ -373,10 +378,7 @@ async def test_status_keys_of_an_earlier_mode_go_across_a_switch_and_a_restart(
     """Issue 13, fix 6: status.autoscaling.lastDecision and lastScaleTime of operator mode
     are removed when mode hpa has none (a merge patch keeps nested keys it does not null),
     and a restarted operator finds nothing to write."""
-    await cluster.create_vxs("voxtral", AUTOSCALED)
-    job = await eventually(lambda: first_child(emulator, "Job"), what="the download Job")
-    await cluster.mark_job_complete(job["metadata"]["name"])
-    await eventually(lambda: first_child(emulator, "Deployment"), what="Deployment")
+    await deployed(cluster, emulator)
     replicas.set("127.0.0.7", running=200, waiting=4, in_flight=204, kv_cache=0.4)
     await cluster.create_pod("voxtral-6f7d9c-q1w2e")
     await cluster.pod_ready("voxtral-6f7d9c-q1w2e", "127.0.0.7")

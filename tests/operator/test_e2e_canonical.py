@@ -42,8 +42,8 @@ FRACTIONAL = vxs(
 
 
 @pytest.fixture
-def operator_settings() -> Settings:
-    return Settings(metrics_port=0, resync_seconds=0.2, wait_seconds=0.3)
+def operator_settings(resync_settings: Settings) -> Settings:
+    return resync_settings
 
 
 async def test_a_resync_after_fractional_quantities_and_empty_fields_writes_nothing(

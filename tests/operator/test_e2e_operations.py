@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
 from kube_emulator import VoxtralEmulator
 from operator_harness import (
     VXS_API,
@@ -52,11 +51,6 @@ async def test_a_restarted_operator_makes_no_duplicates_and_no_writes(
         assert after == before
     finally:
         await again.stop()
-
-
-@pytest.fixture
-def resync_settings() -> Settings:
-    return Settings(metrics_port=0, resync_seconds=0.2, wait_seconds=0.3)
 
 
 async def test_an_idle_resync_makes_no_writes(

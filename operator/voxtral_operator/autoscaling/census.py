@@ -8,8 +8,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from voxtral_operator.status.merge import condition
-
 DEFAULT_PORT: Final = 8080  # the predictor's container port "http" (builders.pod.HTTP_PORT)
 
 
@@ -57,6 +55,13 @@ def _http_port(pod: Mapping[str, Any]) -> int:
     return DEFAULT_PORT
 
 
+def _condition(status: Mapping[str, Any], type_: str) -> Mapping[str, Any] | None:
+    for cond in status.get("conditions") or []:
+        if cond.get("type") == type_:
+            return dict(cond)
+    return None
+
+
 def census(pods: Iterable[Mapping[str, Any]]) -> Census:
     """Count the pods of one Deployment. Terminating and finished pods are not replicas."""
     ready: list[Replica] = []
@@ -67,8 +72,8 @@ def census(pods: Iterable[Mapping[str, Any]]) -> Census:
         status = pod.get("status") or {}
         if meta.get("deletionTimestamp") or status.get("phase") in ("Succeeded", "Failed"):
             continue
-        scheduled = condition(status, "PodScheduled") or {}
-        if (condition(status, "Ready") or {}).get("status") == "True" and status.get("podIP"):
+        scheduled = _condition(status, "PodScheduled") or {}
+        if (_condition(status, "Ready") or {}).get("status") == "True" and status.get("podIP"):
             ready.append(Replica(str(meta.get("name")), str(status["podIP"]), _http_port(pod)))
         elif scheduled.get("status") == "False" and scheduled.get("reason") == "Unschedulable":
             unschedulable += 1

@@ -450,13 +450,7 @@ class VoxtralEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
         async with self._lock:
             current = self._store.get(key)
             if ctype == APPLY:
-                manager = request.params.get("fieldManager")
-                if not manager:
-                    raise ApiError(
-                        400,
-                        "BadRequest",
-                        "PATCH requests of type apply must specify a fieldManager",
-                    )
+                manager = _manager(request)
                 self._typed_check(key, data)
                 if current is None:
                     if request.subresource:  # subresources never create (status, scale)
@@ -498,13 +492,7 @@ class VoxtralEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
             new = merge(current, {"spec": {"replicas": replicas}})
             obj = await self._update(key, current, new, None, agent, sub="scale")
             if ctype == APPLY:
-                manager = request.params.get("fieldManager")
-                if not manager:
-                    raise ApiError(
-                        400,
-                        "BadRequest",
-                        "PATCH requests of type apply must specify a fieldManager",
-                    )
+                manager = _manager(request)
                 self._applied[(key, f"{manager}/scale")] = {"spec": {"replicas": replicas}}
             return aiohttp.web.json_response(_scale(obj))
 
@@ -666,6 +654,15 @@ class VoxtralEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
                 yield event
         finally:
             await bus.unmark(mark)
+
+
+def _manager(request: rendering.Request) -> str:
+    manager = request.params.get("fieldManager")
+    if not manager:  # k8s.io/apiserver handlers/patch.go
+        raise ApiError(
+            400, "BadRequest", "PATCH requests of type apply must specify a fieldManager"
+        )
+    return str(manager)
 
 
 def _verb(request: rendering.Request) -> str:
