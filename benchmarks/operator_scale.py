@@ -55,7 +55,7 @@ def count(emulator: VoxtralEmulator, since: int) -> dict[str, collections.Counte
     result: dict[str, collections.Counter[str]] = {}
     for agent in AGENTS:
         counter: collections.Counter[str] = collections.Counter()
-        for verb, _, _ in emulator.api_calls(since, agent=agent):
+        for verb, _, _ in emulator.requests(since, agent=agent):
             counter["reads" if verb in READS else "writes"] += 1
         result[agent] = counter
     return result
@@ -135,7 +135,7 @@ async def converge(n: int, emulator: VoxtralEmulator, cluster: Cluster) -> dict[
     await controllers
     await wait_quiet(emulator, quiet=2.0, timeout=300)
     if os.environ.get("BENCH_DEBUG"):
-        print(collections.Counter(emulator.api_calls(mark, agent="voxtral-operator")))
+        print(collections.Counter(emulator.requests(mark, agent="voxtral-operator")))
     return {
         "created": created,
         "children": children_at,
@@ -168,7 +168,7 @@ async def restart(settings: Settings, emulator: VoxtralEmulator) -> dict[str, An
     finally:
         await again.stop()
     if os.environ.get("BENCH_DEBUG"):
-        print(collections.Counter(emulator.api_calls(mark, agent="voxtral-operator")))
+        print(collections.Counter(emulator.requests(mark, agent="voxtral-operator")))
     return {"seconds": time.monotonic() - started - 2.0, "calls": count(emulator, mark)}
 
 

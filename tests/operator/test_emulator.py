@@ -349,3 +349,22 @@ async def test_events_are_selected_by_their_involved_object(cluster: Cluster) ->
         bad.status_code == 400
         and bad.json()["message"] == "field label not supported: spec.nodeName"
     )
+
+
+async def test_one_request_may_make_several_checks(
+    cluster: Cluster, emulator: VoxtralEmulator
+) -> None:
+    """An apply that creates an owned object: the filter's patch, the create of patch.go,
+    the finalizers update of OwnerReferencesPermissionEnforcement; one request."""
+    owned = deployment()
+    owned["metadata"]["ownerReferences"] = [{
+        "apiVersion": "voxtral.dev/v1alpha1", "kind": "VoxtralService", "name": "voxtral",
+        "uid": "u-1", "controller": True, "blockOwnerDeletion": True}]  # fmt: skip
+    mark = emulator.request_count
+    assert (await apply(cluster, f"{DEPLOYMENTS}/d", owned, OPERATOR)).status_code == 201
+    assert emulator.api_calls(mark, agent="voxtral-operator") == [
+        ("patch", "apps", "deployments"),
+        ("create", "apps", "deployments"),
+        ("update", "voxtral.dev", "voxtralservices/finalizers"),
+    ]
+    assert emulator.requests(mark, agent="voxtral-operator") == [("patch", "apps", "deployments")]

@@ -629,3 +629,15 @@ def test_a_failed_download_quotes_its_last_words() -> None:
     model = world.cond("ModelReady")
     assert model["reason"] == "DownloadFailed" and said in model["message"]
     assert not result.recheck  # the user's move: delete the Job after fixing the cause
+
+
+def test_a_refused_new_deployment_is_not_looked_at_again_and_again() -> None:
+    """No retry storm (fix 2): a refusal waits for a change, not for the next wait period."""
+    world = World(VALID["mini-preset"])
+    world.reconcile()
+    world.complete_job()
+    deployment = ("Deployment", "voxtral")
+    bad = Refusal(*deployment, "create", 500, "failed to create typed patch object (...)")
+    result = world.reconcile(Lookups(refused={deployment: bad}))
+    assert world.cond("Ready")["reason"] == "ChildRejected"
+    assert not result.recheck

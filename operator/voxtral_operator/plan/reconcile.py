@@ -293,9 +293,14 @@ def plan(
     status = {k: v for k, v in status.items() if v is not None}
     # Claims, pods and quotas change without an event the operator watches: look again
     # while the service waits on them (not on the user: a failed download, a bad spec).
-    recheck = waiting is None and (
-        (not model.ok and model.reason not in ("DownloadFailed", "CachePermissionDenied"))
-        or (model.ok and not available.ok and available.reason != "ScaledToZero")
+    # A refusal is the user's to fix: no periodic retry of it either.
+    recheck = (
+        waiting is None
+        and not refused
+        and (
+            (not model.ok and model.reason not in ("DownloadFailed", "CachePermissionDenied"))
+            or (model.ok and not available.ok and available.reason != "ScaledToZero")
+        )
     )
     return Plan(
         actions=actions,

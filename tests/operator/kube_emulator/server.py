@@ -38,6 +38,7 @@ class Check(NamedTuple):
     name: str
     agent: str  # the client's User-Agent
     allowed: bool
+    follow_up: bool = False  # made after the request's own (an apply's create, admission)
 
 
 CRD_RESOURCE = "voxtral.dev/v1alpha1/voxtralservices"
@@ -198,7 +199,16 @@ class VoxtralEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
 
     # --- authorization ---------------------------------------------------------------------
 
-    def _authorize(self, attrs: Attributes, agent: str) -> bool:
+    def requests(self, since: int = 0, agent: str = "") -> list[tuple[str, str, str]]:
+        """Like api_calls, one per request: the requests themselves, not the checks made
+        after them."""
+        return [
+            (c.verb, c.group, c.resource)
+            for c in self._checks[since:]
+            if c.agent.startswith(agent) and not c.follow_up
+        ]
+
+    def _authorize(self, attrs: Attributes, agent: str, follow_up: bool = True) -> bool:
         """Record the check; True if allowed (everyone but the bound operator is an admin)."""
         allowed = (
             not self.authorizer.enforcing
@@ -214,12 +224,13 @@ class VoxtralEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
                 attrs.name,
                 agent,
                 allowed,
+                follow_up,
             )
         )
         return allowed
 
     def _filter(self, attrs: Attributes, agent: str) -> None:
-        if not self._authorize(attrs, agent):
+        if not self._authorize(attrs, agent, follow_up=False):
             raise self.authorizer.filter_denial(attrs)
 
     def _owner_mapping(self, api_version: str, kind: str) -> tuple[str, str] | None:
@@ -256,7 +267,7 @@ class VoxtralEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
         if raw.path.rstrip("/") == "/api/v1/namespaces":
             verb = "watch" if raw.query.get("watch") in ("true", "1") else "list"
             attrs = Attributes(verb, "", "namespaces")
-            if not self._authorize(attrs, raw.headers.get("User-Agent", "")):
+            if not self._authorize(attrs, raw.headers.get("User-Agent", ""), follow_up=False):
                 return self.authorizer.filter_denial(attrs).response()
             return await self._namespaces(raw)
         result: aiohttp.web.StreamResponse = await super().__call__(raw)
