@@ -79,9 +79,15 @@ class Controller:
         self.scaling: dict[Owner, ScalingState] = {}
         # Services this replica serves: their resync daemons run (kopf pauses them on a
         # peering standby). When each was last reconciled, and those to look at again soon.
-        self.active: set[Owner] = set()
+        self.active: dict[Owner, str] = {}  # -> the uid of the object served
         self._last: dict[Owner, float] = {}
         self._recheck: set[Owner] = set()
+        # Whether each served service was Ready at its last reconcile (the gauge reads it
+        # from the metrics server's thread: plain values, written on the event loop only).
+        self._ready: dict[Owner, bool] = {}
+        # The uid of the object each (namespace, name) is: a service deleted and created
+        # again under its name starts with nothing remembered of the old one.
+        self._uids: dict[Owner, str] = {}
         # The last status written, per service. The operator is the only writer of status,
         # so this is the status as it is, even while the services' cache lags behind a
         # write (kopf's own annotation patches interleave with the status writes).
@@ -127,6 +133,11 @@ class Controller:
         result = "error"
         try:
             async with lock:
+                uid = str(meta.get("uid") or "")
+                if uid and self._uids.get(owner, uid) != uid:
+                    self._drop(owner)  # a new object under an old name
+                if uid:
+                    self._uids[owner] = uid
                 written = self._written.get(owner)
                 parent = {**body, "status": written} if written is not None else body
                 try:
@@ -147,6 +158,7 @@ class Controller:
             return done
         except ApiFailure:
             metrics.ERRORS.labels("api").inc()
+            self._recheck.add(owner)  # try again after the wait period, not the resync's
             raise
         except Exception:
             metrics.ERRORS.labels("internal").inc()
@@ -183,12 +195,16 @@ class Controller:
             children = self.children(owner)
             lookups = await self._lookups(resolved, children)
             result = plan(body, resolved, children, lookups, ctx)
-        refused, failure = await self._execute(owner, result.actions, children, logger)
-        if refused:
-            # The status names what the API server refused; the rest was written.
-            result = plan(body, resolved, children, replace(lookups, refused=refused), ctx)
-            result = replace(result, actions=[])
+        refused, failure, unwritten = await self._execute(owner, result.actions, children, logger)
+        if unwritten:
+            # The status names what the API server refused, and describes the children as
+            # they are: what failed was not written.
+            again = replace(lookups, refused=refused, unwritten=frozenset(unwritten))
+            result = replace(plan(body, resolved, children, again, ctx), actions=[])
         await self._write_status(owner, body, result, logger)
+        if owner in self.active:
+            ready = condition(result.status, COND_READY) or {}
+            self._ready[owner] = ready.get("status") == "True"
         if failure is not None:
             raise ApiFailure(str(failure)) from failure
         return result
@@ -217,6 +233,7 @@ class Controller:
         claim = None
         events: list[dict[str, Any]] = []
         job_pods: list[dict[str, Any]] = []
+        job_events: list[dict[str, Any]] = []
         pods: list[dict[str, Any]] = []
         try:
             if wanted.secret is not None:
@@ -236,6 +253,8 @@ class Controller:
                 events = await self.kube.events(ns, "PersistentVolumeClaim", wanted.claim_events)
             if wanted.job_pods is not None:
                 job_pods = await self.kube.list("Pod", ns, f"{JOB_NAME_LABEL}={wanted.job_pods}")
+                if not job_pods:  # no pod at all: the Job's Events say why
+                    job_events = await self.kube.events(ns, "Job", wanted.job_pods)
             if wanted.pods:
                 pods = await self.kube.list("Pod", ns, selector(resolved.name))
             served = await self.discovery.lookup(wanted.apis)
@@ -250,6 +269,7 @@ class Controller:
             scaling=self.scaling.get(owner) if resolved.scaling else None,
             claim_events=events,
             job_pods=job_pods,
+            job_events=job_events,
             pods=pods,
         )
 
@@ -259,11 +279,11 @@ class Controller:
         actions: Iterable[Apply | Delete | Scale],
         children: Mapping[ChildKey, Any],
         logger: logging.Logger | logging.LoggerAdapter[Any],
-    ) -> tuple[dict[ChildKey, Refusal], KubeError | None]:
+    ) -> tuple[dict[ChildKey, Refusal], KubeError | None, set[ChildKey]]:
         """Do every action that can be done. A refused one is reported (and the actions on
         the same child after it are skipped: a Deployment is never applied without its
         replicas after their hand-over failed); a failed one (the API server unreachable,
-        5xx) is returned, the first of them, for a retry."""
+        5xx) is returned, the first of them, for a retry; and the children not written."""
         latest = dict(children)
         refused: dict[ChildKey, Refusal] = {}
         failure: KubeError | None = None
@@ -286,7 +306,7 @@ class Controller:
                 refused[key] = refusal
                 metrics.ERRORS.labels("refused").inc()
                 logger.warning(f"the API server refused {refusal.describe()}")
-        return refused, failure
+        return refused, failure, failed
 
     async def _do(
         self,
@@ -377,33 +397,55 @@ class Controller:
         return min(self.settings.wait_seconds, resync)
 
     def due(self, owner: Owner) -> bool:
-        """A re-check is due: the resync period has passed since the last reconcile, or the
-        wait period while the last one waits on something only a look shows."""
+        """A re-check is due: none since this replica serves the service, the resync period
+        has passed since the last reconcile, or the wait period while the last one waits on
+        something only a look shows."""
         last = self._last.get(owner)
         if last is None:
-            return False  # kopf's create/resume handler reconciles it first
+            return True  # served again after a pause: kopf runs no handler, catch up now
         since = time.monotonic() - last
         resync = self.settings.resync_seconds
         return bool(resync and since >= resync) or (
             owner in self._recheck and since >= self.settings.wait_seconds
         )
 
-    def census(self) -> tuple[int, int]:
-        """(ready, not ready) among the services this replica serves (their daemons run)."""
-        ready = 0
-        for owner in self.active:
-            body = self.service(owner) or {}
-            cond = condition(body.get("status"), COND_READY) or {}
-            ready += cond.get("status") == "True"
-        return ready, len(self.active) - ready
+    def serve(self, owner: Owner, uid: str) -> None:
+        """This replica serves the service (its resync daemon runs)."""
+        cond = condition((self.service(owner) or {}).get("status"), COND_READY) or {}
+        self._ready[owner] = cond.get("status") == "True"
+        self.active[owner] = uid
 
-    def forget(self, owner: Owner) -> None:
+    def suspend(self, owner: Owner, uid: str) -> None:
+        """This replica stops serving the service (paused, or the service is gone): what it
+        remembers of it may be stale by the time it serves it again. A no-op when another
+        object of the same name is served by now."""
+        if self.active.get(owner, uid) != uid:
+            return
+        self.active.pop(owner, None)
+        self._ready.pop(owner, None)
+        self._drop(owner)
+
+    def _drop(self, owner: Owner) -> None:
         self._expect.forget(owner)
         self._last.pop(owner, None)
         self._recheck.discard(owner)
         self._written.pop(owner, None)
-        self._locks.pop(owner, None)
         self.scaling.pop(owner, None)
+
+    def census(self) -> tuple[int, int]:
+        """(ready, not ready) among the services this replica serves. Called from the
+        metrics server's thread: it reads only values the event loop replaces whole."""
+        served = list(self.active)
+        ready = sum(1 for owner in served if self._ready.get(owner))
+        return ready, len(served) - ready
+
+    def forget(self, owner: Owner, uid: str | None) -> None:
+        """The service was deleted. A DELETED event of an old object may come after the
+        first reconcile of a new one of the same name: then it is not forgotten."""
+        if uid and self._uids.get(owner, uid) != uid:
+            return
+        self._drop(owner)
+        self._uids.pop(owner, None)
 
 
 def _target(action: Apply | Delete | Scale) -> tuple[ChildKey, str]:

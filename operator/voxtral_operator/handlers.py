@@ -172,10 +172,10 @@ async def voxtralservice_reconcile(
 
 @kopf.on.event(GROUP, VERSION, PLURAL)
 async def voxtralservice_event(
-    type: str, namespace: str | None, name: str, memo: kopf.Memo, **_: Any
+    type: str, namespace: str | None, name: str, uid: str | None, memo: kopf.Memo, **_: Any
 ) -> None:
     if type == "DELETED" and "controller" in memo and namespace:
-        _controller(memo).forget((namespace, name))
+        _controller(memo).forget((namespace, name), uid)
         _autoscaler(memo).forget((namespace, name))
 
 
@@ -183,6 +183,7 @@ async def voxtralservice_event(
 async def voxtralservice_resync(
     namespace: str | None,
     name: str,
+    uid: str | None,
     stopped: kopf.DaemonStopped,
     memo: kopf.Memo,
     logger: kopf.Logger,
@@ -195,14 +196,14 @@ async def voxtralservice_resync(
     (peering), so a standby never applies what its paused caches hold."""
     controller = _controller(memo)
     owner = (namespace or "default", name)
-    controller.active.add(owner)
+    controller.serve(owner, uid or "")
     try:
         while not stopped:
             await stopped.wait(controller.tick_seconds)
             if not stopped and controller.due(owner):
                 await controller.reconcile_owner(owner, "resync", logger)
     finally:
-        controller.active.discard(owner)
+        controller.suspend(owner, uid or "")
 
 
 def _scaled_by_operator(spec: kopf.Spec, **_: Any) -> bool:

@@ -353,6 +353,45 @@ INVALID: dict[str, tuple[dict[str, Any], str, bool]] = {
         "PodAffinityTerm is missing",
         False,
     ),
+    "toleration-without-key": (
+        vxs(
+            {
+                "model": {"preset": "voxtral-mini-3b"},
+                "scheduling": {"tolerations": [{"operator": "Equal", "value": "x"}]},
+            }
+        ),
+        "a toleration without a key matches every taint and needs operator Exists",
+        True,
+    ),
+    "toleration-exists-with-value": (
+        vxs(
+            {
+                "model": {"preset": "voxtral-mini-3b"},
+                "scheduling": {"tolerations": [{"key": "k", "operator": "Exists", "value": "v"}]},
+            }
+        ),
+        "operator Exists takes no value",
+        True,
+    ),
+    "toleration-seconds-without-noexecute": (
+        vxs(
+            {
+                "model": {"preset": "voxtral-mini-3b"},
+                "scheduling": {
+                    "tolerations": [
+                        {
+                            "key": "k",
+                            "operator": "Exists",
+                            "effect": "NoSchedule",
+                            "tolerationSeconds": 60,
+                        }
+                    ]
+                },
+            }
+        ),
+        "tolerationSeconds needs effect NoExecute",
+        True,
+    ),
     "duplicate-pull-secrets": (
         vxs({"model": {"preset": "voxtral-mini-3b"}, "imagePullSecrets": ["regcred", "regcred"]}),
         "spec.imagePullSecrets: names regcred more than once",

@@ -5,7 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from voxtral_operator.status.blockers import claim_blocker, pod_blocker, replica_failure
+from voxtral_operator.status.blockers import (
+    claim_blocker,
+    download_failure,
+    job_events_blocker,
+    pod_blocker,
+    replica_failure,
+)
 
 GPU = "nvidia.com/gpu"
 
@@ -68,3 +74,47 @@ def test_a_replica_failure_that_is_not_a_quota() -> None:
     assert "ResourceQuota" not in found.message
     assert replica_failure({"status": {"conditions": [{"type": "ReplicaFailure",
                                                        "status": "False"}]}}) is None  # fmt: skip
+
+
+def test_a_replica_that_exits_13_is_not_a_cache_permission_problem() -> None:
+    """Exit code 13 means the cache's permissions only from the download container."""
+    exited = pod("voxtral-e", containerStatuses=[{"name": "predictor", "state": {
+        "terminated": {"exitCode": 13, "message": "permission denied"}}}])  # fmt: skip
+    assert pod_blocker([exited], "replica", GPU) is None
+    assert download_failure([exited]) is None
+
+
+def test_a_failed_fix_permissions_step_says_the_volume_refuses_chown() -> None:
+    failed = pod("voxtral-download-x", initContainerStatuses=[{"name": "cache-permissions",
+        "state": {"terminated": {"exitCode": 1,
+                                 "message": "chown: /models: Operation not permitted"}}}])  # fmt: skip
+    found = download_failure([failed])
+    assert found is not None and found.reason == "CachePermissionDenied"
+    assert "Operation not permitted" in found.message and "root_squash" in found.message
+
+
+def test_a_download_pod_that_pod_security_refuses() -> None:
+    """The Job controller's FailedCreate Event when admission refuses the pod itself."""
+    text = ('Error creating: pods "voxtral-download-x-abcde" is forbidden: violates PodSecurity '
+            '"restricted:latest": runAsNonRoot != true (container "cache-permissions" must not '
+            "set securityContext.runAsNonRoot=false)")  # fmt: skip
+    event = {"reason": "FailedCreate", "type": "Warning", "message": text,
+             "lastTimestamp": "2026-01-01T00:00:00Z"}  # fmt: skip
+    found = job_events_blocker("voxtral-download-x", [event])
+    assert found is not None and found.reason == "FailedCreate"
+    assert "restricted" in found.message and "fsGroupPolicy" in found.message
+    assert job_events_blocker("j", [{"reason": "SuccessfulCreate"}]) is None
+
+
+def test_the_kubelets_changing_words_stay_out_of_the_status() -> None:
+    """ErrImagePull and ImagePullBackOff alternate, back-off times grow: one stable text."""
+    texts = set()
+    for reason, message in (("ErrImagePull", "rpc error: not found"),
+                            ("ImagePullBackOff", 'Back-off pulling image "x"')):  # fmt: skip
+        found = pod_blocker([pod("p", **crash(reason, message))], "replica", GPU)
+        assert found is not None
+        texts.add((found.reason, found.message))
+    assert len(texts) == 1
+    one, two = (pod_blocker([pod("p", **crash("CrashLoopBackOff", f"back-off {s} restarting"))],
+                            "replica", GPU) for s in ("10s", "5m0s"))  # fmt: skip
+    assert one == two

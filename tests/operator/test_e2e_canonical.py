@@ -14,6 +14,7 @@ from operator_harness import (
     Cluster,
     OperatorRun,
     children,
+    eventually,
     operator_writes,
     ready_service,
     settle,
@@ -77,9 +78,17 @@ async def test_a_spec_change_to_an_equal_quantity_writes_nothing(
     await ready_service(cluster, emulator, vxs({"model": {"preset": "voxtral-mini-3b"},
                                                 "resources": {"cpu": "1"}}))  # fmt: skip
     await settle(emulator)
-    before = children(emulator)["Deployment"][0]["metadata"]["resourceVersion"]
+    mark = emulator.request_count
     await cluster.patch(
         VXS_API, "voxtralservices", "voxtral", {"spec": {"resources": {"cpu": "1000m"}}}
     )
+
+    async def observed() -> bool:
+        return (await cluster.vxs("voxtral"))["status"]["observedGeneration"] == 2
+
+    await eventually(observed, what="the new generation observed")
     await settle(emulator)
-    assert children(emulator)["Deployment"][0]["metadata"]["resourceVersion"] == before
+    children_written = [
+        c for c in operator_writes(emulator, mark) if not c[2].startswith("voxtralservices")
+    ]
+    assert children_written == []  # kopf's bookkeeping and the status only

@@ -9,6 +9,7 @@ import asyncio
 
 from kube_emulator import VoxtralEmulator
 from kube_emulator.admission import Request
+from kube_emulator.errors import ApiError
 from operator_harness import (
     VXS_API,
     Cluster,
@@ -179,3 +180,30 @@ async def test_a_typo_in_kubernetes_own_fields_is_named_before_anything_is_appli
     assert "did you mean 'matchExpressions'?" in vxs_["status"]["message"]
     await settle(emulator)
     assert children(emulator) == {}
+
+
+async def test_a_failed_write_outside_kopfs_handlers_is_tried_again_soon(
+    cluster: Cluster, emulator: VoxtralEmulator, operator: OperatorRun
+) -> None:
+    """A 500 that is not a refusal (a webhook that times out: apierrors.NewInternalError) in a
+    reconcile a child's event started: the operator tries again after the wait period, not
+    at the next resync (off here) or never."""
+    await ready_service(cluster, emulator, MINI)
+    failures = []
+
+    def slow(request: Request) -> str | None:
+        if request.resource == "services" and request.operation == "CREATE" and not failures:
+            failures.append(request.name)
+            raise ApiError(500, "InternalError", 'Internal error occurred: failed calling webhook '
+                           '"slow.example.com": failed to call webhook: Post "https://slow.svc:443/'
+                           'validate?timeout=10s": context deadline exceeded')  # fmt: skip
+        return None
+
+    emulator.refuse("slow.example.com", slow)
+    await cluster.delete("v1", "services", "voxtral")  # a child deleted by hand
+
+    async def back() -> bool:
+        return "Service" in children(emulator)
+
+    await eventually(back, timeout=10, what="the Service re-created after the failure")
+    assert failures == ["voxtral"]

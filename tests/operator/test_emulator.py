@@ -159,10 +159,12 @@ async def test_an_apply_with_a_field_the_schema_does_not_know_is_a_500(
         "failed to create typed patch object (default/d; apps/v1, Kind=Deployment): "
         ".spec.template.spec.affinity.nodeAfinity: field not declared in schema"
     )
-    twice = deployment(imagePullSecrets=[{"name": "a"}, {"name": "a"}], foo=1)
+    # Problems in different maps are all told; in one map, its walk stops at an unknown field.
+    twice = deployment(imagePullSecrets=[{"name": "a"}, {"name": "a"}])
+    twice["spec"]["template"]["spec"]["containers"][0]["foo"] = 1
     message = (await apply(cluster, f"{DEPLOYMENTS}/d", twice)).json()["message"]
     assert message.endswith(
-        "errors:\n  .spec.template.spec.foo: field not declared in schema\n"
+        'errors:\n  .spec.template.spec.containers[name="c"].foo: field not declared in schema\n'
         '  .spec.template.spec.imagePullSecrets: duplicate entries for key [name="a"]'
     )
     env = deployment()
@@ -368,3 +370,71 @@ async def test_one_request_may_make_several_checks(
         ("update", "voxtral.dev", "voxtralservices/finalizers"),
     ]
     assert emulator.requests(mark, agent="voxtral-operator") == [("patch", "apps", "deployments")]
+
+
+# --- objects: generation, no-op writes, finalizers and garbage collection, watches ----------
+
+
+async def test_generation_follows_each_kinds_strategy(
+    cluster: Cluster, emulator: VoxtralEmulator
+) -> None:
+    """PrepareForCreate/PrepareForUpdate: a Deployment's generation moves with its spec and
+    its annotations (apps/deployment/strategy.go), not with labels or status; a Service has
+    none; a write that changes nothing stores nothing (etcd3 GuaranteedUpdate)."""
+    created = (await apply(cluster, f"{DEPLOYMENTS}/d", deployment())).json()
+    assert created["metadata"]["generation"] == 1
+    version = created["metadata"]["resourceVersion"]
+    same = (await apply(cluster, f"{DEPLOYMENTS}/d", deployment())).json()
+    assert same["metadata"]["resourceVersion"] == version  # a no-op: no new version
+    labelled = deployment()
+    labelled["metadata"]["labels"] = {"x": "y"}
+    assert (await apply(cluster, f"{DEPLOYMENTS}/d", labelled)).json()["metadata"][
+        "generation"
+    ] == 1
+    annotated = labelled | {"metadata": labelled["metadata"] | {"annotations": {"a": "b"}}}
+    assert (await apply(cluster, f"{DEPLOYMENTS}/d", annotated)).json()["metadata"][
+        "generation"
+    ] == 2
+    service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"},
+               "spec": {"ports": [{"port": 80}]}}  # fmt: skip
+    assert "generation" not in await cluster.create("v1", "services", service)
+
+
+async def test_finalizers_hold_and_garbage_collection_follows_owners(
+    cluster: Cluster, emulator: VoxtralEmulator
+) -> None:
+    """A delete of an object with finalizers sets deletionTimestamp and keeps it until they
+    are gone; deleting an owner deletes its dependents (the garbage collector, background
+    propagation)."""
+    owner = await cluster.create_vxs("v", {"model": {"preset": "voxtral-mini-3b"}})
+    await cluster.patch("voxtral.dev/v1alpha1", "voxtralservices", "v",
+                        {"metadata": {"finalizers": ["example.com/hold"]}})  # fmt: skip
+    child = deployment()
+    child["metadata"]["ownerReferences"] = [{"apiVersion": "voxtral.dev/v1alpha1",
+        "kind": "VoxtralService", "name": "v", "uid": owner["metadata"]["uid"]}]  # fmt: skip
+    await apply(cluster, f"{DEPLOYMENTS}/d", child)
+    await cluster.delete("voxtral.dev/v1alpha1", "voxtralservices", "v")
+    held = await cluster.vxs("v")
+    assert held["metadata"]["deletionTimestamp"]
+    assert emulator.get("apps/v1/deployments", "default", "d") is not None
+    await cluster.patch("voxtral.dev/v1alpha1", "voxtralservices", "v",
+                        {"metadata": {"finalizers": None}})  # fmt: skip
+    assert await cluster.get("voxtral.dev/v1alpha1", "voxtralservices", "v") is None
+    assert emulator.get("apps/v1/deployments", "default", "d") is None
+
+
+async def test_a_watch_from_a_lists_version_sends_only_what_came_after(cluster: Cluster) -> None:
+    """A list's resourceVersion, and a watch from it (no replay of older objects)."""
+    await apply(cluster, f"{DEPLOYMENTS}/old", deployment("old"))
+    listed = (await cluster.http.get(DEPLOYMENTS)).json()
+    since = listed["metadata"]["resourceVersion"]
+    events: list[dict[str, Any]] = []
+    async with cluster.http.stream(
+        "GET", DEPLOYMENTS, params={"watch": "true", "resourceVersion": since}, timeout=5
+    ) as stream:
+        await apply(cluster, f"{DEPLOYMENTS}/new", deployment("new"))
+        async for line in stream.aiter_lines():
+            if line.strip():
+                events.append(json.loads(line))
+                break
+    assert [(e["type"], e["object"]["metadata"]["name"]) for e in events] == [("ADDED", "new")]

@@ -641,3 +641,23 @@ def test_a_refused_new_deployment_is_not_looked_at_again_and_again() -> None:
     result = world.reconcile(Lookups(refused={deployment: bad}))
     assert world.cond("Ready")["reason"] == "ChildRejected"
     assert not result.recheck
+
+
+def test_an_old_autoscaler_that_never_goes_is_named() -> None:
+    """KEDA uninstalled: its ScaledObject keeps KEDA's finalizer, so the HPA that replaces it
+    waits; ScalingActive says why and how to let it go."""
+    world = serving(VALID["keda"], apis=ALL_APIS)
+    key = ("ScaledObject", "voxtral")
+    assert key in world.children
+    world.body["spec"]["autoscaling"]["mode"] = "hpa"
+    world.body["spec"]["autoscaling"]["minReplicas"] = 1
+    world.children[key]["metadata"] |= {
+        "deletionTimestamp": "2026-01-01T00:00:00Z",
+        "finalizers": ["finalizer.keda.sh"],
+    }
+    result = world.reconcile(apis=ALL_APIS)
+    assert not [a for a in result.actions if isinstance(a, Delete)]  # asked once is enough
+    assert "HorizontalPodAutoscaler" not in kinds_of(result)
+    active = world.cond("ScalingActive")
+    assert (active["status"], active["reason"]) == ("False", "WaitingForOldAutoscaler")
+    assert "finalizer.keda.sh" in active["message"] and "kubectl patch" in active["message"]

@@ -332,13 +332,42 @@ class CacheSpec(Model):
 
 
 class Toleration(Model):
-    """A Kubernetes toleration (core/v1 Toleration)."""
+    """A Kubernetes toleration (core/v1 Toleration), with the API server's own checks
+    (pkg/apis/core/validation ValidateTolerations)."""
 
     key: str | None = Field(default=None, max_length=316)
     operator: Literal["Exists", "Equal"] | None = None
     value: str | None = Field(default=None, max_length=63)
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
     toleration_seconds: int | None = None
+
+    cel_rules = (
+        (
+            "(has(self.key) && self.key != '') || "
+            "(has(self.operator) && self.operator == 'Exists')",
+            "spec.scheduling.tolerations: a toleration without a key matches every taint and "
+            "needs operator Exists",
+        ),
+        (
+            "!has(self.operator) || self.operator != 'Exists' || !has(self.value) || "
+            "self.value == ''",
+            "spec.scheduling.tolerations: operator Exists takes no value: remove the value",
+        ),
+        (
+            "!has(self.tolerationSeconds) || (has(self.effect) && self.effect == 'NoExecute')",
+            "spec.scheduling.tolerations: tolerationSeconds needs effect NoExecute",
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _as_the_api_server_checks(self) -> Toleration:
+        if not self.key and self.operator != "Exists":
+            raise ValueError(self.cel_rules[0][1])
+        if self.operator == "Exists" and self.value:
+            raise ValueError(self.cel_rules[1][1])
+        if self.toleration_seconds is not None and self.effect != "NoExecute":
+            raise ValueError(self.cel_rules[2][1])
+        return self
 
 
 class SchedulingSpec(Model):

@@ -59,6 +59,33 @@ def download_job_name(resolved: Resolved) -> str | None:
     return names.download_job(resolved.name, source_hash(resolved))
 
 
+def _fail_at_once(resolved: Resolved) -> list[dict[str, Any]]:
+    """No retry can write a volume this user may not write to, nor chown one that refuses
+    it: the Job fails at once, and the status says why."""
+    rules: list[dict[str, Any]] = [
+        {
+            "action": "FailJob",
+            "onExitCodes": {
+                "containerName": "download",
+                "operator": "In",
+                "values": [PERMISSION_EXIT],
+            },
+        }
+    ]
+    if resolved.service.spec.cache.fix_permissions:
+        rules.append(
+            {
+                "action": "FailJob",
+                "onExitCodes": {
+                    "containerName": "cache-permissions",
+                    "operator": "NotIn",
+                    "values": [0],
+                },
+            }
+        )
+    return rules
+
+
 def _fix_permissions(resolved: Resolved) -> dict[str, Any]:
     """spec.cache.fixPermissions: an init container that gives the cache to the download's
     uid/gid before it runs, for volume drivers that ignore fsGroup (NFS and other RWX
@@ -155,19 +182,7 @@ def build_download_job(resolved: Resolved) -> dict[str, Any] | None:
         body={
             "spec": {
                 "backoffLimit": BACKOFF_LIMIT,
-                # No retry can write a volume this user may not write to: fail at once.
-                "podFailurePolicy": {
-                    "rules": [
-                        {
-                            "action": "FailJob",
-                            "onExitCodes": {
-                                "containerName": "download",
-                                "operator": "In",
-                                "values": [PERMISSION_EXIT],
-                            },
-                        }
-                    ]
-                },
+                "podFailurePolicy": {"rules": _fail_at_once(resolved)},
                 "template": {
                     "metadata": {"labels": labels(resolved.name, names.COMPONENT_DOWNLOAD)},
                     "spec": pod_spec,

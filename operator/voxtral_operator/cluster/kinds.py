@@ -61,5 +61,9 @@ CHILDREN: Final = (
     "PrometheusRule",
 )
 # The children it deletes when it no longer wants them. Never the model cache: losing
-# downloaded weights must be a person's decision (it goes with the VoxtralService).
-DELETABLE: Final = tuple(kind for kind in CHILDREN if kind != "PersistentVolumeClaim")
+# downloaded weights must be a person's decision (it goes with the VoxtralService). Nor the
+# Deployment and the Service, which always exist under the service's own name (and which
+# RBAC does not let it delete).
+DELETABLE: Final = tuple(
+    kind for kind in CHILDREN if kind not in ("PersistentVolumeClaim", "Deployment", "Service")
+)

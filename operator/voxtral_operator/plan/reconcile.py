@@ -33,6 +33,7 @@ from voxtral_operator.status.conditions import (
 from voxtral_operator.status.merge import (
     COND_MODEL_READY,
     COND_READY,
+    COND_SCALING_ACTIVE,
     COND_SYNCED,
     Cond,
     merge_conditions,
@@ -233,7 +234,8 @@ def plan(
         actions = _actions(resolved, wanted, children, model, lookups.apis)
     # The status describes the world as this plan leaves it (a Deployment it creates is
     # "loading", not "missing"), so that the next reconcile has nothing new to say.
-    projected = _project(children, [a for a in actions if _key(a) not in refused])
+    unwritten = lookups.unwritten | set(refused)
+    projected = _project(children, [a for a in actions if _key(a) not in unwritten])
     deployment = projected.get(("Deployment", resolved.name))
     available, replicas, ready, desired = available_condition(
         resolved, deployment, model, lookups.pods
@@ -257,6 +259,9 @@ def plan(
     )
     monitored = monitoring_condition(resolved, lookups.apis)
     extra += [monitored] if monitored is not None else []
+    leaving = _leaving_autoscaler(resolved, wanted, children)
+    if leaving is not None and resolved.scaling is not None:
+        extra = [c for c in extra if c.type != COND_SCALING_ACTIVE] + [leaving]
     synced = synced_condition(refused)
     extra += [synced] if synced is not None else []
     off = [t for t in (*OPTIONAL_CONDITIONS, COND_SYNCED) if t not in {c.type for c in extra}]
@@ -309,6 +314,33 @@ def plan(
         problem=waiting,
         recheck=recheck,
     )
+
+
+def _leaving_autoscaler(
+    resolved: Resolved, wanted: Children, children: Mapping[ChildKey, Body]
+) -> Cond | None:
+    """ScalingActive=False while a superseded HPA or ScaledObject is still being deleted
+    (its replacement waits for it): KEDA's own finalizer holds a ScaledObject forever once
+    KEDA is uninstalled."""
+    keep = {(m["kind"], m["metadata"]["name"]) for m in wanted.all()}
+    uid = resolved.service.metadata.uid
+    for (kind, name), child in sorted(children.items()):
+        meta = child.get("metadata") or {}
+        if kind not in AUTOSCALERS or (kind, name) in keep or not _controlled_by(child, uid):
+            continue
+        if not meta.get("deletionTimestamp"):
+            continue
+        finalizers = ", ".join(meta.get("finalizers") or []) or "none"
+        return Cond(
+            COND_SCALING_ACTIVE,
+            "False",
+            "WaitingForOldAutoscaler",
+            f"{kind} {name} of the previous autoscaling mode is being deleted (finalizers: "
+            f"{finalizers}); the new mode's autoscaler is created once it is gone. If its "
+            "controller is uninstalled (KEDA), nothing removes its finalizer: `kubectl patch "
+            f'{kind.lower()} {name} --type merge -p \'{{"metadata":{{"finalizers":null}}}}\'`',
+        )
+    return None
 
 
 def _key(action: Action) -> ChildKey:
@@ -442,7 +474,7 @@ def _actions(
     sync(wanted.dashboard)
 
     for kind, name, _ in unwanted:
-        if kind in AUTOSCALERS or (kind == "Deployment" and not model.ok):
+        if kind in AUTOSCALERS:
             continue
         actions.append(Delete(DELETABLE[kind], kind, name))
     return actions

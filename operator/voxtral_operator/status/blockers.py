@@ -69,7 +69,8 @@ def claim_blocker(name: str, claim: Body | None, events: Sequence[Body]) -> Bloc
     if reason == "ProvisioningFailed":
         advice = "check the StorageClass and its provisioner"
         lowered = text.lower()
-        if any(s in lowered for s in ("readwritemany", "multi_node", "access mode")):
+        rwx = ("readwritemany", "multi_node", "multi writer", "multi-writer", "access mode")
+        if any(s in lowered for s in rwx):
             advice = (
                 "the StorageClass does not offer ReadWriteMany (the default of "
                 "spec.cache.accessMode; EBS, Persistent Disk and Azure Disk are "
@@ -104,8 +105,12 @@ def _unschedulable(pod: Body) -> str | None:
     return None
 
 
-def pod_blocker(pods: Sequence[Body], what: str, gpu_resource: str) -> Blocker | None:
-    """The first reason the pods cannot run (`what`: "the download pod", "replica")."""
+def pod_blocker(
+    pods: Sequence[Body], what: str, gpu_resource: str, download: bool = False
+) -> Blocker | None:
+    """The first reason the pods cannot run (`what`: "the download pod", "replica"). The
+    messages leave out the kubelet's changing words (back-off times, restart counts), so
+    that a stuck pod does not rewrite the status at each look."""
     for pod in sorted(pods, key=lambda p: str((p.get("metadata") or {}).get("name"))):
         name = (pod.get("metadata") or {}).get("name")
         scheduler = _unschedulable(pod)
@@ -125,34 +130,87 @@ def pod_blocker(pods: Sequence[Body], what: str, gpu_resource: str) -> Blocker |
             return Blocker(
                 "Unschedulable", f"{what} {name} cannot be scheduled: {scheduler}: {advice}"
             )
+        if download:
+            failed = download_failure([pod])
+            if failed is not None:
+                return failed
         for status in _statuses(pod):
             state = status.get("state") or {}
             waiting = state.get("waiting") or {}
             reason = str(waiting.get("reason") or "")
-            detail = f"{what} {name}: {reason}: {waiting.get('message') or ''}".rstrip(": ")
+            container = status.get("name")
             if reason in IMAGE_REASONS:
+                image = status.get("image") or "its image"
                 return Blocker(
-                    reason,
-                    f"{detail}: check spec.image (it must exist and be pullable from the "
-                    "nodes) and spec.imagePullSecrets",
+                    "ImagePullBackOff",
+                    f"{what} {name} cannot pull {image}: check spec.image (it must "
+                    "exist and be pullable from the nodes) and spec.imagePullSecrets; "
+                    f"`kubectl describe pod {name}` shows the registry's answer",
                 )
             if reason in CONFIG_REASONS:
                 return Blocker(
                     reason,
-                    f"{detail}: a Secret or key the pod reads is missing (the token "
-                    "Secret of spec.model.source.huggingFace.tokenSecretRef?)",
+                    f"{what} {name}: {reason}: {waiting.get('message') or ''}: a Secret or key "
+                    "the pod reads is missing (the token Secret of "
+                    "spec.model.source.huggingFace.tokenSecretRef?)",
                 )
             if reason in CRASH_REASONS:
                 return Blocker(
-                    reason,
-                    f"{detail}: it exits as it starts: see `kubectl logs --previous {name}`",
-                )
-            denied = permission_denied(status)
-            if denied is not None:
-                return Blocker(
-                    "CachePermissionDenied", f"{what} {name}: {denied}: {PERMISSION_ADVICE}"
+                    "CrashLoopBackOff",
+                    f"{what} {name}: container {container} exits as it starts: see "
+                    f"`kubectl logs --previous {name} -c {container}`",
                 )
     return None
+
+
+def download_failure(pods: Sequence[Body]) -> Blocker | None:
+    """Why the download could not write the cache: its own exit code (PERMISSION_EXIT), or
+    the spec.cache.fixPermissions init step failing (a root_squash export refuses chown)."""
+    for pod in pods:
+        name = (pod.get("metadata") or {}).get("name")
+        for status in _statuses(pod):
+            for key in ("state", "lastState"):
+                terminated = (status.get(key) or {}).get("terminated") or {}
+                code = terminated.get("exitCode")
+                said = " ".join(str(terminated.get("message") or "").split())
+                if status.get("name") == "download" and code == PERMISSION_EXIT:
+                    text = said or f"exit code {PERMISSION_EXIT} ({PERMISSION_TEXT})"
+                    return Blocker(
+                        "CachePermissionDenied",
+                        f"the download pod {name}: {text}: {PERMISSION_ADVICE}",
+                    )
+                if status.get("name") == "cache-permissions" and code:
+                    return Blocker(
+                        "CachePermissionDenied",
+                        f"the cache-permissions step of the download pod {name} failed (exit "
+                        f"{code}): {said or 'no message'}: the volume refuses the chown (an NFS "
+                        "export with root_squash?): have the CSI driver apply fsGroup "
+                        "(fsGroupPolicy: File) or make the export writable by uid/gid 1000, "
+                        "then delete the failed download Job",
+                    )
+    return None
+
+
+def job_events_blocker(job: str, events: Sequence[Body]) -> Blocker | None:
+    """The Job controller's FailedCreate: the Job's pod itself was refused (Pod Security
+    admission, a ResourceQuota, a webhook)."""
+    failed = [e for e in events if e.get("reason") == "FailedCreate"]
+    if not failed:
+        return None
+    text = str(max(failed, key=_when).get("message") or "")
+    if "PodSecurity" in text:
+        advice = (
+            "the namespace's Pod Security level refuses the pod; spec.cache.fixPermissions "
+            "runs a root step that the restricted level forbids: use the CSI driver's "
+            "fsGroupPolicy instead, or allow the baseline level in the namespace"
+        )
+    elif "exceeded quota" in text:
+        advice = "a ResourceQuota of the namespace refuses the download pod: raise it"
+    else:
+        advice = "fix what the message names"
+    return Blocker(
+        "FailedCreate", f"the download Job {job} cannot create its pod: {text}: {advice}"
+    )
 
 
 PERMISSION_ADVICE: Final = (
@@ -163,16 +221,6 @@ PERMISSION_ADVICE: Final = (
     "refuse it), or have the CSI driver apply fsGroup (CSIDriver fsGroupPolicy: File), or "
     "make the export writable by uid/gid 1000; then delete the failed download Job"
 )
-
-
-def permission_denied(status: Body) -> str | None:
-    """The download container's own words when it could not write the cache."""
-    for key in ("state", "lastState"):
-        terminated = (status.get(key) or {}).get("terminated") or {}
-        message = str(terminated.get("message") or "")
-        if terminated.get("exitCode") == PERMISSION_EXIT or PERMISSION_TEXT in message.lower():
-            return message.strip() or f"exit code {PERMISSION_EXIT} (permission denied)"
-    return None
 
 
 def replica_failure(deployment: Body | None) -> Blocker | None:

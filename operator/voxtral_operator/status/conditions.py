@@ -12,10 +12,10 @@ from voxtral_operator.autoscaling.step import ScalingState
 from voxtral_operator.builders import Children
 from voxtral_operator.builders.meta import selector_labels
 from voxtral_operator.status.blockers import (
-    PERMISSION_ADVICE,
     Blocker,
     claim_blocker,
-    permission_denied,
+    download_failure,
+    job_events_blocker,
     pod_blocker,
     replica_failure,
 )
@@ -48,10 +48,14 @@ class Lookups:
     scaling: ScalingState | None = None
     refused: Mapping[ChildKey, Refusal] = field(default_factory=dict)
     """The writes of this reconcile that the API server refused (status.refusals)."""
+    unwritten: frozenset[ChildKey] = frozenset()
+    """The children this reconcile failed to write (refused, or the API server failed)."""
     claim_events: Sequence[Body] = ()
     """Events of a claim that is not Bound (reconcile.needs says which)."""
     job_pods: Sequence[Body] = ()
     """The download Job's pods, while it runs or after it failed."""
+    job_events: Sequence[Body] = ()
+    """The download Job's Events, while it runs without a pod."""
     pods: Sequence[Body] = ()
     """The predictor's pods, while no replica is available."""
 
@@ -130,15 +134,10 @@ def model_condition(
         return Cond(COND_MODEL_READY, "False", wait.reason, wait.message), wait
     if state == "failed":
         job = children[("Job", job_name)]
-        denied = _denied(lookups.job_pods)
+        denied = download_failure(lookups.job_pods)
         if denied is not None:
-            return Cond(
-                COND_MODEL_READY,
-                "False",
-                "CachePermissionDenied",
-                f"download Job {job_name} cannot write PVC {resolved.claim_name}: {denied}: "
-                f"{PERMISSION_ADVICE}",
-            ), None
+            text = f"download Job {job_name} cannot write PVC {resolved.claim_name}: "
+            return Cond(COND_MODEL_READY, "False", denied.reason, text + denied.message), None
         said = _last_words(lookups.job_pods)
         return Cond(
             COND_MODEL_READY,
@@ -166,21 +165,16 @@ def _download_blocker(
 ) -> Blocker | None:
     """What keeps the download from running: its claim, then its pod."""
     claim = children.get(("PersistentVolumeClaim", resolved.claim_name))
-    found = claim_blocker(resolved.claim_name, claim, lookups.claim_events) or pod_blocker(
-        lookups.job_pods, "the download pod", resolved.service.spec.gpu_resource
+    found = (
+        claim_blocker(resolved.claim_name, claim, lookups.claim_events)
+        or pod_blocker(
+            lookups.job_pods, "the download pod", resolved.service.spec.gpu_resource, True
+        )
+        or job_events_blocker(job, lookups.job_events)
     )
     if found is None:
         return None
     return Blocker(found.reason, f"{found.message} (download Job {job})")
-
-
-def _denied(pods: Sequence[Body]) -> str | None:
-    for pod in pods:
-        for status in (pod.get("status") or {}).get("containerStatuses") or []:
-            denied = permission_denied(status)
-            if denied is not None:
-                return denied
-    return None
 
 
 def _last_words(pods: Sequence[Body]) -> str:

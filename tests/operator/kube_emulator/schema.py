@@ -9,8 +9,10 @@ object with additionalProperties false), with their `x-kubernetes-list-type` and
 
 - Typed apply (k8s.io/apimachinery/pkg/util/managedfields/internal/structuredmerge.go and
   sigs.k8s.io/structured-merge-diff typed/validate.go): a field the schema does not declare is
-  "field not declared in schema" (the first one of each map), two items of a list-map with the
-  same keys are "duplicate entries for key [name=\"a\"]" at the list's path; paths are written
+  "field not declared in schema", and the walk of that map stops there (upstream walks a
+  map in Go's map order, so which of its other fields were checked first varies; here, in
+  sorted order); two items of a list-map with the same keys are "duplicate entries for key
+  [name=\"a\"]" at the list's path; paths are written
   as structured-merge-diff prints them (.field, [key="v",k2=1], [="set item"], [index]); one
   error is "path: message", several are "errors:" and one indented line each.
 - Canonical forms (quantity.py): every value of a field whose type is
@@ -95,12 +97,14 @@ class Schema:
             return
         props = node.get("properties")
         if isinstance(value, dict) and props is not None:
-            unknown = sorted(k for k in value if k not in props)
-            if unknown and node.get("additionalProperties") is False:
-                yield f"{path}.{unknown[0]}: field not declared in schema"
+            closed = node.get("additionalProperties") is False
             for key in sorted(value):
-                if key in props:
-                    yield from self._errors(None, props[key], value[key], f"{path}.{key}")
+                if key not in props:
+                    if closed:  # typed/validate.go visitMapItems: the map's walk stops here
+                        yield f"{path}.{key}: field not declared in schema"
+                        return
+                    continue
+                yield from self._errors(None, props[key], value[key], f"{path}.{key}")
         elif isinstance(value, dict) and isinstance(node.get("additionalProperties"), dict):
             for key in sorted(value):
                 yield from self._errors(

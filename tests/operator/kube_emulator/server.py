@@ -422,7 +422,9 @@ class VoxtralEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
                 raise forbidden(key[0].group or "", key[0].plural, key[2], "")
         self._admit(self._request_of(key, "CREATE", obj, None), agent)
         meta = obj["metadata"]
-        meta.update(uid=str(uuid.uuid4()), generation=1, creationTimestamp=_now())
+        meta.update(uid=str(uuid.uuid4()), creationTimestamp=_now())
+        if _has_generation(key[0]):
+            meta["generation"] = 1
         meta["resourceVersion"] = self._bump()
         self._store[key] = obj
         await self._publish(key, "ADDED", obj)
@@ -546,10 +548,7 @@ class VoxtralEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
             return current  # a no-op: no new version, no event
         meta = new["metadata"]
 
-        def essence(obj: dict[str, Any]) -> dict[str, Any]:
-            return {k: v for k, v in obj.items() if k not in ("metadata", "status")}
-
-        if essence(new) != essence(current):
+        if _has_generation(key[0]) and _generation_changes(plural, current, new):
             meta["generation"] = int(current["metadata"].get("generation", 1)) + 1
         meta["resourceVersion"] = self._bump()
         if meta.get("deletionTimestamp") and not meta.get("finalizers"):
@@ -665,6 +664,31 @@ class VoxtralEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
                 yield event
         finally:
             await bus.unmark(mark)
+
+
+# Kinds whose strategy keeps metadata.generation (PrepareForCreate sets 1); Services,
+# ConfigMaps, Secrets, PVCs, Events and Namespaces have none.
+_NO_GENERATION = {"services", "configmaps", "secrets", "persistentvolumeclaims", "events",
+                  "namespaces", "storageclasses"}  # fmt: skip
+
+
+def _has_generation(resource: Any) -> bool:
+    return resource.plural not in _NO_GENERATION
+
+
+def _generation_changes(plural: str, old: dict[str, Any], new: dict[str, Any]) -> bool:
+    """Whether an update bumps metadata.generation: a change of anything but metadata and
+    status (custom resources with a status subresource; the built-in kinds' spec), and for
+    Deployments a change of annotations too (pkg/registry/apps/deployment/strategy.go
+    PrepareForUpdate)."""
+
+    def essence(obj: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in obj.items() if k not in ("metadata", "status")}
+
+    if essence(new) != essence(old):
+        return True
+    annotations = [(o.get("metadata") or {}).get("annotations") or {} for o in (old, new)]
+    return plural == "deployments" and annotations[0] != annotations[1]
 
 
 def _manager(request: rendering.Request) -> str:
