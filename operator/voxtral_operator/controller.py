@@ -44,6 +44,8 @@ from voxtral_operator.status.conditions import selector
 from voxtral_operator.status.merge import COND_READY, condition
 from voxtral_operator.status.refusals import Refusal
 
+# The longest wait between two looks at a waiting service, in wait periods (30 s: 4 min).
+RECHECK_BACKOFF: Final = 8
 # The label the Job controller puts on a Job's pods (batch/v1, Kubernetes 1.27 and later).
 JOB_NAME_LABEL: Final = "batch.kubernetes.io/job-name"
 # The read side of a kopf.Index: key -> a store (an iterable) of values.
@@ -81,7 +83,9 @@ class Controller:
         # peering standby). When each was last reconciled, and those to look at again soon.
         self.active: dict[Owner, str] = {}  # -> the uid of the object served
         self._last: dict[Owner, float] = {}
-        self._recheck: set[Owner] = set()
+        # Services to look at again, and after how long: the wait period, doubled at each
+        # look that finds nothing new (a download of an hour is not looked at every 30 s).
+        self._recheck: dict[Owner, float] = {}
         # Whether each served service was Ready at its last reconcile (the gauge reads it
         # from the metrics server's thread: plain values, written on the event loop only).
         self._ready: dict[Owner, bool] = {}
@@ -145,9 +149,9 @@ class Controller:
                 finally:
                     self._last[owner] = time.monotonic()
             if done.recheck:
-                self._recheck.add(owner)
+                self._recheck[owner] = self._next_look(owner, done.status_patch is not None)
             else:
-                self._recheck.discard(owner)
+                self._recheck.pop(owner, None)
             result = (
                 "invalid"
                 if isinstance(done.problem, Invalid)
@@ -158,7 +162,7 @@ class Controller:
             return done
         except ApiFailure:
             metrics.ERRORS.labels("api").inc()
-            self._recheck.add(owner)  # try again after the wait period, not the resync's
+            self._recheck[owner] = self.settings.wait_seconds  # soon, not at the resync
             raise
         except Exception:
             metrics.ERRORS.labels("internal").inc()
@@ -227,7 +231,9 @@ class Controller:
         return found
 
     async def _lookups(self, resolved: Resolved, children: Mapping[ChildKey, Any]) -> Lookups:
-        wanted = needs(resolved, children)
+        wanted = needs(
+            resolved, children, datetime.datetime.now(datetime.UTC), self.settings.wait_seconds
+        )
         ns = resolved.namespace
         secret: Literal["ok", "missing", "no-key"] | None = None
         claim = None
@@ -406,7 +412,7 @@ class Controller:
         since = time.monotonic() - last
         resync = self.settings.resync_seconds
         return bool(resync and since >= resync) or (
-            owner in self._recheck and since >= self.settings.wait_seconds
+            owner in self._recheck and since >= self._recheck[owner]
         )
 
     def serve(self, owner: Owner, uid: str) -> None:
@@ -428,9 +434,16 @@ class Controller:
     def _drop(self, owner: Owner) -> None:
         self._expect.forget(owner)
         self._last.pop(owner, None)
-        self._recheck.discard(owner)
+        self._recheck.pop(owner, None)
         self._written.pop(owner, None)
         self.scaling.pop(owner, None)
+
+    def _next_look(self, owner: Owner, changed: bool) -> float:
+        wait = self.settings.wait_seconds
+        before = self._recheck.get(owner)
+        if changed or before is None:
+            return wait
+        return min(before * 2, wait * RECHECK_BACKOFF)
 
     def census(self) -> tuple[int, int]:
         """(ready, not ready) among the services this replica serves. Called from the

@@ -11,6 +11,7 @@ which `voxtral-operator run` hands to kopf.run, are not read.
 # mypy: disable-error-code="untyped-decorator"
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from typing import Any, Final
@@ -33,6 +34,9 @@ from voxtral_operator.plan.reconcile import Invalid, Waiting
 GROUP, VERSION, PLURAL = api.GROUP, api.VERSION, api.PLURAL
 MANAGED: Final = {names.LABEL_MANAGED_BY: names.OPERATOR}
 API_RETRY_SECONDS: Final = 10.0
+# A daemon exits as soon as kopf stops it (_nap); one busy with a reconcile is cancelled
+# at once, and given this long to end before kopf leaves it orphaned.
+DAEMON_EXIT_SECONDS: Final = 10.0
 CHILDREN: Final = {
     kind: (RESOURCES[kind].group, RESOURCES[kind].version, RESOURCES[kind].plural)
     for kind in kinds.CHILDREN
@@ -179,7 +183,7 @@ async def voxtralservice_event(
         _autoscaler(memo).forget((namespace, name))
 
 
-@kopf.daemon(GROUP, VERSION, PLURAL, id="resync")
+@kopf.daemon(GROUP, VERSION, PLURAL, id="resync", cancellation_timeout=DAEMON_EXIT_SECONDS)
 async def voxtralservice_resync(
     namespace: str | None,
     name: str,
@@ -199,18 +203,36 @@ async def voxtralservice_resync(
     controller.serve(owner, uid or "")
     try:
         while not stopped:
-            await stopped.wait(controller.tick_seconds)
+            await _nap(stopped, controller.tick_seconds)
             if not stopped and controller.due(owner):
                 await controller.reconcile_owner(owner, "resync", logger)
     finally:
         controller.suspend(owner, uid or "")
 
 
+async def _nap(stopped: kopf.DaemonStopped, seconds: float) -> None:
+    """Sleep, or less when kopf stops the daemon (pause, deletion, exit). Not
+    stopped.wait(seconds): kopf 1.45 runs a time-limited wait in a helper task whose timeout
+    can fire as the daemon is cancelled, and its TimeoutError then fails the operator's exit."""
+    waiter = asyncio.ensure_future(stopped.wait())  # no time limit: no timeout to fire
+    try:
+        await asyncio.wait({waiter}, timeout=seconds)
+    finally:
+        waiter.cancel()
+
+
 def _scaled_by_operator(spec: kopf.Spec, **_: Any) -> bool:
     return mode_of(spec) == "operator"
 
 
-@kopf.daemon(GROUP, VERSION, PLURAL, id="autoscaler", when=_scaled_by_operator)
+@kopf.daemon(
+    GROUP,
+    VERSION,
+    PLURAL,
+    id="autoscaler",
+    when=_scaled_by_operator,
+    cancellation_timeout=DAEMON_EXIT_SECONDS,
+)
 async def voxtralservice_autoscale(
     namespace: str | None,
     name: str,
@@ -230,7 +252,7 @@ async def voxtralservice_autoscale(
 
     while not stopped:
         await autoscaler.tick((namespace or "default", name), logger, notify)
-        await stopped.wait(autoscaler.interval)
+        await _nap(stopped, autoscaler.interval)
 
 
 async def child_event(

@@ -122,10 +122,12 @@ class Kube:
             await old.aclose()
 
     async def close(self) -> None:
+        """At the operator's exit: a call still waiting, or made after, fails at once (a
+        daemon that kopf has not stopped yet must not hang the exit)."""
         if self._client is not None:
-            await self._client.aclose()
-            self._client = None
-            self._ready.clear()
+            client, self._client = self._client, None
+            await client.aclose()
+        self._ready.set()
 
     async def _request(
         self,
@@ -140,7 +142,8 @@ class Kube:
         sub: str | None = None,
     ) -> httpx.Response:
         await self._ready.wait()
-        assert self._client is not None
+        if self._client is None:
+            raise KubeError(0, "Closed", "the operator is stopping")
         if kind:
             resource = RESOURCES[kind]
             plural = f"{resource.plural}/{sub}" if sub else resource.plural

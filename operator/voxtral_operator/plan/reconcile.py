@@ -7,6 +7,8 @@ an unchanged world is empty and leaves the status alone: zero writes.
 
 from __future__ import annotations
 
+import datetime
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Final
@@ -133,15 +135,22 @@ class Plan:
     that does not bind, a pod that cannot start): look again after the wait period."""
 
 
-def needs(resolved: Resolved, children: Mapping[ChildKey, Body]) -> Needs:
+def needs(
+    resolved: Resolved,
+    children: Mapping[ChildKey, Body],
+    now: datetime.datetime | None = None,
+    grace: float = 0.0,
+) -> Needs:
     """Look up the token Secret only while the download has not finished, the user's claim
     only until the Deployment exists, and what explains a wait (a claim's events, pods) only
-    while waiting: a steady state costs no reads."""
+    while a child has waited `grace` seconds since it was made (None `now`: at once): a
+    steady state, and the first seconds of a new child, cost no reads."""
     secret = None
     hf = resolved.hugging_face
     ref = hf.token_secret_ref if hf is not None else None
     job = download_job_name(resolved)
-    state = job_state(children.get(("Job", job))) if job is not None else "complete"
+    job_body = children.get(("Job", job)) if job is not None else None
+    state = job_state(job_body) if job is not None else "complete"
     if ref is not None and state != "complete":
         secret = (ref.name, ref.key)
     claim = None
@@ -152,11 +161,18 @@ def needs(resolved: Resolved, children: Mapping[ChildKey, Body]) -> Needs:
         claim_events = claim  # read when the claim turns out not Bound (the controller)
     cache = children.get(("PersistentVolumeClaim", resolved.claim_name)) or {}
     phase = (cache.get("status") or {}).get("phase")
-    if hf is not None and cache and state != "complete" and phase != "Bound":
+    waited = functools.partial(_waited, now=now, grace=grace)
+    if hf is not None and cache and state != "complete" and phase != "Bound" and waited(cache):
         claim_events = resolved.claim_name
+    job_pods = None
+    if job_body is not None and (
+        state == "failed"
+        or (state == "running" and waited(job_body) and not _job_pod_ready(job_body))
+    ):
+        job_pods = job
     deployment = children.get(("Deployment", resolved.name))
     pods = False
-    if deployment is not None and state == "complete":
+    if deployment is not None and state == "complete" and waited(deployment):
         status = deployment.get("status") or {}
         wanted = (deployment.get("spec") or {}).get("replicas", DEFAULT_REPLICAS)
         pods = bool(wanted) and not status.get("availableReplicas")
@@ -165,9 +181,26 @@ def needs(resolved: Resolved, children: Mapping[ChildKey, Body]) -> Needs:
         claim=claim,
         apis=optional_apis.required(resolved),
         claim_events=claim_events,
-        job_pods=job if state in ("running", "failed") else None,
+        job_pods=job_pods,
         pods=pods,
     )
+
+
+def _waited(child: Body, now: datetime.datetime | None, grace: float) -> bool:
+    """Whether a child was made `grace` seconds ago or more."""
+    made = (child.get("metadata") or {}).get("creationTimestamp")
+    if now is None or not made:
+        return True
+    try:
+        since = datetime.datetime.fromisoformat(str(made).replace("Z", "+00:00"))
+    except ValueError:
+        return True
+    return (now - since).total_seconds() >= grace
+
+
+def _job_pod_ready(job: Body) -> bool:
+    """The Job counts a ready pod (status.ready, Kubernetes 1.24 and later): it downloads."""
+    return int((job.get("status") or {}).get("ready") or 0) >= 1
 
 
 def _controlled_by(child: Body, uid: str | None) -> bool:
