@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import io
 import struct
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -83,28 +85,50 @@ def to_pcm(samples: Samples) -> Pcm:
     return np.clip(samples * 32767.0, -32768, 32767).astype(np.int16)
 
 
-def decode(data: bytes, max_seconds: float) -> Clip:
+class Cancelled(Exception):
+    """The request went away while its audio was being decoded."""
+
+
+def _check(stop: threading.Event | None) -> None:
+    if stop is not None and stop.is_set():
+        raise Cancelled()
+
+
+# Told how many seconds a decode has produced so far (from the decoding thread): where a
+# request's budget of decoded audio is drawn from; it may block, or raise Cancelled.
+Account = Callable[[float], None]
+
+
+def decode(
+    data: bytes,
+    max_seconds: float,
+    stop: threading.Event | None = None,
+    account: Account | None = None,
+) -> Clip:
     """Decode any supported container to 16 kHz mono int16.
 
     Raises AudioError for empty input, bytes that are not audio, and audio longer than
-    ``max_seconds`` (checked from the header first, so a long file is not decoded)."""
+    ``max_seconds`` (checked from the header first, so a long file is not decoded), and
+    Cancelled as soon as ``stop`` is set (checked between blocks)."""
     started = time.perf_counter()
     if not data:
         raise AudioError("the audio file is empty (0 bytes)", code="empty_audio")
     source: bytes | None = None
     try:
-        pcm, engine_ready = _decode_soundfile(data, max_seconds)
+        pcm, engine_ready = _decode_soundfile(data, max_seconds, stop, account)
         source = data if engine_ready else None
-    except AudioError:
+    except (AudioError, Cancelled):
         raise
     except Exception:  # libsndfile cannot read it: webm, m4a/aac, opus in some builds
-        pcm = _decode_pyav(data, max_seconds)
+        pcm = _decode_pyav(data, max_seconds, stop, account)
     if pcm.size == 0:
         raise AudioError("the audio file holds no samples (zero length)", code="empty_audio")
     return Clip(pcm=pcm, decode_seconds=time.perf_counter() - started, source=source)
 
 
-def _decode_soundfile(data: bytes, max_seconds: float) -> tuple[Pcm, bool]:
+def _decode_soundfile(
+    data: bytes, max_seconds: float, stop: threading.Event | None, account: Account | None
+) -> tuple[Pcm, bool]:
     """PCM, and whether ``data`` already is what the engine wants (16 kHz mono 16-bit
     WAV), so it need not be encoded again."""
     import soundfile
@@ -115,6 +139,8 @@ def _decode_soundfile(data: bytes, max_seconds: float) -> tuple[Pcm, bool]:
         if f.frames > 0 and f.frames / rate > max_seconds:
             raise too_long(f.frames / rate, max_seconds)
         if (rate, f.channels, f.format, f.subtype) == (SAMPLE_RATE, 1, "WAV", "PCM_16"):
+            if account is not None:
+                account(f.frames / rate)
             return np.asarray(f.read(dtype="int16"), dtype=np.int16), True
         out = _PcmBuffer(int(f.frames * SAMPLE_RATE / rate) + 1)
         stream = (
@@ -124,8 +150,11 @@ def _decode_soundfile(data: bytes, max_seconds: float) -> tuple[Pcm, bool]:
         )
         limit = int(max_seconds * SAMPLE_RATE)
         for block in f.blocks(blocksize=BLOCK_FRAMES, dtype="float32", always_2d=True):
+            _check(stop)
             mono = block.mean(axis=1, dtype=np.float32) if block.shape[1] > 1 else block[:, 0]
             out.append(to_pcm(stream.resample_chunk(mono) if stream else mono))
+            if account is not None:
+                account(out.size / SAMPLE_RATE)
             if out.size > limit:
                 raise too_long(out.size / SAMPLE_RATE, max_seconds)
         if stream is not None:
@@ -133,7 +162,9 @@ def _decode_soundfile(data: bytes, max_seconds: float) -> tuple[Pcm, bool]:
     return out.array(), False
 
 
-def _decode_pyav(data: bytes, max_seconds: float) -> Pcm:
+def _decode_pyav(
+    data: bytes, max_seconds: float, stop: threading.Event | None, account: Account | None
+) -> Pcm:
     import av
 
     try:
@@ -158,13 +189,16 @@ def _decode_pyav(data: bytes, max_seconds: float) -> Pcm:
         limit = int(max_seconds * SAMPLE_RATE)
         try:
             for frame in container.decode(stream):
+                _check(stop)
                 for resampled in resampler.resample(frame):
                     out.append(resampled.to_ndarray().reshape(-1))
+                if account is not None:
+                    account(out.size / SAMPLE_RATE)
                 if out.size > limit:
                     raise too_long(out.size / SAMPLE_RATE, max_seconds)
             for resampled in resampler.resample(None):
                 out.append(resampled.to_ndarray().reshape(-1))
-        except AudioError:
+        except (AudioError, Cancelled):
             raise
         except Exception as exc:
             raise AudioError(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 from collections.abc import AsyncIterator, Mapping
@@ -10,9 +9,10 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import Request
 
-from . import metrics, speech
+from . import fields as request_fields
+from . import speech
 from . import vllm_adapter as vllm
-from .audio import AudioError, decode
+from .decoding import decode_audio
 from .errors import ApiError
 
 if TYPE_CHECKING:
@@ -37,15 +37,30 @@ def _reject_system(messages: list[Any]) -> None:
             )
 
 
+PART_TYPES = ("text", "input_audio")
+
+
 def _audio_parts(messages: list[Any]) -> list[tuple[str, dict[str, Any]]]:
-    """(param path, input_audio dict) of every audio part, in order."""
+    """(param path, input_audio dict) of every audio part, in order. Only text and
+    input_audio parts are taken: an audio_url (or image_url, file...) part would make the
+    engine fetch an address from inside the cluster, outside the audio limits."""
     found: list[tuple[str, dict[str, Any]]] = []
     for i, message in enumerate(messages):
         content = message.get("content") if isinstance(message, Mapping) else None
         if not isinstance(content, list):
             continue
         for j, part in enumerate(content):
-            if isinstance(part, dict) and part.get("type") == "input_audio":
+            kind = part.get("type") if isinstance(part, dict) else None
+            if kind not in PART_TYPES:
+                raise ApiError(
+                    400,
+                    f"messages[{i}].content[{j}] is a {kind!r} part: this server takes "
+                    "'text' and 'input_audio' parts only (send the audio itself, base64 "
+                    "in input_audio.data, not a URL)",
+                    code="unsupported_content_part",
+                    param=f"messages[{i}].content[{j}]",
+                )
+            if kind == "input_audio":
                 audio = part.get("input_audio")
                 param = f"messages[{i}].content[{j}].input_audio"
                 if not isinstance(audio, dict) or not isinstance(audio.get("data"), str):
@@ -59,7 +74,7 @@ def _audio_parts(messages: list[Any]) -> list[tuple[str, dict[str, Any]]]:
     return found
 
 
-def _normalize_audio(parts: list[tuple[str, dict[str, Any]]], max_seconds: float) -> None:
+async def _normalize_audio(parts: list[tuple[str, dict[str, Any]]], max_seconds: float) -> None:
     """Decode each audio once, check the total length, and hand the engine 16 kHz WAV
     (so it neither decodes a compressed format again nor resamples)."""
     if len(parts) > MAX_AUDIOS:
@@ -78,11 +93,7 @@ def _normalize_audio(parts: list[tuple[str, dict[str, Any]]], max_seconds: float
             raise ApiError(
                 400, f"{param}.data is not valid base64: {exc}", "invalid_audio", param
             ) from exc
-        try:
-            clip = decode(data, max_seconds)
-        except AudioError as exc:
-            raise ApiError.from_audio(exc, param) from exc
-        metrics.observe_decode(clip.decode_seconds, clip.duration)
+        clip = await decode_audio(data, max_seconds, param)
         total += clip.duration
         if total > max_seconds:
             raise ApiError(
@@ -117,9 +128,8 @@ async def run(
     if not isinstance(messages, list) or not messages:
         raise ApiError(400, "'messages' must be a non-empty list", "invalid_field", "messages")
     _reject_system(messages)
-    await asyncio.to_thread(
-        _normalize_audio, _audio_parts(messages), model.options.max_chat_audio_seconds
-    )
+    request_fields.chat(body)
+    await _normalize_audio(_audio_parts(messages), model.options.max_chat_audio_seconds)
     try:
         request = vllm.chat_request(with_defaults(body, model.name))
     except vllm.RequestInvalid as exc:

@@ -1,20 +1,26 @@
-"""ASGI middleware in front of every HTTP inference route: admission (429 when full, 503
-while draining), request metrics, and cancellation when the client disconnects (so the
-engine stops working for nobody and the slot frees at once)."""
+"""ASGI middleware in front of every HTTP inference route, in this order: the body is read
+in full (``body``: 413 over the limit, 408 when it stalls, bytes from a budget), then a slot
+is taken (``admission``: 429 when full, 503 while draining), then the route runs with
+request metrics, its decoded audio drawn from a budget of seconds, and cancellation when the
+client disconnects (the engine stops working for nobody). Errors are in the route's own
+shape: OpenAI's for the OpenAI routes, KServe's ``{"error": ...}`` for v1 and v2."""
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
+import json
 import re
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
+from . import body as bodies
 from . import metrics
 from .admission import Admission, Draining, Overloaded
-from .errors import error_body
+from .budgets import Budget, TooBig
+from .errors import ApiError, error_body
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -34,9 +40,17 @@ ROUTES = (
 
 @dataclass
 class RequestInfo:
-    """Filled in while a request runs: the task it turned out to be."""
+    """Filled in while a request runs: the task it turned out to be, and the seconds of
+    decoded audio it holds."""
 
     task: str = ""
+    audio: Budget | None = None
+    audio_held: float = 0.0
+
+    def release_audio(self) -> None:
+        if self.audio is not None and self.audio_held:
+            self.audio.release(self.audio_held)
+        self.audio_held = 0.0
 
 
 CURRENT: contextvars.ContextVar[RequestInfo | None] = contextvars.ContextVar(
@@ -50,6 +64,32 @@ def set_task(task: str) -> None:
         info.task = task
 
 
+async def hold_audio(info: RequestInfo | None, seconds: float, param: str) -> None:
+    """Reserve ``seconds`` more of decoded audio for a request (waiting while the replica's
+    budget is short); released when the request ends."""
+    if info is None or info.audio is None:
+        return
+    try:
+        await info.audio.reserve(seconds)
+    except TooBig as exc:
+        raise ApiError(
+            413,
+            f"{param}: {seconds:.0f} s of audio is more than this server decodes at once "
+            f"({exc.total:.0f} s, --max-decoded-audio-seconds): send shorter audio",
+            code="audio_too_long",
+            param=param,
+        ) from None
+    info.audio_held += seconds
+
+
+def trim_audio(info: RequestInfo | None, reserved: float, actual: float) -> None:
+    """Give back what a request reserved beyond the audio it decoded to."""
+    if info is None or info.audio is None or actual >= reserved:
+        return
+    info.audio.release(reserved - actual)
+    info.audio_held -= reserved - actual
+
+
 def classify(method: str, path: str) -> tuple[str, str] | None:
     if method != "POST":
         return None
@@ -59,10 +99,29 @@ def classify(method: str, path: str) -> tuple[str, str] | None:
     return None
 
 
+@dataclass(frozen=True)
+class BodyLimits:
+    """The largest body of each endpoint (bytes) and how long a body may pause."""
+
+    sizes: Mapping[str, int]
+    what: Mapping[str, str]
+    idle_timeout: float
+
+
 class Gate:
-    def __init__(self, app: ASGIApp, admission: Admission):
+    def __init__(
+        self,
+        app: ASGIApp,
+        admission: Admission,
+        limits: BodyLimits,
+        body_budget: Budget,
+        audio_budget: Budget,
+    ):
         self.app = app
         self.admission = admission
+        self.limits = limits
+        self.body_budget = body_budget
+        self.audio_budget = audio_budget
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         route = (
@@ -82,19 +141,39 @@ class Gate:
             await send(message)
 
         started = time.perf_counter()
-        info = RequestInfo(task=task)
+        info = RequestInfo(task=task, audio=self.audio_budget)
         token = CURRENT.set(info)
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        body: bodies.Body | None = None
         try:
+            body = await bodies.read(
+                receive,
+                headers,
+                self.limits.sizes[endpoint],
+                self.limits.what[endpoint],
+                self.limits.idle_timeout,
+                self.body_budget,
+            )
             async with self.admission.slot():
-                if await _cancel_on_disconnect(self.app, scope, receive, tracked_send):
+                replayed = bodies.replay(body, receive)
+                if await _cancel_on_disconnect(self.app, scope, replayed, tracked_send):
                     status["code"] = 499  # client closed the request (nginx's convention)
+        except bodies.BodyError as exc:
+            metrics.REJECTED.labels(reason=exc.code).inc()
+            await reply(send, endpoint, exc.status, exc.message, exc.code, {"connection": "close"})
+            status["code"] = exc.status
+        except bodies.ClientGone:
+            status["code"] = 499
         except Overloaded as exc:
-            await _reply(send, 429, str(exc), "overloaded", {"retry-after": str(exc.retry_after)})
+            await reply(send, endpoint, 429, str(exc), "overloaded", {"retry-after": "1"})
             status["code"] = 429
         except Draining as exc:
-            await _reply(send, 503, str(exc), "draining", {"retry-after": "1"})
+            await reply(send, endpoint, 503, str(exc), "draining", {"retry-after": "1"})
             status["code"] = 503
         finally:
+            info.release_audio()
+            if body is not None:
+                self.body_budget.release(body.size)
             CURRENT.reset(token)
             metrics.REQUESTS.labels(endpoint=endpoint, code=str(status["code"])).inc()
             if status["code"] < 300:
@@ -140,14 +219,24 @@ async def _cancel_on_disconnect(app: ASGIApp, scope: Scope, receive: Receive, se
         reader.cancel()
 
 
-async def _reply(send: Send, status: int, message: str, code: str, headers: dict[str, str]) -> None:
-    import json
+def kserve_error(message: str) -> dict[str, Any]:
+    """KServe's v1 and v2 (Open Inference Protocol) error body."""
+    return {"error": message}
 
-    body = json.dumps(error_body(status, message, code, None)).encode()
+
+async def reply(
+    send: Send, endpoint: str, status: int, message: str, code: str, headers: dict[str, str]
+) -> None:
+    shaped = (
+        error_body(status, message, code, None)
+        if endpoint.startswith("openai")
+        else kserve_error(message)
+    )
+    data = json.dumps(shaped).encode()
     raw_headers = [
         (b"content-type", b"application/json"),
-        (b"content-length", str(len(body)).encode()),
+        (b"content-length", str(len(data)).encode()),
     ]
     raw_headers += [(k.encode(), v.encode()) for k, v in headers.items()]
     await send({"type": "http.response.start", "status": status, "headers": raw_headers})
-    await send({"type": "http.response.body", "body": body})
+    await send({"type": "http.response.body", "body": data})

@@ -13,8 +13,10 @@ from kserve.protocol.grpc.interceptors import ExceptionToStatusInterceptor
 
 from . import gate, metrics
 from .admission import Admission, Draining, Overloaded
+from .budgets import Budget
 from .errors import ApiError
 
+REPOSITORY = ("/RepositoryIndex", "/RepositoryModelLoad", "/RepositoryModelUnload")
 STATUS = {
     400: grpc.StatusCode.INVALID_ARGUMENT,
     404: grpc.StatusCode.NOT_FOUND,
@@ -25,17 +27,24 @@ STATUS = {
 
 
 class GrpcGate(ExceptionToStatusInterceptor):  # type: ignore[misc]
-    def __init__(self, admission: Admission):
+    def __init__(self, admission: Admission, audio_budget: Budget):
         super().__init__()
         self.admission = admission
+        self.audio_budget = audio_budget
 
     async def intercept(
         self, method: Callable[..., Any], request: Any, context: Any, method_name: str
     ) -> Any:
+        if method_name.endswith(REPOSITORY):
+            await context.abort(
+                grpc.StatusCode.UNIMPLEMENTED,
+                "this server has no model-repository API: the model is loaded with the "
+                "process and unloaded with it (restart the replica instead)",
+            )
         if not method_name.endswith("/ModelInfer"):
             return await super().intercept(method, request, context, method_name)
         started = time.perf_counter()
-        info = gate.RequestInfo()
+        info = gate.RequestInfo(audio=self.audio_budget)
         token = gate.CURRENT.set(info)
         code = grpc.StatusCode.OK
         try:
@@ -53,6 +62,7 @@ class GrpcGate(ExceptionToStatusInterceptor):  # type: ignore[misc]
             code = context.code() or grpc.StatusCode.UNKNOWN
             raise
         finally:
+            info.release_audio()
             gate.CURRENT.reset(token)
             metrics.REQUESTS.labels(endpoint="grpc_infer", code=code.name).inc()
             if code == grpc.StatusCode.OK:

@@ -12,7 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from . import speech
+from . import fields, speech
+from .decoding import decode_audio
 from .errors import ApiError
 from .tasks import all_or_nothing
 
@@ -85,7 +86,16 @@ def _b64(value: object, where: str) -> bytes:
         raise _bad(f"{where} is not valid base64: {exc}", where) from exc
 
 
-def parse_v1(body: Mapping[str, Any]) -> list[SpeechInput]:
+def _at_most(count: int, limit: int, what: str) -> None:
+    if count > limit:
+        raise _bad(
+            f"{count} {what} in one request: this server takes at most {limit} "
+            "(--max-inputs): send them in several requests",
+            what,
+        )
+
+
+def parse_v1(body: Mapping[str, Any], max_inputs: int) -> list[SpeechInput]:
     """``{"instances": [{"audio": {"b64": ...}, "task", "language", "prompt"}, ...]}``."""
     instances = body.get("instances")
     if not isinstance(instances, list) or not instances:
@@ -94,6 +104,7 @@ def parse_v1(body: Mapping[str, Any]) -> list[SpeechInput]:
             '{"audio": {"b64": "..."}, "task": "transcribe"}',
             "instances",
         )
+    _at_most(len(instances), max_inputs, "instances")
     out = []
     for i, instance in enumerate(instances):
         where = f"instances[{i}]"
@@ -115,7 +126,7 @@ def parse_v1(body: Mapping[str, Any]) -> list[SpeechInput]:
 
 
 def parse_v2(
-    inputs: Sequence[tuple[str, Sequence[Any]]], parameters: Mapping[str, Any]
+    inputs: Sequence[tuple[str, Sequence[Any]]], parameters: Mapping[str, Any], max_inputs: int
 ) -> list[SpeechInput]:
     """Open Inference Protocol: ``(name, elements)`` per input tensor. ``audio`` elements
     are file bytes (or base64 strings from JSON); the other BYTES inputs, of length N or 1,
@@ -132,6 +143,7 @@ def parse_v2(
         raise _bad(
             'the request needs an input named "audio" (BYTES, one element per file)', "inputs"
         )
+    _at_most(len(audios), max_inputs, "audio elements")
     bad_params = sorted(set(parameters) - set(SETTINGS) - {"binary_data_output"})
     if bad_params:
         raise _bad(
@@ -152,7 +164,12 @@ def parse_v2(
                         name,
                     )
                 value = values[i if len(values) > 1 else 0]
-                settings[name] = value.decode() if isinstance(value, bytes) else value
+                if isinstance(value, bytes):
+                    try:
+                        value = value.decode()
+                    except UnicodeDecodeError:
+                        raise _bad(f"input {name!r} is not UTF-8 text", name) from None
+                settings[name] = value
         out.append(SpeechInput(audio, where, settings))
     return out
 
@@ -200,10 +217,11 @@ def split_bytes_tensor(raw: bytes, where: str) -> list[bytes]:
 
 
 async def _one(model: VoxtralModel, item: SpeechInput) -> dict[str, Any]:
+    item.settings = fields.speech(item.settings, form=False)
     task = item.task
     speech.check_fields(item.settings, model.serving.languages)
     limit = speech.audio_limit(model, item.settings)
-    clip = await speech.decode_audio(item.audio, limit, item.where)
+    clip = await decode_audio(item.audio, limit, item.where)
     result = await speech.run(model, task, clip, item.settings)
     assert isinstance(result, dict)
     out = {
@@ -247,7 +265,10 @@ def v2_rest_tensors(
         if not isinstance(tensor, dict):
             raise _bad(f"{name} must be an object", name)
         datatype = tensor.get("datatype")
-        raw_size = (tensor.get("parameters") or {}).get("binary_data_size")
+        tensor_parameters = tensor.get("parameters") or {}
+        if not isinstance(tensor_parameters, dict):
+            raise _bad(f"{name}: 'parameters' must be an object", name)
+        raw_size = tensor_parameters.get("binary_data_size")
         if raw_size is not None:
             size = byte_count(raw_size, f"{name}: binary_data_size")
             chunk = binary[offset : offset + size]

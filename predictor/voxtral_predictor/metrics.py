@@ -38,6 +38,14 @@ REJECTED = Counter(
     "Inference requests refused before processing, by reason",
     ["reason"],
 )
+BODY_BYTES = Gauge(
+    "voxtral_request_body_bytes_buffered",
+    "Bytes of request bodies held in memory (read before admission, kept until done)",
+)
+AUDIO_HELD = Gauge(
+    "voxtral_decoded_audio_seconds_held",
+    "Seconds of decoded audio that requests hold (reserved from each file's header first)",
+)
 DECODE_SECONDS = Histogram(
     "voxtral_audio_decode_seconds",
     "Time to decode and resample one audio input",

@@ -109,6 +109,7 @@ class VoxtralModel(kserve.Model):  # type: ignore[misc]
             items = inference.parse_v2(
                 inference.request_tensors(payload.inputs),
                 inference.plain_parameters(payload.parameters),
+                self.options.max_inputs,
             )
             results = await inference.run(self, items)
             return InferResponse(
@@ -119,9 +120,14 @@ class VoxtralModel(kserve.Model):  # type: ignore[misc]
                     for name, data in inference.v2_outputs(results)
                 ],
             )
-        return {"predictions": await inference.run(self, inference.parse_v1(payload))}
+        items = inference.parse_v1(payload, self.options.max_inputs)
+        return {"predictions": await inference.run(self, items)}
 
     def engine_alive(self) -> bool:
+        """False once the engine has failed, died or been stopped: the process is of no use
+        any more and must be replaced (liveness)."""
+        if self.phase in ("failed", "stopped"):
+            return False
         return self._engine is None or not vllm.engine_dead(self._engine)
 
     async def healthy(self) -> bool:

@@ -44,6 +44,10 @@ class Options:
     chunk_concurrency: int = 32
     max_concurrency: int = 256  # vLLM's max_num_seqs on GPU (BENCHMARKS.md, GPU section)
     max_queue: int = 512
+    max_inputs: int = 16
+    body_timeout: float = 30.0
+    max_buffered_mb: float = 2048.0
+    max_decoded_audio_seconds: float = 28800.0
     drain_timeout: float = 30.0
     warmup: bool = True
     access_log: bool = True
@@ -56,6 +60,11 @@ class Options:
     @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * MiB)
+
+    @property
+    def max_json_body_bytes(self) -> int:
+        """A JSON body carrying --max-upload-mb of audio as base64, and room for the rest."""
+        return -(-self.max_upload_bytes * 4 // 3) + MiB
 
 
 def _bool(text: str) -> bool:
@@ -97,6 +106,13 @@ _HELP: dict[str, tuple[Callable[[str], Any], str]] = {
     "chunk_concurrency": (int, "chunks of one recording in the engine at once"),
     "max_concurrency": (int, "inference requests processed at once; more wait in the queue"),
     "max_queue": (int, "requests that may wait for a slot; beyond, 429 / RESOURCE_EXHAUSTED"),
+    "max_inputs": (int, "audio inputs in one request: KServe v1 instances, v2 elements"),
+    "body_timeout": (float, "seconds a request body may pause before it is refused with "
+                     "408; a body is read in full before the request takes a slot"),
+    "max_buffered_mb": (float, "MiB of request bodies held in memory at once; more uploads "
+                        "wait (their sockets are not read)"),
+    "max_decoded_audio_seconds": (float, "seconds of decoded audio all requests hold at "
+                                  "once (16 kHz PCM: 115 MB an hour); more wait"),
     "drain_timeout": (float, "seconds SIGTERM waits for admitted requests before exiting"),
     "warmup": (_bool, "run a synthetic transcription before reporting ready"),
     "access_log": (_bool, "log one line per HTTP request"),
@@ -154,6 +170,10 @@ _LEAST: dict[str, float] = {
     "chunk_concurrency": 1,
     "max_concurrency": 1,
     "max_queue": 0,
+    "max_inputs": 1,
+    "body_timeout": 0.1,
+    "max_buffered_mb": 1,
+    "max_decoded_audio_seconds": 1,
     "drain_timeout": 0,
 }
 

@@ -22,17 +22,18 @@ from kserve.protocol.model_repository_extension import ModelRepositoryExtension
 from kserve.protocol.rest.server import RESTServer
 from timing_asgi import TimingMiddleware
 
-from . import errors
+from . import errors, metrics
 from .admission import Admission
-from .gate import Gate
+from .budgets import Budget
+from .gate import BodyLimits, Gate
 from .grpc_gate import GrpcGate
 from .model import VoxtralModel
 from .options import Options
 from .routes import kserve_v2, openai
 
 log = logging.getLogger(__name__)
-GRPC_MAX_MESSAGE_BYTES = 512 << 20  # a 30-minute WAV fits
 WATCHDOG_SECONDS = 1.0
+FORM_OVERHEAD_BYTES = 1 << 20  # multipart framing and the small fields around the file
 
 
 class VoxtralDataPlane(DataPlane):  # type: ignore[misc]
@@ -57,8 +58,37 @@ class _HttpServer(uvicorn.Server):
         yield  # the Predictor owns SIGTERM/SIGINT
 
 
+def body_limits(options: Options) -> BodyLimits:
+    """One upload limit on every route: --max-upload-mb of audio, as a multipart file or
+    as base64 in JSON, and a little room for the rest of the request."""
+    upload, json_body = options.max_upload_bytes + FORM_OVERHEAD_BYTES, options.max_json_body_bytes
+    form = "--max-upload-mb, and 1 MiB for the form"
+    as_json = "--max-upload-mb of audio as base64, and 1 MiB for the JSON"
+    return BodyLimits(
+        sizes={
+            "openai_transcriptions": upload,
+            "openai_translations": upload,
+            "openai_chat": json_body,
+            "v1_predict": json_body,
+            "v2_infer": json_body,
+        },
+        what={
+            "openai_transcriptions": form,
+            "openai_translations": form,
+            "openai_chat": as_json,
+            "v1_predict": as_json,
+            "v2_infer": as_json,
+        },
+        idle_timeout=options.body_timeout,
+    )
+
+
 def build_app(
-    model: VoxtralModel, dataplane: DataPlane, admission: Admission, options: Options
+    model: VoxtralModel,
+    dataplane: DataPlane,
+    admission: Admission,
+    options: Options,
+    budgets: tuple[Budget, Budget],
 ) -> FastAPI:
     """KServe's FastAPI app with our routes first (they win on shared paths), behind the
     gate that admits, counts and cancels inference requests."""
@@ -75,11 +105,23 @@ def build_app(
         options.http_port,
     )
     rest.create_application()  # KServe's v1/v2 routes, /metrics, its error handlers
+    # No model-repository API: loading and unloading are the pod's lifecycle, not a
+    # client's (an unauthenticated unload would leave a live, never-ready replica).
+    app.router.routes = [
+        r for r in app.router.routes if "/repository/" not in str(getattr(r, "path", ""))
+    ]
     errors.install_quiet_health(app)
     # KServe's timing middleware only logs latencies (2 % of the API process's CPU under
     # load); our own metrics measure requests instead.
     app.user_middleware = [m for m in app.user_middleware if m.cls is not TimingMiddleware]
-    app.add_middleware(Gate, admission=admission)
+    body_budget, audio_budget = budgets
+    app.add_middleware(
+        Gate,
+        admission=admission,
+        limits=body_limits(options),
+        body_budget=body_budget,
+        audio_budget=audio_budget,
+    )
     return app
 
 
@@ -92,8 +134,12 @@ class Predictor:
         registry = ModelRepository()
         registry.update(model)
         self.admission = Admission(options.max_concurrency, options.max_queue)
+        self.body_budget = Budget(options.max_buffered_mb * (1 << 20), metrics.BODY_BYTES)
+        self.audio_budget = Budget(options.max_decoded_audio_seconds, metrics.AUDIO_HELD)
         self.dataplane = VoxtralDataPlane(model, registry, self.admission)
-        self.app = build_app(model, self.dataplane, self.admission, options)
+        self.app = build_app(
+            model, self.dataplane, self.admission, options, (self.body_budget, self.audio_budget)
+        )
         self.http = _HttpServer(
             uvicorn.Config(
                 self.app,
@@ -113,10 +159,11 @@ class Predictor:
     def _grpc_server(self) -> Any:
         server = aio.server(
             futures.ThreadPoolExecutor(max_workers=4),
-            interceptors=(GrpcGate(self.admission),),
+            interceptors=(GrpcGate(self.admission, self.audio_budget),),
             options=[
-                ("grpc.max_send_message_length", GRPC_MAX_MESSAGE_BYTES),
-                ("grpc.max_receive_message_length", GRPC_MAX_MESSAGE_BYTES),
+                # the upload limit of every route; gRPC answers RESOURCE_EXHAUSTED beyond it
+                ("grpc.max_receive_message_length", self.options.max_upload_bytes + (1 << 20)),
+                ("grpc.max_send_message_length", 64 << 20),
             ],
         )
         servicer = InferenceServicer(

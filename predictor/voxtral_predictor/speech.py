@@ -13,17 +13,16 @@ from fastapi import Request
 
 from . import gate, longform, metrics, subtitles
 from . import vllm_adapter as vllm
-from .audio import AudioError, Clip, decode, too_long
+from .audio import Clip, too_long
 from .errors import ApiError
 from .subtitles import Segment
 
 if TYPE_CHECKING:
     from .model import VoxtralModel
 
-RESPONSE_FORMATS = ("json", "text", "verbose_json", "srt", "vtt")
 PLAIN_FORMATS = ("text", "srt", "vtt")  # answered as text/plain
-CHUNKING = ("auto", "always", "never")
-OURS = frozenset({"task", "chunking"})  # our fields that are not vLLM request fields
+# our fields, not vLLM request fields (segments are ours: Voxtral has no timestamps)
+OURS = frozenset({"task", "chunking", "timestamp_granularities"})
 Task = vllm.Task
 
 
@@ -39,16 +38,7 @@ def check_model(model: VoxtralModel, requested: object) -> None:
 
 
 def check_fields(fields: Mapping[str, Any], languages: Mapping[str, str]) -> None:
-    """Reject what vLLM would reject less clearly (or crash on), naming allowed values."""
-    for name, allowed in (("response_format", RESPONSE_FORMATS), ("chunking", CHUNKING)):
-        value = fields.get(name, allowed[0])
-        if value not in allowed:
-            raise ApiError(
-                400,
-                f"unknown {name} {value!r}: use one of {', '.join(allowed)}",
-                code=f"invalid_{name}",
-                param=name,
-            )
+    """After ``fields.speech``: the language, which only the engine's model knows."""
     language = fields.get("language")
     if language not in (None, "") and language not in languages:
         raise ApiError(
@@ -65,16 +55,6 @@ def audio_limit(model: VoxtralModel, fields: Mapping[str, Any]) -> float:
     if fields.get("chunking") == "never":
         return model.options.max_audio_seconds
     return max(model.options.max_audio_seconds, model.options.max_long_audio_seconds)
-
-
-async def decode_audio(data: bytes, max_seconds: float, param: str = "file") -> Clip:
-    """Decode in a worker thread: decoding is CPU work the event loop must not wait on."""
-    try:
-        clip = await asyncio.to_thread(decode, data, max_seconds)
-    except AudioError as exc:
-        raise ApiError.from_audio(exc, param) from exc
-    metrics.observe_decode(clip.decode_seconds, clip.duration)
-    return clip
 
 
 async def run(

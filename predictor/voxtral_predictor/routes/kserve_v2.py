@@ -40,7 +40,8 @@ def router(model: VoxtralModel) -> APIRouter:
         if not isinstance(header, dict):
             raise ApiError(400, "the body must be a JSON object", code="invalid_json")
         tensors, parameters = inference.v2_rest_tensors(header, raw[length:])
-        results = await inference.run(model, inference.parse_v2(tensors, parameters))
+        items = inference.parse_v2(tensors, parameters, model.options.max_inputs)
+        results = await inference.run(model, items)
         return inference.v2_response(model.name, str(header.get("id") or uuid.uuid4()), results)
 
     return api

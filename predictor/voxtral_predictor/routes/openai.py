@@ -12,12 +12,12 @@ from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from starlette.datastructures import UploadFile
 
 from .. import chat, speech
+from .. import fields as request_fields
+from ..decoding import decode_audio
 from ..errors import ApiError
 from ..model import VoxtralModel
 
 PREFIXES = ("/v1", "/openai/v1")
-# multipart framing and the small form fields around the file
-FORM_OVERHEAD_BYTES = 1 << 20
 _READ = 1 << 20
 
 
@@ -47,9 +47,6 @@ async def read_upload(upload: UploadFile, limit: int) -> bytes:
 
 async def _speech(request: Request, model: VoxtralModel, task: speech.Task) -> Response:
     limit = model.options.max_upload_bytes
-    declared = int(request.headers.get("content-length") or 0)
-    if declared > limit + FORM_OVERHEAD_BYTES:
-        raise _too_large(declared, limit)
     content_type = request.headers.get("content-type", "")
     if not content_type.startswith("multipart/form-data"):
         raise ApiError(
@@ -66,18 +63,37 @@ async def _speech(request: Request, model: VoxtralModel, task: speech.Task) -> R
             code="missing_file",
             param="file",
         )
-    fields: dict[str, Any] = {k: v for k, v in form.multi_items() if k != "file"}
+    fields = request_fields.speech(_form_values(form), form=True)
     speech.check_model(model, fields.get("model"))
     speech.check_fields(fields, model.serving.languages)
-    clip = await speech.decode_audio(
-        await read_upload(upload, limit), speech.audio_limit(model, fields)
-    )
+    clip = await decode_audio(await read_upload(upload, limit), speech.audio_limit(model, fields))
     result = await speech.run(model, task, clip, fields, request)
     if isinstance(result, AsyncIterator):
         return StreamingResponse(result, media_type="text/event-stream")
     if fields.get("response_format") in speech.PLAIN_FORMATS:
         return PlainTextResponse(result["text"])
     return JSONResponse(result)
+
+
+def _form_values(form: Any) -> dict[str, Any]:
+    """The form's fields but the file: one value each, or a list for a list field (sent
+    repeated, with or without the [] of `timestamp_granularities[]`)."""
+    values: dict[str, Any] = {}
+    for key in form:
+        if key == "file":
+            continue
+        name = key.removesuffix("[]")
+        items = form.getlist(key)
+        if any(not isinstance(item, str) for item in items):
+            raise ApiError(400, f"{name}: must be a text field, not a file", "invalid_field", name)
+        field = request_fields.SPEECH.get(name)
+        if field is not None and field.kind == "list":
+            values[name] = [*values.get(name, []), *items]
+        elif len(items) > 1 or name in values:
+            raise ApiError(400, f"{name}: given more than once", "invalid_field", name)
+        else:
+            values[name] = items[0]
+    return values
 
 
 def router(model: VoxtralModel) -> APIRouter:
