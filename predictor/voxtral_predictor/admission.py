@@ -44,6 +44,9 @@ class Admission:
         self._waiters: deque[asyncio.Future[None]] = deque()
         self._idle = asyncio.Event()
         self._idle.set()
+        # Set when the drain has waited --drain-timeout: streams still running end with an
+        # error event (transcript_events.until_stopped) before the server stops.
+        self.stopping = asyncio.Event()
 
     @property
     def queued(self) -> int:

@@ -45,6 +45,13 @@ class Budget:
                     self._waiters.remove(waiter)
         self._set(self.used + amount)
 
+    def try_reserve(self, amount: float) -> bool:
+        """Take ``amount`` if the pool has it now."""
+        if self.used + amount > self.total:
+            return False
+        self._set(self.used + amount)
+        return True
+
     def release(self, amount: float) -> None:
         self._set(max(0.0, self.used - amount))
         waiters, self._waiters = self._waiters, []

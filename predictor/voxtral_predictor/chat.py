@@ -14,6 +14,7 @@ from . import speech
 from . import vllm_adapter as vllm
 from .decoding import decode_audio
 from .errors import ApiError
+from .speech_engine import call_engine
 
 if TYPE_CHECKING:
     from .model import VoxtralModel
@@ -134,4 +135,4 @@ async def run(
         request = vllm.chat_request(with_defaults(body, model.name))
     except vllm.RequestInvalid as exc:
         raise ApiError(400, str(exc), code="invalid_field", param=exc.param) from exc
-    return await speech.call_engine(vllm.chat(serving, request, raw_request))
+    return await call_engine(vllm.chat(serving, request, raw_request))

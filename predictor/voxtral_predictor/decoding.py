@@ -8,49 +8,32 @@ nothing counts."""
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import threading
 
 from . import gate, metrics
-from .audio import AudioError, Cancelled, Clip, decode
+from .audio import AudioError, Clip, decode
 from .errors import ApiError
-
-STEP_SECONDS = 60.0  # decoded audio is reserved a minute at a time
-POLL_SECONDS = 0.25
 
 
 class _Hold:
-    """Called from the decoding thread with the seconds decoded so far: reserves more
-    from the budget (on the event loop) when they pass what is held."""
+    """Called from the decoding thread with the seconds decoded so far: takes more from
+    the replica's budget (on the event loop) when they pass what is held. Never waits:
+    a budget that is short refuses the request (429), one that the request alone would
+    pass refuses it for good (413), so that requests never hold part of the budget while
+    waiting for the rest (two of them could wait on each other forever)."""
 
-    def __init__(
-        self,
-        info: gate.RequestInfo | None,
-        loop: asyncio.AbstractEventLoop,
-        stop: threading.Event,
-        param: str,
-    ):
+    def __init__(self, info: gate.RequestInfo | None, loop: asyncio.AbstractEventLoop, param: str):
         self.info = info
         self.loop = loop
-        self.stop = stop
         self.param = param
         self.reserved = 0.0
 
     def __call__(self, decoded: float) -> None:
-        while decoded > self.reserved:
+        if decoded > self.reserved:
             future = asyncio.run_coroutine_threadsafe(
-                gate.hold_audio(self.info, STEP_SECONDS, self.param), self.loop
+                gate.take_audio(self.info, self.reserved, decoded, self.param), self.loop
             )
-            while True:
-                try:
-                    future.result(timeout=POLL_SECONDS)
-                    break
-                except concurrent.futures.TimeoutError:
-                    if self.stop.is_set():
-                        if not future.cancel():
-                            future.result()  # it got its seconds meanwhile: they count
-                        raise Cancelled() from None
-            self.reserved += STEP_SECONDS
+            self.reserved = future.result()
 
 
 async def decode_audio(data: bytes, max_seconds: float, param: str = "file") -> Clip:
@@ -58,7 +41,7 @@ async def decode_audio(data: bytes, max_seconds: float, param: str = "file") -> 
     info = gate.CURRENT.get()
     loop = asyncio.get_running_loop()
     stop = threading.Event()
-    hold = _Hold(info, loop, stop, param)
+    hold = _Hold(info, loop, param)
     work = loop.run_in_executor(None, decode, data, max_seconds, stop, hold)
     try:
         clip = await asyncio.shield(work)

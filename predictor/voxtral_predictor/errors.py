@@ -41,7 +41,8 @@ class ApiError(Exception):
 
     @classmethod
     def from_audio(cls, exc: AudioError, param: str = "file") -> ApiError:
-        return cls(exc.status, exc.message, exc.code, param)
+        headers = {"Retry-After": "1"} if exc.status == 429 else None
+        return cls(exc.status, exc.message, exc.code, param, headers)
 
 
 def error_body(status: int, message: str, code: str, param: str | None) -> dict[str, Any]:
@@ -49,14 +50,46 @@ def error_body(status: int, message: str, code: str, param: str | None) -> dict[
     return {"error": {"message": message, "type": kind, "param": param, "code": code}}
 
 
-async def _api_error_handler(_: Request, exc: Exception) -> JSONResponse:
+def kserve_route(path: str) -> bool:
+    """KServe's v1 (/v1/models/NAME:predict...) and v2 (/v2/...) routes, whose errors are
+    {"error": "<message>"}; every other route here is OpenAI's."""
+    return path.startswith("/v2/") or (path.startswith("/v1/models/") and ":" in path)
+
+
+def shaped(path: str, error: ApiError) -> JSONResponse:
+    body = {"error": error.message} if kserve_route(path) else error.body()
+    return JSONResponse(body, status_code=error.status, headers=error.headers)
+
+
+async def _api_error_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
-    return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
+    return shaped(request.url.path, exc)
 
 
-async def _audio_error_handler(_: Request, exc: Exception) -> JSONResponse:
+async def _audio_error_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AudioError)
-    return JSONResponse(ApiError.from_audio(exc).body(), status_code=exc.status)
+    return shaped(request.url.path, ApiError.from_audio(exc))
+
+
+async def _http_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's and Starlette's own errors (405, a malformed multipart body...) in the
+    route's shape, not as {"detail": ...}."""
+    from starlette.exceptions import HTTPException
+
+    assert isinstance(exc, HTTPException)
+    status = exc.status_code
+    code = {404: "not_found", 405: "method_not_allowed"}.get(status, "invalid_request")
+    return shaped(request.url.path, ApiError(status, str(exc.detail), code))
+
+
+async def _validation_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    from fastapi.exceptions import RequestValidationError
+
+    assert isinstance(exc, RequestValidationError)
+    first = exc.errors()[0] if exc.errors() else {}
+    where = ".".join(str(p) for p in first.get("loc", ()))
+    message = f"{where}: {first.get('msg', 'invalid request')}".strip(": ")
+    return shaped(request.url.path, ApiError(400, message, "invalid_request", where or None))
 
 
 async def _not_ready_handler(_: Request, exc: Exception) -> JSONResponse:
@@ -68,6 +101,16 @@ async def _not_ready_handler(_: Request, exc: Exception) -> JSONResponse:
 def install(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error_handler)
     app.add_exception_handler(AudioError, _audio_error_handler)
+
+
+def install_shapes(app: FastAPI) -> None:
+    """After KServe registered its handlers: HTTP and validation errors in each route's
+    shape (KServe's for v1/v2 keep theirs)."""
+    from fastapi.exceptions import RequestValidationError
+    from starlette.exceptions import HTTPException
+
+    app.add_exception_handler(HTTPException, _http_error_handler)
+    app.add_exception_handler(RequestValidationError, _validation_error_handler)
 
 
 def install_quiet_health(app: FastAPI) -> None:

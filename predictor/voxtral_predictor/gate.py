@@ -19,8 +19,9 @@ from typing import Any
 from . import body as bodies
 from . import metrics
 from .admission import Admission, Draining, Overloaded
-from .budgets import Budget, TooBig
-from .errors import ApiError, error_body
+from .audio import AudioError
+from .budgets import Budget
+from .errors import error_body
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -46,6 +47,7 @@ class RequestInfo:
     task: str = ""
     audio: Budget | None = None
     audio_held: float = 0.0
+    stopping: asyncio.Event | None = None
 
     def release_audio(self) -> None:
         if self.audio is not None and self.audio_held:
@@ -53,6 +55,7 @@ class RequestInfo:
         self.audio_held = 0.0
 
 
+AUDIO_STEP_SECONDS = 60.0  # decoded audio is taken from the budget a minute at a time
 CURRENT: contextvars.ContextVar[RequestInfo | None] = contextvars.ContextVar(
     "voxtral_request", default=None
 )
@@ -64,22 +67,34 @@ def set_task(task: str) -> None:
         info.task = task
 
 
-async def hold_audio(info: RequestInfo | None, seconds: float, param: str) -> None:
-    """Reserve ``seconds`` more of decoded audio for a request (waiting while the replica's
-    budget is short); released when the request ends."""
+async def take_audio(info: RequestInfo | None, held: float, decoded: float, param: str) -> float:
+    """For a request that holds ``held`` seconds of decoded audio and has decoded
+    ``decoded``: take more from the replica's budget (at least ``step`` seconds, so that
+    the budget is not asked at every block) and return what it holds now; or refuse it,
+    413 when the request alone passes the whole budget, 429 when others hold too much of
+    it now."""
     if info is None or info.audio is None:
-        return
-    try:
-        await info.audio.reserve(seconds)
-    except TooBig as exc:
-        raise ApiError(
-            413,
-            f"{param}: {seconds:.0f} s of audio is more than this server decodes at once "
-            f"({exc.total:.0f} s, --max-decoded-audio-seconds): send shorter audio",
+        return decoded
+    budget = info.audio
+    if decoded > budget.total:
+        raise AudioError(
+            f"{param}: the audio is longer than this server decodes for one request "
+            f"({budget.total:.0f} s, --max-decoded-audio-seconds): send shorter audio",
             code="audio_too_long",
-            param=param,
-        ) from None
-    info.audio_held += seconds
+            status=413,
+        )
+    more = min(max(AUDIO_STEP_SECONDS, decoded - held), budget.total - held)
+    if not budget.try_reserve(more):
+        metrics.REJECTED.labels(reason="audio_budget").inc()
+        raise AudioError(
+            f"server busy: the requests running hold {budget.used:.0f} s of decoded audio, "
+            f"its limit (--max-decoded-audio-seconds {budget.total:.0f}): retry after a "
+            "moment",
+            code="overloaded",
+            status=429,
+        )
+    info.audio_held += more
+    return held + more
 
 
 def trim_audio(info: RequestInfo | None, reserved: float, actual: float) -> None:
@@ -88,6 +103,12 @@ def trim_audio(info: RequestInfo | None, reserved: float, actual: float) -> None
         return
     info.audio.release(reserved - actual)
     info.audio_held -= reserved - actual
+
+
+def stopping() -> asyncio.Event | None:
+    """Set when the server stops before the current request's stream has ended."""
+    info = CURRENT.get()
+    return info.stopping if info is not None else None
 
 
 def classify(method: str, path: str) -> tuple[str, str] | None:
@@ -141,7 +162,7 @@ class Gate:
             await send(message)
 
         started = time.perf_counter()
-        info = RequestInfo(task=task, audio=self.audio_budget)
+        info = RequestInfo(task=task, audio=self.audio_budget, stopping=self.admission.stopping)
         token = CURRENT.set(info)
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         body: bodies.Body | None = None

@@ -16,7 +16,7 @@ from .admission import Admission, Draining, Overloaded
 from .budgets import Budget
 from .errors import ApiError
 
-REPOSITORY = ("/RepositoryIndex", "/RepositoryModelLoad", "/RepositoryModelUnload")
+REPOSITORY = ("/RepositoryModelLoad", "/RepositoryModelUnload")
 STATUS = {
     400: grpc.StatusCode.INVALID_ARGUMENT,
     404: grpc.StatusCode.NOT_FOUND,

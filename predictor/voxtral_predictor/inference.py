@@ -269,6 +269,11 @@ def v2_rest_tensors(
         if not isinstance(tensor_parameters, dict):
             raise _bad(f"{name}: 'parameters' must be an object", name)
         raw_size = tensor_parameters.get("binary_data_size")
+        shape = tensor.get("shape")
+        if not isinstance(shape, list) or not all(
+            isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape
+        ):
+            raise _bad(f"{name}: 'shape' must be a list of whole numbers >= 0, got {shape!r}", name)
         if raw_size is not None:
             size = byte_count(raw_size, f"{name}: binary_data_size")
             chunk = binary[offset : offset + size]
@@ -276,14 +281,18 @@ def v2_rest_tensors(
                 raise _bad(f"{name}: binary_data_size {size} runs past the body", name)
             offset += size
             if datatype == "BYTES":
-                tensors.append((name, split_bytes_tensor(chunk, name)))
+                elements = split_bytes_tensor(chunk, name)
+                _shape_holds(name, shape, len(elements))
+                tensors.append((name, elements))
             elif datatype == "UINT8" and name == "audio":
+                _shape_holds(name, shape, len(chunk))
                 tensors.append((name, [chunk]))  # one audio file as raw bytes
             else:
                 raise _bad(f"{name}: binary data must be BYTES (or UINT8 for one audio)", name)
         elif isinstance(tensor.get("data"), list):
             if datatype != "BYTES":
                 raise _bad(f"{name}: datatype must be BYTES, got {datatype!r}", name)
+            _shape_holds(name, shape, len(tensor["data"]))
             tensors.append((name, tensor["data"]))
         else:
             raise _bad(f"{name} needs 'data' or parameters.binary_data_size", name)
@@ -293,12 +302,63 @@ def v2_rest_tensors(
     return tensors, parameters
 
 
-def v2_response(model_name: str, request_id: str, results: list[dict[str, Any]]) -> dict[str, Any]:
-    return {
-        "model_name": model_name,
-        "id": request_id,
-        "outputs": [
-            {"name": name, "datatype": "BYTES", "shape": [len(data)], "data": data}
-            for name, data in v2_outputs(results)
-        ],
-    }
+def _shape_holds(name: str, shape: Sequence[int], count: int) -> None:
+    size = 1
+    for dim in shape:
+        size *= dim
+    if size != count:
+        raise _bad(f"{name}: shape {list(shape)} holds {size} elements, the data {count}", name)
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """The outputs a v2 request asks for (None: all), and which of them in binary."""
+
+    names: tuple[str, ...] | None
+    binary: frozenset[str]
+
+
+def requested_outputs(
+    requested: object, parameters: Mapping[str, Any], model_outputs: Sequence[str]
+) -> Wanted:
+    """A v2 request's ``outputs``: names the model has (400 otherwise), each possibly
+    with ``parameters.binary_data``; the request's ``binary_data_output`` is the default."""
+    every_binary = parameters.get("binary_data_output") is True
+    if requested is None:
+        return Wanted(None, frozenset(model_outputs) if every_binary else frozenset())
+    if not isinstance(requested, list):
+        raise _bad("'outputs' must be a list of {\"name\": ...}", "outputs")
+    names, binary = [], set()
+    for i, item in enumerate(requested):
+        name = item.get("name") if isinstance(item, dict) else None
+        if name not in model_outputs:
+            raise _bad(
+                f"outputs[{i}]: unknown output {name!r}: this model gives "
+                f"{', '.join(model_outputs)}",
+                "outputs",
+            )
+        names.append(str(name))
+        own = (item.get("parameters") or {}).get("binary_data")
+        if own is True or (own is None and every_binary):
+            binary.add(str(name))
+    return Wanted(tuple(names), frozenset(binary))
+
+
+def v2_response(
+    model_name: str, request_id: str, results: list[dict[str, Any]], wanted: Wanted
+) -> tuple[dict[str, Any], bytes]:
+    """The JSON header of a v2 response and the binary data that follows it (empty unless
+    an output is asked for in binary: BYTES elements length-prefixed)."""
+    outputs, binary = [], b""
+    for name, data in v2_outputs(results):
+        if wanted.names is not None and name not in wanted.names:
+            continue
+        output: dict[str, Any] = {"name": name, "datatype": "BYTES", "shape": [len(data)]}
+        if name in wanted.binary:
+            raw = b"".join(struct.pack("<I", len(b)) + b for b in (s.encode() for s in data))
+            output["parameters"] = {"binary_data_size": len(raw)}
+            binary += raw
+        else:
+            output["data"] = data
+        outputs.append(output)
+    return {"model_name": model_name, "id": request_id, "outputs": outputs}, binary

@@ -9,10 +9,9 @@ buffer: a chunk's WAV exists only while its engine request runs, and at most
 from __future__ import annotations
 
 import asyncio
-import json
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -23,12 +22,15 @@ from .tasks import all_or_nothing
 
 FRAME_SECONDS = 0.02
 FRAME = int(SAMPLE_RATE * FRAME_SECONDS)  # 320 samples
-SILENCE_FLOOR_DB = -55.0  # quieter than this is silence, whatever the recording
-DYNAMIC_RANGE_DB = 35.0  # this far below the loud parts is a pause
+DYNAMIC_RANGE_DB = 35.0  # this far below the loud parts is a pause...
+NOISE_MARGIN_DB = 6.0  # ...or this close above the recording's own quiet parts...
+LEAST_DIP_DB = 10.0  # ...but never closer than this to the loud parts
+SKIP_BELOW_DB = -70.0  # a chunk quieter than this throughout holds nothing to hear
 LEVEL_BLOCK = 600 * SAMPLE_RATE  # levels are computed 10 minutes at a time
 
 Levels = npt.NDArray[np.float32]
-Engine = Callable[[bytes], Awaitable[str]]
+T = TypeVar("T")
+Engine = Callable[[bytes], Awaitable[T]]
 
 
 @dataclass(frozen=True)
@@ -83,11 +85,35 @@ def levels(pcm: Pcm) -> Levels:
     return out
 
 
+def quiet_threshold(frame_levels: Levels) -> float:
+    """The level under which a frame is a pause, relative to the recording's own levels:
+    its noise floor (10th percentile) and its loud parts (95th percentile of the frames
+    that stand out of the floor), so a recording spoken at -60 dBFS has pauses too. A
+    recording with nothing standing out (one steady tone, or all silence) has none."""
+    floor = float(np.percentile(frame_levels, 10))
+    active = frame_levels[frame_levels > floor + NOISE_MARGIN_DB]
+    if active.size == 0:
+        return floor - NOISE_MARGIN_DB
+    loud = float(np.percentile(active, 95))
+    return min(max(floor + NOISE_MARGIN_DB, loud - DYNAMIC_RANGE_DB), loud - LEAST_DIP_DB)
+
+
 def quiet_mask(frame_levels: Levels) -> npt.NDArray[np.bool_]:
     if frame_levels.size == 0:
         return np.zeros(0, dtype=bool)
-    loud = float(np.percentile(frame_levels, 95))
-    return frame_levels < max(SILENCE_FLOOR_DB, loud - DYNAMIC_RANGE_DB)
+    return frame_levels < quiet_threshold(frame_levels)
+
+
+def silent_mask(frame_levels: Levels) -> npt.NDArray[np.bool_]:
+    """Frames with nothing to hear: below SKIP_BELOW_DB and quiet for the recording (or
+    the whole recording is below it). Only chunks silent throughout are skipped, so quiet
+    speech always reaches the engine."""
+    if frame_levels.size == 0:
+        return np.zeros(0, dtype=bool)
+    below = frame_levels < SKIP_BELOW_DB
+    if below.all():
+        return below
+    return below & (frame_levels < quiet_threshold(frame_levels))
 
 
 def _best_pause(quiet: npt.NDArray[np.bool_], lo: int, hi: int, min_frames: int) -> int | None:
@@ -104,8 +130,15 @@ def _best_pause(quiet: npt.NDArray[np.bool_], lo: int, hi: int, min_frames: int)
     return lo + int((starts[best] + ends[best]) // 2)
 
 
-def plan(total: int, quiet: npt.NDArray[np.bool_], policy: Policy) -> list[Chunk]:
-    """Chunks covering samples [0, total): pure, given the frames' quiet mask."""
+def plan(
+    total: int,
+    quiet: npt.NDArray[np.bool_],
+    policy: Policy,
+    silent: npt.NDArray[np.bool_] | None = None,
+) -> list[Chunk]:
+    """Chunks covering samples [0, total): pure, given the frames' quiet mask (where to
+    cut) and silent mask (what to skip; the quiet mask when not given)."""
+    silent = quiet if silent is None else silent
     target = int(policy.target / FRAME_SECONDS)
     search = int(policy.search / FRAME_SECONDS)
     overlap = int(policy.overlap / FRAME_SECONDS)
@@ -127,7 +160,7 @@ def plan(total: int, quiet: npt.NDArray[np.bool_], policy: Policy) -> list[Chunk
             index=i,
             start=a * FRAME,
             end=min(b * FRAME, total),
-            silent=bool(quiet[a:b].all()),
+            silent=bool(silent[a:b].all()),
             hard_cut=hard,
         )
         for i, (a, b, hard) in enumerate(bounds)
@@ -135,7 +168,8 @@ def plan(total: int, quiet: npt.NDArray[np.bool_], policy: Policy) -> list[Chunk
 
 
 def split(pcm: Pcm, policy: Policy) -> list[Chunk]:
-    return plan(len(pcm), quiet_mask(levels(pcm)), policy)
+    frame_levels = levels(pcm)
+    return plan(len(pcm), quiet_mask(frame_levels), policy, silent_mask(frame_levels))
 
 
 def should_chunk(chunking: str, fmt: str, duration: float, policy: Policy) -> bool:
@@ -148,67 +182,73 @@ def should_chunk(chunking: str, fmt: str, duration: float, policy: Policy) -> bo
     return duration > policy.target or fmt in TIMESTAMPED
 
 
-def _segment(chunk: Chunk, text: str) -> Segment:
-    return Segment(chunk.index, chunk.start_s, chunk.end_s, text.strip())
-
-
-async def _text(pcm: Pcm, chunk: Chunk, engine: Engine, slots: asyncio.Semaphore) -> str:
+async def _run(pcm: Pcm, chunk: Chunk, engine: Engine[T], slots: asyncio.Semaphore) -> T | None:
     if chunk.silent:
-        return ""  # nothing to hear: no engine work
+        return None  # nothing to hear: no engine work
     async with slots:
         return await engine(pcm_wav(pcm[chunk.start : chunk.end]))
 
 
-async def transcribe(
-    pcm: Pcm, chunks: Sequence[Chunk], engine: Engine, concurrency: int
-) -> list[Segment]:
-    """Every chunk, at most ``concurrency`` in the engine at once; segments in order.
-    Cancelling the caller cancels (and so aborts) every chunk still running."""
+async def run_all(
+    pcm: Pcm, chunks: Sequence[Chunk], engine: Engine[T], concurrency: int
+) -> list[T | None]:
+    """Every chunk, at most ``concurrency`` in the engine at once; results in order (None
+    for a silent chunk). Cancelling the caller cancels (and so aborts) every chunk."""
     slots = asyncio.Semaphore(concurrency)
-    texts = await all_or_nothing(_text(pcm, c, engine, slots) for c in chunks)
-    return [_segment(c, t) for c, t in zip(chunks, texts, strict=True)]
+    return await all_or_nothing(_run(pcm, c, engine, slots) for c in chunks)
 
 
-async def stream(
-    pcm: Pcm,
-    chunks: Sequence[Chunk],
-    engine: Engine,
-    concurrency: int,
-    model: str,
-    request_id: str,
-) -> AsyncIterator[str]:
-    """Server-sent events, one per segment in timeline order, as soon as it and all its
-    predecessors are done (a later chunk that finishes first waits)."""
+async def in_order(
+    pcm: Pcm, chunks: Sequence[Chunk], engine: Engine[T], concurrency: int
+) -> AsyncIterator[tuple[Chunk, T | None]]:
+    """Each chunk's result in timeline order, as soon as it and all its predecessors are
+    done (a later chunk that finishes first waits)."""
     slots = asyncio.Semaphore(concurrency)
-    tasks = [asyncio.ensure_future(_text(pcm, c, engine, slots)) for c in chunks]
-    created = int(time.time())
-    spoken = False
+    tasks = [asyncio.ensure_future(_run(pcm, c, engine, slots)) for c in chunks]
     try:
         for chunk, task in zip(chunks, tasks, strict=True):
-            try:
-                segment = _segment(chunk, await task)
-            except Exception as exc:  # the response has started: report in the stream
-                error = {
-                    "message": f"chunk {chunk.index} ({chunk.start_s:.1f}-"
-                    f"{chunk.end_s:.1f} s) failed: {exc}",
-                    "type": "server_error",
-                    "param": None,
-                    "code": getattr(exc, "code", "chunk_failed"),
-                }
-                yield f"data: {json.dumps({'error': error})}\n\n"
-                break
-            delta = (" " if spoken and segment.text else "") + segment.text
-            spoken = spoken or bool(segment.text)
-            event = {
-                "id": request_id,
-                "object": "transcription.chunk",
-                "created": created,
-                "model": model,
-                "choices": [{"delta": {"content": delta}}],
-                "segment": segment.as_dict(),
-            }
-            yield f"data: {json.dumps(event)}\n\n"
-        yield "data: [DONE]\n\n"
+            yield chunk, await task
     finally:
         for task in tasks:
             task.cancel()
+
+
+class Stitcher:
+    """Chunks' texts into segments on the original timeline. After a hard cut the next
+    chunk began ``overlap`` s early and may repeat the words of that second: they are
+    dropped, and its segment starts where the previous one ended (cues never overlap)."""
+
+    def __init__(self) -> None:
+        self._previous: Chunk | None = None
+        self._previous_text = ""
+
+    def segment(self, chunk: Chunk, text: str) -> Segment:
+        text = text.strip()
+        start = chunk.start_s
+        previous = self._previous
+        if previous is not None and previous.hard_cut:
+            start = max(start, previous.end_s)
+            text = without_repeat(self._previous_text, text)
+        self._previous, self._previous_text = chunk, text
+        return Segment(chunk.index, start, chunk.end_s, text)
+
+
+def stitch(chunks: Sequence[Chunk], texts: Sequence[str]) -> list[Segment]:
+    stitcher = Stitcher()
+    return [stitcher.segment(c, t) for c, t in zip(chunks, texts, strict=True)]
+
+
+def _word(text: str) -> str:
+    return "".join(ch for ch in text.lower() if ch.isalnum())
+
+
+def without_repeat(before: str, text: str, most: int = 12) -> str:
+    """``text`` without its first words when they repeat the last words of ``before``
+    (compared without case and punctuation; the longest such run, at most ``most``)."""
+    tail = [_word(w) for w in before.split()][-most:]
+    words = text.split()
+    head = [_word(w) for w in words[:most]]
+    for size in range(min(len(tail), len(head)), 0, -1):
+        if tail[-size:] == head[:size] and any(head[:size]):
+            return " ".join(words[size:])
+    return text

@@ -44,7 +44,7 @@ BODY_BYTES = Gauge(
 )
 AUDIO_HELD = Gauge(
     "voxtral_decoded_audio_seconds_held",
-    "Seconds of decoded audio that requests hold (reserved from each file's header first)",
+    "Seconds of decoded audio that requests hold (reserved a minute at a time as it decodes)",
 )
 DECODE_SECONDS = Histogram(
     "voxtral_audio_decode_seconds",

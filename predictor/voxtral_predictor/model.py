@@ -111,6 +111,9 @@ class VoxtralModel(kserve.Model):  # type: ignore[misc]
                 inference.plain_parameters(payload.parameters),
                 self.options.max_inputs,
             )
+            requested = [{"name": o.name} for o in payload.request_outputs or []] or None
+            names = [o["name"] for o in inference.OUTPUTS]
+            wanted = inference.requested_outputs(requested, {}, names)
             results = await inference.run(self, items)
             return InferResponse(
                 response_id=payload.id or str(uuid.uuid4()),
@@ -118,6 +121,7 @@ class VoxtralModel(kserve.Model):  # type: ignore[misc]
                 infer_outputs=[
                     InferOutput(name, [len(data)], "BYTES", data)
                     for name, data in inference.v2_outputs(results)
+                    if wanted.names is None or name in wanted.names
                 ],
             )
         items = inference.parse_v1(payload, self.options.max_inputs)

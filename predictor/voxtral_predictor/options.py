@@ -112,7 +112,8 @@ _HELP: dict[str, tuple[Callable[[str], Any], str]] = {
     "max_buffered_mb": (float, "MiB of request bodies held in memory at once; more uploads "
                         "wait (their sockets are not read)"),
     "max_decoded_audio_seconds": (float, "seconds of decoded audio all requests hold at "
-                                  "once (16 kHz PCM: 115 MB an hour); more wait"),
+                                  "once (16 kHz PCM: 115 MB an hour); a request that would "
+                                  "pass it is refused: 429 (or 413 if alone it would)"),
     "drain_timeout": (float, "seconds SIGTERM waits for admitted requests before exiting"),
     "warmup": (_bool, "run a synthetic transcription before reporting ready"),
     "access_log": (_bool, "log one line per HTTP request"),

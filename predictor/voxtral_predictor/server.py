@@ -33,6 +33,7 @@ from .routes import kserve_v2, openai
 
 log = logging.getLogger(__name__)
 WATCHDOG_SECONDS = 1.0
+STREAM_GOODBYE_SECONDS = 0.5  # for streams to send their last event before the stop
 FORM_OVERHEAD_BYTES = 1 << 20  # multipart framing and the small fields around the file
 
 
@@ -111,6 +112,7 @@ def build_app(
         r for r in app.router.routes if "/repository/" not in str(getattr(r, "path", ""))
     ]
     errors.install_quiet_health(app)
+    errors.install_shapes(app)
     # KServe's timing middleware only logs latencies (2 % of the API process's CPU under
     # load); our own metrics measure requests instead.
     app.user_middleware = [m for m in app.user_middleware if m.cls is not TimingMiddleware]
@@ -196,6 +198,8 @@ class Predictor:
                 self.options.drain_timeout,
                 self.admission.running,
             )
+            self.admission.stopping.set()  # running streams end with an error event
+            await asyncio.sleep(STREAM_GOODBYE_SECONDS)
         self.http.should_exit = True
 
     def _engine_started(self, task: asyncio.Task[None]) -> None:

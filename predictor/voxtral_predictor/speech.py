@@ -5,16 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from fastapi import Request
 
 from . import gate, longform, metrics, subtitles
+from . import transcript_events as events
 from . import vllm_adapter as vllm
 from .audio import Clip, too_long
 from .errors import ApiError
+from .speech_engine import Delta, Engine, Said
 from .subtitles import Segment
 
 if TYPE_CHECKING:
@@ -64,18 +65,34 @@ async def run(
     fields: Mapping[str, Any],
     raw_request: Request | None = None,
 ) -> dict[str, Any] | AsyncIterator[str]:
-    """Transcribe or translate ``clip``. Returns vLLM's response as a dict (``text``,
-    usage...) or, with ``stream``, an async iterator of server-sent-event lines."""
+    """Transcribe or translate ``clip`` (fields already checked by ``fields.speech``).
+    Returns the response body as a dict or, with ``stream``, server-sent-event lines."""
     serving = model.serving
     gate.set_task(task)
     values = {k: v for k, v in fields.items() if v is not None and v != "" and k not in OURS}
     values.setdefault("model", model.name)
     values.setdefault("temperature", 0.0)  # the model card's advice for transcription
-    fmt = str(values.get("response_format", "json"))
+    fmt = str(values.pop("response_format", "json"))
+    stream = bool(values.pop("stream", False))
+    usage = bool(values.pop("stream_include_usage", False))
+    values.pop("stream_continuous_usage_stats", None)
+    engine = Engine(model, task, values, raw_request)
+    engine.check()
+    language = _language_name(values.get("language"), serving.languages)
     policy = model.options.chunk_policy
     started = time.perf_counter()
     if longform.should_chunk(str(fields.get("chunking") or "auto"), fmt, clip.duration, policy):
-        result = await _chunked(model, serving, task, clip, values, policy)
+        chunks = await asyncio.to_thread(longform.split, clip.pcm, policy)
+        concurrency = model.options.chunk_concurrency
+        if stream:
+            deltas = _segment_deltas(clip, chunks, engine, concurrency, usage)
+            return _observed(events.transcript(deltas, usage), task, clip.duration, started)
+
+        async def text(wav: bytes) -> str:
+            return (await engine.text(wav)).text
+
+        said = await longform.run_all(clip.pcm, chunks, text, concurrency)
+        segments = longform.stitch(chunks, [s or "" for s in said])
     else:
         if clip.duration > model.options.max_audio_seconds:
             raise ApiError.from_audio(
@@ -85,79 +102,49 @@ async def run(
                     " (or send chunking=auto to transcribe it in parts)",
                 )
             )
-        if fmt in subtitles.TIMESTAMPED:  # chunking=never: one segment
-            values["response_format"] = "json"
-        request = _speech_request(task, values)
-        result = await call_engine(
-            vllm.speech_to_text(serving, task, clip.wav, request, raw_request)
-        )
-        if fmt in subtitles.TIMESTAMPED and isinstance(result, dict):
-            segment = Segment(0, 0.0, clip.duration, str(result["text"]).strip())
-            result = subtitles.render(fmt, task, values.get("language"), clip.duration, [segment])
-    if isinstance(result, dict):
-        metrics.observe_audio(task, clip.duration, time.perf_counter() - started)
-        return result
-    return _observed_stream(result, task, clip.duration, started)
+        if stream:
+            lines = events.transcript(engine.deltas(clip.wav), usage)
+            return _observed(lines, task, clip.duration, started)
+        whole = await engine.text(clip.wav)
+        segments = [Segment(0, 0.0, clip.duration, whole.text)]
+    temperature = float(values.get("temperature", 0.0))
+    result = subtitles.render(fmt, task, language, clip.duration, segments, temperature)
+    metrics.observe_audio(task, clip.duration, time.perf_counter() - started)
+    return result
 
 
-async def _chunked(
-    model: VoxtralModel,
-    serving: vllm.Serving,
-    task: Task,
+def _language_name(code: object, languages: Mapping[str, str]) -> str:
+    """OpenAI's verbose_json names the language (english); Voxtral does not say which it
+    detected, so without a `language` field it is "unknown"."""
+    if not isinstance(code, str) or not code:
+        return "unknown"
+    return str(languages.get(code, code)).lower()
+
+
+async def _segment_deltas(
     clip: Clip,
-    values: dict[str, Any],
-    policy: longform.Policy,
-) -> dict[str, Any] | AsyncIterator[str]:
-    """A long recording in chunks; every chunk is one ordinary engine request. The fields
-    are checked once, before any work: a bad one is a 400, never a failed stream."""
-    whole = _speech_request(task, values)
-    stream = bool(getattr(whole, "stream", False))
-    # stream and the output format apply to the whole; each chunk is a plain json answer
-    per_chunk = whole.model_copy(update={"stream": False, "response_format": "json"})
-    request_id = f"trsc-{uuid.uuid4().hex}"
+    chunks: Sequence[longform.Chunk],
+    engine: Engine,
+    concurrency: int,
+    usage: bool,
+) -> AsyncIterator[Delta]:
+    """A long recording's segments in order, as text deltas (with the segment's times)."""
+    stitcher = longform.Stitcher()
+    spoken = False
 
-    async def engine(wav: bytes) -> str:
-        result = await call_engine(
-            vllm.speech_to_text(serving, task, wav, per_chunk.model_copy(), None)
-        )
-        assert isinstance(result, dict)
-        return str(result["text"])
+    async def said(wav: bytes) -> Said:
+        return await engine.text(wav, tokens=usage)
 
-    chunks = await asyncio.to_thread(longform.split, clip.pcm, policy)
-    concurrency = model.options.chunk_concurrency
-    if stream:
-        return longform.stream(clip.pcm, chunks, engine, concurrency, model.name, request_id)
-    segments = await longform.transcribe(clip.pcm, chunks, engine, concurrency)
-    fmt = str(values.get("response_format", "json"))
-    return subtitles.render(fmt, task, values.get("language"), clip.duration, segments)
+    async for chunk, answer in longform.in_order(clip.pcm, chunks, said, concurrency):
+        segment = stitcher.segment(chunk, answer.text if answer else "")
+        text = (" " if spoken and segment.text else "") + segment.text
+        spoken = spoken or bool(segment.text)
+        yield Delta(text, usage=answer, segment=segment.as_dict())
 
 
-async def _observed_stream(
+async def _observed(
     stream: AsyncIterator[str], task: str, audio_seconds: float, started: float
 ) -> AsyncIterator[str]:
     async for line in stream:
         yield line
     metrics.observe_audio(task, audio_seconds, time.perf_counter() - started)
-
-
-async def call_engine(call: Awaitable[Any]) -> dict[str, Any] | AsyncIterator[str]:
-    """Await a vLLM serving call; its rejections become ApiErrors with vLLM's message."""
-    try:
-        result = await call
-    except (ValueError, TypeError) as exc:
-        status, body = vllm.error_from_exception(exc)
-        raise ApiError(status, body["error"]["message"], code="engine_rejected") from exc
-    failed = vllm.error_of(result)
-    if failed is not None:
-        status, body = failed
-        raise ApiError(status, body["error"]["message"], code="engine_rejected")
-    if vllm.is_stream(result):
-        return result  # type: ignore[no-any-return]
-    return vllm.dump(result)
-
-
-def _speech_request(task: Task, values: Mapping[str, Any]) -> Any:
-    try:
-        return vllm.speech_request(task, values)
-    except vllm.RequestInvalid as exc:
-        raise ApiError(400, str(exc), code="invalid_field", param=exc.param) from exc

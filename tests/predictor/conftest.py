@@ -16,7 +16,7 @@ def limited(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
     server = start_predictor(
         tiny_model, tmp_path_factory.mktemp("limited"),
         "--max-audio-seconds", "5", "--max-chat-audio-seconds", "6", "--max-upload-mb", "0.5",
-        "--max-long-audio-seconds", "20", "--warmup", "false", "--enable-grpc", "false",
+        "--max-long-audio-seconds", "20", "--warmup", "false",
     )  # fmt: skip
     yield server
     stop_predictor(server)
@@ -24,10 +24,23 @@ def limited(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
 
 @pytest.fixture(scope="session")
 def narrow(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Predictor]:
-    """One request at a time, one queued."""
+    """One request at a time, one queued; a body may pause 2 s."""
     server = start_predictor(
         tiny_model, tmp_path_factory.mktemp("narrow"),
-        "--max-concurrency", "1", "--max-queue", "1", "--warmup", "false",
+        "--max-concurrency", "1", "--max-queue", "1", "--body-timeout", "2", "--warmup", "false",
+    )  # fmt: skip
+    yield server
+    stop_predictor(server)
+
+
+@pytest.fixture(scope="session")
+def budgeted(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Predictor]:
+    """A small budget of decoded audio (300 s for all requests at once) and of inputs per
+    request (2), so that bombs need no hours of audio."""
+    server = start_predictor(
+        tiny_model, tmp_path_factory.mktemp("budgeted"),
+        "--max-decoded-audio-seconds", "300", "--max-inputs", "2", "--warmup", "false",
+        "--enable-grpc", "false",
     )  # fmt: skip
     yield server
     stop_predictor(server)

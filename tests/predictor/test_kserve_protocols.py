@@ -47,12 +47,12 @@ def test_v1_predict_several_instances(predictor: Predictor) -> None:
 def test_v1_bad_instances_say_which(predictor: Predictor) -> None:
     url = f"{predictor.http}/v1/models/voxtral:predict"
     r = httpx.post(url, json={"instances": [{"audio": {"b64": b64(wav())}, "speed": 2}]})
-    assert r.status_code == 400 and "unknown keys ['speed']" in r.json()["error"]["message"]
+    # KServe v1's error shape: {"error": "<message>"}
+    assert r.status_code == 400 and "unknown keys ['speed']" in r.json()["error"]
     r = httpx.post(url, json={"instances": [{"audio": {"b64": b64(b"junk" * 10)}}]})
-    assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_audio"
-    assert r.json()["error"]["param"] == "instances[0]"
+    assert r.status_code == 400 and "could not be decoded as audio" in r.json()["error"]
     r = httpx.post(url, json={"instances": [{"audio": {"b64": b64(wav())}, "task": "dance"}]})
-    assert r.status_code == 400 and "transcribe, translate" in r.json()["error"]["message"]
+    assert r.status_code == 400 and "transcribe, translate" in r.json()["error"]
     r = httpx.post(f"{predictor.http}/v1/models/nope:predict", json={"instances": []})
     assert r.status_code == 404
 
@@ -112,21 +112,22 @@ def test_v2_rest_errors(predictor: Predictor) -> None:
             "inputs": [{"name": "audio", "datatype": "BYTES", "shape": [1], "data": [b64(b"nope")]}]
         },
     )
-    assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_audio"
+    # the Open Inference Protocol's error shape: {"error": "<message>"}
+    assert r.status_code == 400 and "could not be decoded as audio" in r.json()["error"]
     r = httpx.post(
         url, json={"inputs": [{"name": "image", "datatype": "BYTES", "shape": [1], "data": ["x"]}]}
     )
-    assert r.status_code == 400 and "unknown inputs ['image']" in r.json()["error"]["message"]
+    assert r.status_code == 400 and "unknown inputs ['image']" in r.json()["error"]
     r = httpx.post(
         url, json={"inputs": [{"name": "audio", "datatype": "FP32", "shape": [1], "data": [1.0]}]}
     )
-    assert r.status_code == 400 and "BYTES" in r.json()["error"]["message"]
+    assert r.status_code == 400 and "BYTES" in r.json()["error"]
     r = httpx.post(f"{predictor.http}/v2/models/nope/infer", json={"inputs": []})
     assert r.status_code == 404
     # lengths that are not numbers are the client's mistake, named, not a 500
     r = httpx.post(url, content=b"{}", headers={"inference-header-content-length": "ten"})
     assert r.status_code == 400, r.text
-    assert "inference-header-content-length must be a whole number" in r.json()["error"]["message"]
+    assert "inference-header-content-length must be a whole number" in r.json()["error"]
     header = json.dumps({
         "inputs": [{"name": "audio", "datatype": "BYTES", "shape": [1], "parameters": {"binary_data_size": "-4"}}],
     }).encode()  # fmt: skip
@@ -134,7 +135,7 @@ def test_v2_rest_errors(predictor: Predictor) -> None:
         url, content=header, headers={"inference-header-content-length": str(len(header))}
     )
     assert r.status_code == 400, r.text
-    assert "audio: binary_data_size must be a whole number" in r.json()["error"]["message"]
+    assert "audio: binary_data_size must be a whole number" in r.json()["error"]
 
 
 def infer_request(

@@ -48,7 +48,7 @@ def test_verbose_json_segments_cut_in_silences(predictor: Predictor, recording) 
     r = transcribe(predictor, audio, response_format="verbose_json", language="en")
     assert r.status_code == 200, r.text
     body = r.json()
-    assert body["duration"] == pytest.approx(180.0, abs=0.05) and body["language"] == "en"
+    assert body["duration"] == pytest.approx(180.0, abs=0.05) and body["language"] == "english"
     segments = body["segments"]
     assert len(segments) >= 6 and [s["id"] for s in segments] == list(range(len(segments)))
     assert segments[0]["start"] == 0.0 and segments[-1]["end"] == pytest.approx(180.0, abs=0.05)
@@ -90,9 +90,19 @@ def test_streaming_emits_segments_in_order(predictor: Predictor, recording) -> N
         assert r.status_code == 200
         events = [line[6:] for line in r.iter_lines() if line.startswith("data: ")]
     assert events[-1] == "[DONE]"
-    segments = [json.loads(e)["segment"] for e in events[:-1]]
+    *deltas, done = [json.loads(e) for e in events[:-1]]
+    assert {d["type"] for d in deltas} == {"transcript.text.delta"}
+    segments = [d["segment"] for d in deltas]
     assert [s["id"] for s in segments] == list(range(len(segments))) and len(segments) >= 6
     assert all(a["end"] == b["start"] for a, b in itertools.pairwise(segments))
+    assert done["type"] == "transcript.text.done"
+    assert done["text"] == "".join(d["delta"] for d in deltas)
+    assert done["text"].split() == " ".join(s["text"] for s in segments).split()
+    usage = done["usage"]  # every chunk's tokens, summed
+    assert (
+        usage["output_tokens"] >= len(segments) and usage["input_tokens"] > usage["output_tokens"]
+    )
+    assert usage["total_tokens"] == usage["input_tokens"] + usage["output_tokens"]
 
 
 def test_chunking_modes(predictor: Predictor) -> None:

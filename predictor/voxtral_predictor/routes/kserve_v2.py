@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import json
 import uuid
-from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request, Response
 
 from .. import inference
 from ..errors import ApiError
@@ -19,9 +18,17 @@ HEADER_LENGTH = "inference-header-content-length"
 def router(model: VoxtralModel) -> APIRouter:
     api = APIRouter()
 
-    @api.post("/v2/models/{name}/infer")
     @api.post("/v2/models/{name}/versions/{version}/infer")
-    async def infer(name: str, request: Request) -> dict[str, Any]:
+    async def versioned(name: str, version: str) -> Response:
+        raise ApiError(
+            404,
+            f"model {name!r} has no version {version!r}: this server serves one model "
+            f"without versions, at /v2/models/{model.name}/infer",
+            code="model_not_found",
+        )
+
+    @api.post("/v2/models/{name}/infer")
+    async def infer(name: str, request: Request) -> Response:
         if name != model.name:
             raise ApiError(
                 404,
@@ -40,9 +47,20 @@ def router(model: VoxtralModel) -> APIRouter:
         if not isinstance(header, dict):
             raise ApiError(400, "the body must be a JSON object", code="invalid_json")
         tensors, parameters = inference.v2_rest_tensors(header, raw[length:])
+        names = [o["name"] for o in inference.OUTPUTS]
+        wanted = inference.requested_outputs(header.get("outputs"), parameters, names)
         items = inference.parse_v2(tensors, parameters, model.options.max_inputs)
         results = await inference.run(model, items)
-        return inference.v2_response(model.name, str(header.get("id") or uuid.uuid4()), results)
+        request_id = str(header.get("id") or uuid.uuid4())
+        body, binary = inference.v2_response(model.name, request_id, results, wanted)
+        text = json.dumps(body).encode()
+        if not binary:
+            return Response(text, media_type="application/json")
+        return Response(
+            text + binary,
+            media_type="application/octet-stream",
+            headers={HEADER_LENGTH: str(len(text))},
+        )
 
     return api
 

@@ -10,9 +10,12 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
+from starlette.formparsers import MultiPartException
 
-from .. import chat, speech
+from .. import chat, gate, speech
 from .. import fields as request_fields
+from .. import transcript_events as events
 from ..decoding import decode_audio
 from ..errors import ApiError
 from ..model import VoxtralModel
@@ -54,7 +57,16 @@ async def _speech(request: Request, model: VoxtralModel, task: speech.Task) -> R
             "send the audio as multipart/form-data with the file in the 'file' field",
             code="invalid_content_type",
         )
-    form = await request.form(max_files=1, max_fields=64)
+    try:
+        form = await request.form(max_files=1, max_fields=64)
+    except (HTTPException, MultiPartException) as exc:
+        detail = getattr(exc, "detail", None) or getattr(exc, "message", None) or str(exc)
+        raise ApiError(
+            400,
+            f"the multipart body could not be read ({detail}): send the audio as "
+            "multipart/form-data with one file in the 'file' field",
+            code="invalid_multipart",
+        ) from exc
     upload = form.get("file")
     if not isinstance(upload, UploadFile):
         raise ApiError(
@@ -69,7 +81,8 @@ async def _speech(request: Request, model: VoxtralModel, task: speech.Task) -> R
     clip = await decode_audio(await read_upload(upload, limit), speech.audio_limit(model, fields))
     result = await speech.run(model, task, clip, fields, request)
     if isinstance(result, AsyncIterator):
-        return StreamingResponse(result, media_type="text/event-stream")
+        lines = events.until_stopped(result, gate.stopping(), transcript_shape=True)
+        return StreamingResponse(lines, media_type="text/event-stream")
     if fields.get("response_format") in speech.PLAIN_FORMATS:
         return PlainTextResponse(result["text"])
     return JSONResponse(result)
@@ -112,7 +125,8 @@ def router(model: VoxtralModel) -> APIRouter:
         body = await _json_body(request)
         result = await chat.run(model, body, request)
         if isinstance(result, AsyncIterator):
-            return StreamingResponse(result, media_type="text/event-stream")
+            lines = events.until_stopped(result, gate.stopping(), transcript_shape=False)
+            return StreamingResponse(lines, media_type="text/event-stream")
         return JSONResponse(result)
 
     @api.get("/models")
