@@ -11,7 +11,7 @@ from .audio import AudioError
 
 _TYPES = {
     400: "invalid_request_error",
-    404: "not_found_error",
+    404: "invalid_request_error",  # as OpenAI types an unknown model or URL
     413: "invalid_request_error",
     429: "rate_limit_error",
     503: "service_unavailable_error",

@@ -181,11 +181,14 @@ def request_tensors(inputs: Sequence[Any]) -> list[tuple[str, list[Any]]]:
     for tensor in inputs:
         raw = getattr(tensor, "_raw_data", None)
         if raw is None:
-            out.append((tensor.name, list(tensor.data or [])))
+            elements = list(tensor.data or [])
         elif tensor.datatype == "BYTES":
-            out.append((tensor.name, split_bytes_tensor(raw, tensor.name)))
+            elements = split_bytes_tensor(raw, tensor.name)
         else:
-            out.append((tensor.name, [raw]))
+            elements = [raw]
+        if raw is None or tensor.datatype == "BYTES":
+            _shape_holds(tensor.name, list(tensor.shape or []), len(elements))
+        out.append((tensor.name, elements))
     return out
 
 

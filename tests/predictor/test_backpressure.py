@@ -4,6 +4,7 @@ weights never stop early)."""
 
 from __future__ import annotations
 
+import json
 import signal
 import threading
 import time
@@ -170,18 +171,48 @@ def test_dead_engine_fails_liveness_and_exits(tiny_model: Path, tmp_path: Path) 
         stop_predictor(server)
 
 
-def test_sigterm_stops_every_engine_process(tiny_model: Path, tmp_path: Path) -> None:
-    """With vLLM's engine core and worker in their own processes (as on GPUs): SIGTERM
-    ends with exit 0 and no process of the predictor left behind."""
+def _stream_lines(server: Predictor, out: list[str], started: threading.Event) -> None:
+    with httpx.stream(
+        "POST",
+        f"{server.openai_base}/audio/transcriptions",
+        files={"file": ("a.wav", wav(1.0))},
+        data={"model": "voxtral", "max_completion_tokens": "3000", "stream": "true"},
+        timeout=120,
+    ) as r:
+        for line in r.iter_lines():
+            if line.startswith("data: "):
+                out.append(line[len("data: ") :])
+                started.set()
+
+
+def test_sigterm_tells_running_streams_and_stops_every_engine_process(
+    tiny_model: Path, tmp_path: Path
+) -> None:
+    """With vLLM's engine core and worker in their own processes (as on GPUs) and a stream
+    that outlasts --drain-timeout 1: the stream ends with an error event saying why, and
+    [DONE]; SIGTERM ends with exit 0 and no process of the predictor left behind."""
     import psutil
 
     server = start_predictor(
-        tiny_model, tmp_path, "--warmup", "false", env={"VLLM_ENABLE_V1_MULTIPROCESSING": "1"}
-    )
+        tiny_model, tmp_path, "--warmup", "false", "--drain-timeout", "1",
+        env={"VLLM_ENABLE_V1_MULTIPROCESSING": "1"},
+    )  # fmt: skip
     try:
         children = psutil.Process(server.proc.pid).children(recursive=True)
         assert len(children) >= 2  # engine core and its worker
+        lines: list[str] = []
+        started = threading.Event()
+        stream = threading.Thread(target=_stream_lines, args=(server, lines, started))
+        stream.start()
+        assert started.wait(60)
         server.proc.send_signal(signal.SIGTERM)
+        stream.join(timeout=30)
+        assert not stream.is_alive()
+        assert lines[-1] == "[DONE]"
+        goodbye = json.loads(lines[-2])
+        assert goodbye["type"] == "error" and goodbye["error"]["code"] == "shutting_down"
+        assert "--drain-timeout" in goodbye["error"]["message"]
+        assert all(json.loads(x)["type"] == "transcript.text.delta" for x in lines[:-2])
         assert server.proc.wait(timeout=60) == 0
         _, alive = psutil.wait_procs(children, timeout=15)
         assert not alive, [p.pid for p in alive]

@@ -11,6 +11,7 @@ import grpc
 import httpx
 import numpy as np
 import pytest
+import tritonclient.http
 from kserve import InferenceGRPCClient, InferInput, InferRequest
 from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
 from kserve.protocol.grpc import grpc_predict_v2_pb2_grpc as pb_grpc
@@ -195,3 +196,85 @@ async def test_kserve_grpc_client(predictor: Predictor) -> None:
     texts = response.outputs[0].data
     assert len(texts) == 2 and all(texts)
     await client.close()
+
+
+def test_v2_shape_must_hold_the_data(
+    predictor: Predictor, stub: pb_grpc.GRPCInferenceServiceStub
+) -> None:
+    r = httpx.post(
+        f"{predictor.http}/v2/models/voxtral/infer",
+        json={
+            "inputs": [{"name": "audio", "datatype": "BYTES", "shape": [2], "data": [b64(wav())]}]
+        },
+    )
+    assert (
+        r.status_code == 400
+        and "audio: shape [2] holds 2 elements, the data 1" in r.json()["error"]
+    )
+    request = infer_request([wav()])
+    request.inputs[0].shape[:] = [3]
+    with pytest.raises(grpc.RpcError) as refused:
+        stub.ModelInfer(request)
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "audio: shape [3] holds 3 elements, the data 1" in (refused.value.details() or "")
+
+
+def test_v2_requested_outputs(predictor: Predictor, stub: pb_grpc.GRPCInferenceServiceStub) -> None:
+    url = f"{predictor.http}/v2/models/voxtral/infer"
+    audio = {"name": "audio", "datatype": "BYTES", "shape": [1], "data": [b64(wav())]}
+    parameters = {"max_completion_tokens": LIMIT, "response_format": "verbose_json"}
+    r = httpx.post(
+        url, json={"inputs": [audio], "parameters": parameters, "outputs": [{"name": "segments"}]}
+    )
+    assert r.status_code == 200, r.text
+    assert [o["name"] for o in r.json()["outputs"]] == ["segments"]
+    r = httpx.post(url, json={"inputs": [audio], "parameters": parameters})
+    assert [o["name"] for o in r.json()["outputs"]] == ["text", "segments"]
+    r = httpx.post(url, json={"inputs": [audio], "outputs": [{"name": "logits"}]})
+    assert r.status_code == 400
+    assert (
+        "outputs[0]: unknown output 'logits': this model gives text, segments" in r.json()["error"]
+    )
+    request = infer_request([wav()])
+    request.parameters["response_format"].string_param = "verbose_json"
+    request.outputs.add(name="text")
+    assert [o.name for o in stub.ModelInfer(request).outputs] == ["text"]
+    request.outputs.add(name="logits")
+    with pytest.raises(grpc.RpcError) as refused:
+        stub.ModelInfer(request)
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_v2_binary_outputs_with_tritons_client(predictor: Predictor) -> None:
+    """Triton's published HTTP client: BYTES audio in, the text out in binary (the
+    binary tensor extension both ways), and the segments as JSON in the same response."""
+    client = tritonclient.http.InferenceServerClient(predictor.http.removeprefix("http://"))
+    audio = tritonclient.http.InferInput("audio", [2], "BYTES")
+    audio.set_data_from_numpy(np.array([wav(), MP3], dtype=object), binary_data=True)
+    result = client.infer(
+        "voxtral",
+        [audio],
+        outputs=[
+            tritonclient.http.InferRequestedOutput("text", binary_data=True),
+            tritonclient.http.InferRequestedOutput("segments", binary_data=False),
+        ],
+        parameters={"max_completion_tokens": LIMIT, "response_format": "verbose_json"},
+    )
+    texts = result.as_numpy("text")
+    assert (
+        texts is not None and texts.shape == (2,) and all(isinstance(t, bytes) and t for t in texts)
+    )
+    assert result.get_output("text")["parameters"]["binary_data_size"] > 0
+    segments = result.as_numpy("segments")
+    assert segments is not None and json.loads(segments[0])[0]["start"] == 0.0
+    assert client.is_model_ready("voxtral")
+
+
+def test_v2_one_version_path(predictor: Predictor) -> None:
+    audio = {"name": "audio", "datatype": "BYTES", "shape": [1], "data": [b64(wav())]}
+    r = httpx.post(f"{predictor.http}/v2/models/voxtral/versions/2/infer", json={"inputs": [audio]})
+    assert r.status_code == 404
+    assert (
+        "has no version '2'" in r.json()["error"]
+        and "/v2/models/voxtral/infer" in r.json()["error"]
+    )

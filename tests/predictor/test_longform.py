@@ -18,6 +18,7 @@ from tests.conftest import Predictor
 from tests.predictor.audiofiles import encode
 from tests.predictor.helpers import busy, scrape, value, wait_for
 from tests.predictor.recordings import bursts, speech_like
+from voxtral_predictor.subtitles import MAX_CUE_SECONDS
 
 TOKENS = "3"
 
@@ -198,3 +199,43 @@ def test_cancelled_client_aborts_every_chunk(predictor: Predictor) -> None:
     wait_for(lambda: value(scrape(predictor), running[0], **running[1]) == 0, timeout=15)
     generated = value(scrape(predictor), tokens[0], **tokens[1]) - before
     assert generated < 12 * 3000 / 4  # far from what the chunks would have generated
+
+
+def test_subtitles_of_an_unbroken_tone_do_not_overlap(predictor: Predictor) -> None:
+    """40 s without a pause: a hard cut at 30 s, and the next chunk starts 1 s early. Its
+    segment starts where the first ended (what it repeats of the overlap is dropped), and
+    cues never overlap, nor last longer than subtitles do."""
+    audio = flac(bursts([(0.0, 40.0)], 40.0))
+    r = transcribe(predictor, audio, response_format="verbose_json")
+    assert r.status_code == 200, r.text
+    segments = r.json()["segments"]
+    assert [(s["start"], s["end"]) for s in segments] == [(0.0, 30.0), (30.0, 40.0)]
+    r = transcribe(predictor, audio, response_format="srt", max_completion_tokens="40")
+    assert r.status_code == 200, r.text
+    subs = list(srt.parse(r.text))
+    assert subs and subs[-1].end.total_seconds() <= 40.0
+    for a, b in itertools.pairwise(subs):
+        assert a.end <= b.start, (a, b)
+    assert all(
+        (s.end - s.start).total_seconds() <= MAX_CUE_SECONDS + 1e-3 or " " not in s.content
+        for s in subs
+    )
+
+
+def engine_requests(server: Predictor) -> float:
+    """Requests vLLM has finished, whatever their reason."""
+    samples = scrape(server).items()
+    return sum(v for (name, _), v in samples if name == "vllm:request_success_total")
+
+
+def test_a_quiet_recording_is_transcribed(predictor: Predictor) -> None:
+    """Speech at -60 dBFS, 70 s, cut in its pauses: every chunk reaches the engine (none is
+    taken for silence). What the random model says of it is no measure: it may be empty."""
+    pcm = bursts([(0.0, 24.0), (25.0, 50.0), (51.0, 70.0)], 70.0)
+    quiet = (pcm.astype(np.float32) * (0.0014 / 0.3)).astype(np.int16)
+    before = engine_requests(predictor)
+    r = transcribe(predictor, flac(quiet), response_format="verbose_json")
+    assert r.status_code == 200, r.text
+    segments = r.json()["segments"]
+    assert engine_requests(predictor) - before == 3
+    assert [(s["start"], s["end"]) for s in segments] == [(0.0, 24.5), (24.5, 50.5), (50.5, 70.0)]
