@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import numpy as np
 
 
 def arguments(doc: str | None) -> argparse.ArgumentParser:
@@ -34,6 +35,21 @@ def round_arguments(parser: argparse.ArgumentParser, requests: int, per: str, ro
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=5.0, help="clip length")
     parser.add_argument("--tokens", type=int, default=16, help="output tokens per request")
+
+
+def distinct_clips(count: int, seconds: float, seed: int = 0) -> list[bytes]:
+    """``count`` different WAV recordings of ``seconds`` (16 kHz mono): a tone at its own
+    pitch under its own noise, so that no request is served from vLLM's multimodal cache
+    (a repeated clip is, and would flatter any figure)."""
+    from voxtral_predictor.audio import tone, wav_bytes
+
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(count):
+        clip = tone(seconds, frequency=200.0 + 0.37 * i + float(rng.uniform(0, 0.3)))
+        clip = clip + rng.normal(0, 0.01, clip.size).astype(np.float32)
+        out.append(wav_bytes(clip))
+    return out
 
 
 def free_port() -> int:

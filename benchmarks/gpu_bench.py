@@ -18,6 +18,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -60,6 +61,15 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
+def _delta(event: dict[str, Any]) -> str:
+    """The text of a stream event: OpenAI's transcript.text.delta (the predictor's), or
+    vLLM's transcription.chunk (``vllm serve``, the baseline)."""
+    if event.get("type") == "transcript.text.delta":
+        return str(event.get("delta") or "")
+    choices = event.get("choices") or []
+    return str((choices[0].get("delta") or {}).get("content") or "") if choices else ""
+
+
 async def one(
     client: httpx.AsyncClient, base: str, audio: bytes, tokens: int, extra: dict[str, str]
 ) -> tuple[float, float, int] | None:
@@ -88,12 +98,11 @@ async def one(
             if not line.startswith("data: ") or line == "data: [DONE]":
                 continue
             event = json.loads(line[6:])
-            choices = event.get("choices") or []
-            if first is None and choices and (choices[0].get("delta") or {}).get("content"):
+            if first is None and _delta(event):
                 first = time.perf_counter() - started
             usage = event.get("usage")
-            if usage:
-                completion = usage.get("completion_tokens", completion)
+            if usage:  # vLLM's completion_tokens, OpenAI's output_tokens (ours)
+                completion = usage.get("completion_tokens", usage.get("output_tokens", completion))
     total = time.perf_counter() - started
     return total, first if first is not None else total, completion
 

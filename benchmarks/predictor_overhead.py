@@ -1,7 +1,9 @@
 """Our predictor against bare vLLM's OpenAI server: same machine, same model, same engine
-flags, same transcription requests. Rounds alternate between the two servers (A, B, A,
-B...) so that the machine's drift hits both alike; the ratio is the median of the paired
-per-round ratios.
+flags, same transcription requests, each of a different recording (both servers get the
+same sequence of them). Rounds alternate between the two servers (A, B, A, B...) so that
+the machine's drift hits both alike; the ratio is the median of the paired per-round
+ratios. ``--bare-api-servers`` sets vLLM's ``--api-server-count`` (run the values the
+machine allows and compare against the best).
 
     .venv/bin/python benchmarks/predictor_overhead.py            # tiny model, CPU
     .venv/bin/python benchmarks/predictor_overhead.py --model DIR --requests 200
@@ -14,6 +16,7 @@ import asyncio
 import statistics
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -23,6 +26,7 @@ from common import (
     Round,
     Server,
     arguments,
+    distinct_clips,
     drive,
     free_port,
     percentile,
@@ -32,13 +36,12 @@ from common import (
     start,
 )
 
-from voxtral_predictor.audio import tone, wav_bytes
 from voxtral_predictor.engine import vllm_cli_args, vllm_env
 from voxtral_predictor.options import Options
 from voxtral_predictor.tiny_model import write_checkpoint
 
 
-def servers(model: str, workdir: Path, extra: list[str]) -> tuple[Server, Server]:
+def servers(model: str, workdir: Path, extra: list[str], api_servers: int) -> tuple[Server, Server]:
     options = Options(model=model, max_model_len=4096)
     env = vllm_env(options, gpus=0) | {"VLLM_CACHE_ROOT": str(workdir / "cache")}
     bare_port, ours_port = free_port(), free_port()
@@ -56,11 +59,11 @@ def servers(model: str, workdir: Path, extra: list[str]) -> tuple[Server, Server
     return bare, ours
 
 
-def sender(client: httpx.AsyncClient, base: str, audio: bytes, tokens: int):  # type: ignore[no-untyped-def]
+def sender(client: httpx.AsyncClient, base: str, clips: Iterator[bytes], tokens: int):  # type: ignore[no-untyped-def]
     async def send() -> bool:
         r = await client.post(
             f"{base}/v1/audio/transcriptions",
-            files={"file": ("clip.wav", audio, "audio/wav")},
+            files={"file": ("clip.wav", next(clips), "audio/wav")},
             data={"model": "voxtral", "max_completion_tokens": str(tokens), "temperature": "0"},
         )
         return r.status_code == 200
@@ -69,19 +72,19 @@ def sender(client: httpx.AsyncClient, base: str, audio: bytes, tokens: int):  # 
 
 
 async def compare(bare: Server, ours: Server, args: argparse.Namespace) -> None:
-    audio = wav_bytes(tone(args.seconds))
     per_round = max(args.requests // args.rounds, args.concurrency)
+    clips = distinct_clips(args.concurrency + args.rounds * per_round, args.seconds)
+    feeds = {server.name: iter(clips) for server in (bare, ours)}  # each clip once per server
     results: dict[str, list[Round]] = {"bare-vllm": [], "predictor": []}
     limits = httpx.Limits(max_connections=args.concurrency * 2)
     async with httpx.AsyncClient(timeout=600, limits=limits) as client:
         for server in (bare, ours):  # warm both
-            await drive(
-                sender(client, server.base, audio, args.tokens), args.concurrency, args.concurrency
-            )
+            send = sender(client, server.base, feeds[server.name], args.tokens)
+            await drive(send, args.concurrency, args.concurrency)
         for i in range(args.rounds):
             order = (bare, ours) if i % 2 == 0 else (ours, bare)
             for server in order:
-                send = sender(client, server.base, audio, args.tokens)
+                send = sender(client, server.base, feeds[server.name], args.tokens)
                 results[server.name].append(await drive(send, per_round, args.concurrency))
     report(results, args, per_round)
 
@@ -89,7 +92,8 @@ async def compare(bare: Server, ours: Server, args: argparse.Namespace) -> None:
 def report(results: dict[str, list[Round]], args: argparse.Namespace, per_round: int) -> None:
     print(
         f"{args.rounds} rounds x {per_round} requests per server, concurrency "
-        f"{args.concurrency}, {args.seconds:g} s clips, {args.tokens} output tokens"
+        f"{args.concurrency}, {args.seconds:g} s clips (each different), {args.tokens} output "
+        "tokens"
     )
     print(f"{'server':<10} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}")
     summary = {}

@@ -26,6 +26,18 @@ def value(samples: Samples, name: str, **labels: str) -> float:
     return samples.get((name, frozenset(labels.items())), 0.0)
 
 
+def transcribe(
+    server: Predictor, audio: bytes, filename: str = "a.wav", timeout: float = 120, **data: str
+) -> httpx.Response:
+    """POST ``audio`` to the OpenAI transcription route with ``data`` as form fields."""
+    return httpx.post(
+        f"{server.openai_base}/audio/transcriptions",
+        files={"file": (filename, audio)},
+        data={"model": "voxtral", **data},
+        timeout=timeout,
+    )
+
+
 def wait_for(predicate: Callable[[], bool], timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():

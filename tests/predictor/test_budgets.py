@@ -16,6 +16,7 @@ import soundfile
 from tests.conftest import Predictor
 from tests.predictor.audiofiles import encode, wav
 from tests.predictor.helpers import busy, scrape, value, wait_for
+from tests.predictor.helpers import transcribe as post_audio
 from tests.predictor.recordings import speech_like
 
 HELD = "voxtral_decoded_audio_seconds_held"
@@ -30,15 +31,8 @@ def four_hours_of_silence() -> bytes:
     return buf.getvalue()
 
 
-def transcribe(
-    server: Predictor, audio: bytes, timeout: float = 120, **data: str
-) -> httpx.Response:
-    return httpx.post(
-        f"{server.openai_base}/audio/transcriptions",
-        files={"file": ("a.flac", audio)},
-        data={"model": "voxtral", "max_completion_tokens": "2", **data},
-        timeout=timeout,
-    )
+def transcribe(server: Predictor, audio: bytes, **data: str) -> httpx.Response:
+    return post_audio(server, audio, "a.flac", **{"max_completion_tokens": "2", **data})
 
 
 def test_audio_longer_than_the_whole_budget_is_413(
@@ -106,7 +100,7 @@ def test_an_abandoned_upload_stops_decoding(
     stops at its next block, and only then are the slot and the budget let go."""
     decodes = value(scrape(predictor), DECODES)
     with pytest.raises(httpx.ReadTimeout):
-        transcribe(predictor, four_hours_of_silence, timeout=0.3)
+        post_audio(predictor, four_hours_of_silence, "a.flac", timeout=0.3)
     wait_for(lambda: busy(predictor, 0, 0), timeout=10)
     samples = scrape(predictor)
     assert value(samples, HELD) == 0

@@ -17,6 +17,7 @@ import webvtt
 from tests.conftest import Predictor
 from tests.predictor.audiofiles import encode
 from tests.predictor.helpers import busy, scrape, value, wait_for
+from tests.predictor.helpers import transcribe as post_audio
 from tests.predictor.recordings import bursts, speech_like
 from voxtral_predictor.subtitles import MAX_CUE_SECONDS
 
@@ -36,12 +37,8 @@ def recording() -> tuple[bytes, list[tuple[float, float]]]:
 def transcribe(
     server: Predictor, audio: bytes, timeout: float = 300, **data: str
 ) -> httpx.Response:
-    return httpx.post(
-        f"{server.openai_base}/audio/transcriptions",
-        files={"file": ("long.flac", audio)},
-        data={"model": "voxtral", "max_completion_tokens": TOKENS, **data},
-        timeout=timeout,
-    )
+    fields = {"max_completion_tokens": TOKENS, **data}
+    return post_audio(server, audio, "long.flac", timeout, **fields)
 
 
 def test_verbose_json_segments_cut_in_silences(predictor: Predictor, recording) -> None:  # type: ignore[no-untyped-def]
