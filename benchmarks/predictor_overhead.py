@@ -41,7 +41,7 @@ from voxtral_predictor.options import Options
 from voxtral_predictor.tiny_model import write_checkpoint
 
 
-def servers(model: str, workdir: Path, extra: list[str], api_servers: int) -> tuple[Server, Server]:
+def servers(model: str, workdir: Path, extra: list[str]) -> tuple[Server, Server]:
     options = Options(model=model, max_model_len=4096)
     env = vllm_env(options, gpus=0) | {"VLLM_CACHE_ROOT": str(workdir / "cache")}
     bare_port, ours_port = free_port(), free_port()

@@ -1,31 +1,36 @@
 """A request's body, read in full before the request takes an admission slot: a slow or
-stalled upload holds no slot (it is answered 408 once it stalls), an upload over the limit
-is answered 413 as soon as it crosses it (whether or not it declared its length), and the
-bytes held in memory by bodies being read come out of one budget, so that many large
-uploads at once slow down (their sockets are not read) instead of filling the memory."""
+stalled upload holds no slot (it is answered 408 once it stalls, or once it trickles below
+MIN_BYTES_PER_SECOND), an upload over the limit is answered 413 as soon as it crosses it
+(whether or not it declared its length), and the bytes held in memory by bodies come out
+of one budget. The budget never makes a body wait (bodies that each hold part of it while
+waiting for the rest could wait on each other forever): a body that does not fit now is
+refused with 429, one that could never fit with 413."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .budgets import Budget, TooBig
+from .budgets import Budget
 
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 MiB = 1 << 20
+MIN_BYTES_PER_SECOND = 16 * 1024  # after the first --body-timeout seconds (128 kbit/s)
 
 
 class BodyError(Exception):
-    """The body cannot be taken: ``status`` (408, 413) and a message that says why."""
+    """The body cannot be taken: ``status`` (408, 413, 429) and a message that says why."""
 
-    def __init__(self, status: int, message: str, code: str):
+    def __init__(self, status: int, message: str, code: str, reason: str = ""):
         super().__init__(message)
         self.status = status
         self.message = message
         self.code = code
+        self.reason = reason or code  # the label of voxtral_requests_rejected_total
 
 
 class ClientGone(Exception):
@@ -39,6 +44,7 @@ class Body:
 
     chunks: list[bytes] = field(default_factory=list)
     size: int = 0
+    held: int = 0
 
 
 def too_large(size: float, limit: int, what: str) -> BodyError:
@@ -51,6 +57,39 @@ def too_large(size: float, limit: int, what: str) -> BodyError:
     )
 
 
+def _hold(budget: Budget, body: Body, upto: int, what: str) -> None:
+    """Have ``body`` hold ``upto`` bytes of the budget, or refuse it."""
+    more = upto - body.held
+    if more <= 0:
+        return
+    if upto > budget.total:
+        raise too_large(upto, int(budget.total), "--max-buffered-mb, the bodies held at once")
+    if not budget.try_reserve(more):
+        raise BodyError(
+            429,
+            f"server busy: request bodies being read hold {budget.used / MiB:.3g} MiB, its "
+            f"limit (--max-buffered-mb {budget.total / MiB:.3g}): retry after a moment",
+            "overloaded",
+            "body_budget",
+        )
+    body.held = upto
+
+
+def _stalled(idle_timeout: float, size: int, elapsed: float) -> BodyError:
+    if elapsed < idle_timeout:
+        why = f"nothing arrived for {idle_timeout:g} s (the server's --body-timeout)"
+    else:
+        why = (
+            f"it arrived at {size / max(elapsed, 1e-9) / 1024:.3g} KiB/s, under the "
+            f"{MIN_BYTES_PER_SECOND // 1024} KiB/s a body must keep after --body-timeout"
+        )
+    return BodyError(
+        408,
+        f"the request body stalled: {why}, after {size} bytes: send the whole body without pausing",
+        "body_timeout",
+    )
+
+
 async def read(
     receive: Receive,
     headers: dict[str, str],
@@ -60,41 +99,39 @@ async def read(
     budget: Budget,
 ) -> Body:
     """Read the whole body: at most ``limit`` bytes, no pause longer than ``idle_timeout``
-    between chunks, each chunk taken from ``budget`` (waiting while it is short: the
-    socket is then not read, which slows the client down). On failure the budget gets
-    back what was taken."""
+    and, once ``idle_timeout`` has passed, at least MIN_BYTES_PER_SECOND on average. A
+    declared length is taken from ``budget`` before anything is read; an undeclared one
+    as it comes. On failure the budget gets back what was taken."""
     declared = headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise too_large(int(declared), limit, what)
     body = Body()
     try:
+        if declared is not None and declared.isdigit():
+            if int(declared) > limit:
+                raise too_large(int(declared), limit, what)
+            _hold(budget, body, int(declared), what)
+        started = time.monotonic()
         while True:
+            elapsed = time.monotonic() - started
+            wait = idle_timeout
+            if elapsed >= idle_timeout:  # from now on, keep the minimum rate too
+                wait = min(wait, max(0.0, (body.size + 1) / MIN_BYTES_PER_SECOND - elapsed))
             try:
-                message = await asyncio.wait_for(receive(), idle_timeout)
+                message = await asyncio.wait_for(receive(), wait)
             except TimeoutError:
-                raise BodyError(
-                    408,
-                    f"the request body stalled: nothing arrived for {idle_timeout:g} s (the "
-                    "server's --body-timeout) after "
-                    f"{body.size} bytes: send the whole body without pausing",
-                    "body_timeout",
-                ) from None
+                raise _stalled(idle_timeout, body.size, time.monotonic() - started) from None
             if message["type"] == "http.disconnect":
                 raise ClientGone()
             chunk = bytes(message.get("body", b""))
             if body.size + len(chunk) > limit:
                 raise too_large(body.size + len(chunk), limit, what)
             if chunk:
-                try:
-                    await budget.reserve(len(chunk))
-                except TooBig:
-                    raise too_large(body.size + len(chunk), int(budget.total), what) from None
+                _hold(budget, body, max(body.held, body.size + len(chunk)), what)
                 body.chunks.append(chunk)
                 body.size += len(chunk)
             if not message.get("more_body", False):
                 return body
     except BaseException:
-        budget.release(body.size)
+        budget.release(body.held)
         raise
 
 

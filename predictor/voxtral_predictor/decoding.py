@@ -47,7 +47,11 @@ async def decode_audio(data: bytes, max_seconds: float, param: str = "file") -> 
         clip = await asyncio.shield(work)
     except asyncio.CancelledError:
         stop.set()
-        await asyncio.wait([work])  # the thread stops at its next block; then let go
+        while not work.done():  # the thread stops at its next block; then let go
+            try:
+                await asyncio.wait([work])
+            except asyncio.CancelledError:
+                continue  # cancelled again: still wait for the thread
         raise
     except AudioError as exc:
         raise ApiError.from_audio(exc, param) from exc

@@ -79,7 +79,8 @@ async def _http_error_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
     status = exc.status_code
     code = {404: "not_found", 405: "method_not_allowed"}.get(status, "invalid_request")
-    return shaped(request.url.path, ApiError(status, str(exc.detail), code))
+    headers = dict(exc.headers or {})  # 405's Allow
+    return shaped(request.url.path, ApiError(status, str(exc.detail), code, headers=headers))
 
 
 async def _validation_error_handler(request: Request, exc: Exception) -> JSONResponse:
@@ -95,7 +96,18 @@ async def _validation_error_handler(request: Request, exc: Exception) -> JSONRes
 async def _not_ready_handler(_: Request, exc: Exception) -> JSONResponse:
     """503 for health probes while loading or draining, without KServe's stack trace in
     the log for every probe (a model loads for minutes)."""
-    return JSONResponse({"error": str(exc)}, status_code=503)
+    return JSONResponse({"error": str(exc)}, status_code=503, headers={"Retry-After": "5"})
+
+
+async def _unexpected_handler(request: Request, exc: Exception) -> JSONResponse:
+    """A failure of ours (a bug): answered 500 in the route's shape, without the
+    exception's text (which may hold request data); Starlette then raises it again, and
+    the server logs it with its traceback."""
+    message = (
+        f"internal error ({type(exc).__name__}): the server failed on this request; it was "
+        "logged. Retry; if it persists, report it"
+    )
+    return shaped(request.url.path, ApiError(500, message, "internal_error"))
 
 
 def install(app: FastAPI) -> None:
@@ -111,6 +123,7 @@ def install_shapes(app: FastAPI) -> None:
 
     app.add_exception_handler(HTTPException, _http_error_handler)
     app.add_exception_handler(RequestValidationError, _validation_error_handler)
+    app.add_exception_handler(Exception, _unexpected_handler)
 
 
 def install_quiet_health(app: FastAPI) -> None:

@@ -47,7 +47,7 @@ SPEECH: Final[dict[str, Field]] = {
     "top_p": _num("float", 0.0, 1.0, open_=True),
     "top_k": _num("int", -1, None),
     "min_p": _num("float", 0.0, 1.0),
-    "seed": _num("int", None, None),
+    "seed": _num("int", -(2**63), 2**63 - 1),
     "frequency_penalty": _num("float", -2.0, 2.0),
     "presence_penalty": _num("float", -2.0, 2.0),
     "repetition_penalty": _num("float", 0.0, 2.0, open_=True),
@@ -66,7 +66,7 @@ CHAT: Final[dict[str, Field]] = {
     "max_tokens": _num("int", 1, None),
     "max_completion_tokens": _num("int", 1, None),
     "n": _num("int", 1, 1),
-    "seed": _num("int", None, None),
+    "seed": _num("int", -(2**63), 2**63 - 1),
     "stream": Field("bool"),
 }
 _TRUE: Final = ("true", "1", "yes", "on")
@@ -113,6 +113,10 @@ def _convert(name: str, field: Field, value: Any, form: bool) -> Any:
     return float(value)
 
 
+def _text(bound: float) -> str:
+    return str(int(bound)) if float(bound).is_integer() else f"{bound:g}"
+
+
 def _check(name: str, field: Field, value: Any) -> None:
     if field.choices:
         for item in value if isinstance(value, list) else [value]:
@@ -133,8 +137,8 @@ def _check(name: str, field: Field, value: Any) -> None:
         below = low is not None and (value <= low if field.low_open else value < low)
         above = high is not None and value > high
         if below or above:
-            lo = "-" if low is None else (f"({low:g}" if field.low_open else f"[{low:g}")
-            hi = "" if high is None else f"{high:g}]"
+            lo = "-" if low is None else ("(" if field.low_open else "[") + _text(low)
+            hi = "" if high is None else f"{_text(high)}]"
             span = f"{lo}, {hi or 'any'}" + ("" if hi else ")")
             raise _bad(name, f"{value!r} is out of range: use a value in {span}")
 

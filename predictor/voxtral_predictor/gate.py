@@ -68,22 +68,23 @@ def set_task(task: str) -> None:
 
 
 async def take_audio(info: RequestInfo | None, held: float, decoded: float, param: str) -> float:
-    """For a request that holds ``held`` seconds of decoded audio and has decoded
-    ``decoded``: take more from the replica's budget (at least ``step`` seconds, so that
-    the budget is not asked at every block) and return what it holds now; or refuse it,
-    413 when the request alone passes the whole budget, 429 when others hold too much of
-    it now."""
+    """For an input of a request that holds ``held`` seconds of decoded audio and has
+    decoded ``decoded``: take more from the replica's budget (at least AUDIO_STEP_SECONDS,
+    so that the budget is not asked at every block) and return what the input holds now;
+    or refuse it, 413 when the request's inputs alone pass the whole budget, 429 when
+    others hold too much of it now."""
     if info is None or info.audio is None:
         return decoded
     budget = info.audio
-    if decoded > budget.total:
+    if info.audio_held - held + decoded > budget.total:  # the request's inputs together
         raise AudioError(
-            f"{param}: the audio is longer than this server decodes for one request "
-            f"({budget.total:.0f} s, --max-decoded-audio-seconds): send shorter audio",
+            f"{param}: the request's audio is longer than this server decodes for one "
+            f"request ({budget.total:.0f} s, --max-decoded-audio-seconds): send shorter "
+            "audio, or its inputs in several requests",
             code="audio_too_long",
             status=413,
         )
-    more = min(max(AUDIO_STEP_SECONDS, decoded - held), budget.total - held)
+    more = min(max(AUDIO_STEP_SECONDS, decoded - held), budget.total - info.audio_held)
     if not budget.try_reserve(more):
         metrics.REJECTED.labels(reason="audio_budget").inc()
         raise AudioError(
@@ -180,8 +181,9 @@ class Gate:
                 if await _cancel_on_disconnect(self.app, scope, replayed, tracked_send):
                     status["code"] = 499  # client closed the request (nginx's convention)
         except bodies.BodyError as exc:
-            metrics.REJECTED.labels(reason=exc.code).inc()
-            await reply(send, endpoint, exc.status, exc.message, exc.code, {"connection": "close"})
+            metrics.REJECTED.labels(reason=exc.reason).inc()
+            extra = {"connection": "close"} | ({"retry-after": "1"} if exc.status == 429 else {})
+            await reply(send, endpoint, exc.status, exc.message, exc.code, extra)
             status["code"] = exc.status
         except bodies.ClientGone:
             status["code"] = 499
@@ -194,7 +196,7 @@ class Gate:
         finally:
             info.release_audio()
             if body is not None:
-                self.body_budget.release(body.size)
+                self.body_budget.release(body.held)
             CURRENT.reset(token)
             metrics.REQUESTS.labels(endpoint=endpoint, code=str(status["code"])).inc()
             if status["code"] < 300:

@@ -16,6 +16,7 @@ from .admission import Admission, Draining, Overloaded
 from .budgets import Budget
 from .errors import ApiError
 
+MiB = 1 << 20
 REPOSITORY = ("/RepositoryModelLoad", "/RepositoryModelUnload")
 STATUS = {
     400: grpc.StatusCode.INVALID_ARGUMENT,
@@ -27,10 +28,28 @@ STATUS = {
 
 
 class GrpcGate(ExceptionToStatusInterceptor):  # type: ignore[misc]
-    def __init__(self, admission: Admission, audio_budget: Budget):
+    """A ModelInfer message is held from the body budget (``--max-buffered-mb``) like an
+    HTTP body, then takes a slot; a model version other than none is NOT_FOUND (there is
+    one model, without versions)."""
+
+    def __init__(self, admission: Admission, body_budget: Budget, audio_budget: Budget):
         super().__init__()
         self.admission = admission
+        self.body_budget = body_budget
         self.audio_budget = audio_budget
+
+    def _too_much(self, needed: int) -> str:
+        budget = self.body_budget
+        limit = f"--max-buffered-mb {budget.total / MiB:.3g}"
+        if needed > budget.total:
+            return (
+                f"the message ({needed / MiB:.3g} MiB) is more than this server holds of all "
+                f"request bodies at once ({limit}): send shorter or compressed audio"
+            )
+        return (
+            f"server busy: request bodies being read hold {budget.used / MiB:.3g} MiB, its "
+            f"limit ({limit}): retry after a moment"
+        )
 
     async def intercept(
         self, method: Callable[..., Any], request: Any, context: Any, method_name: str
@@ -47,7 +66,19 @@ class GrpcGate(ExceptionToStatusInterceptor):  # type: ignore[misc]
         info = gate.RequestInfo(audio=self.audio_budget)
         token = gate.CURRENT.set(info)
         code = grpc.StatusCode.OK
+        size, needed = 0, request.ByteSize()
         try:
+            if request.model_version:
+                code = grpc.StatusCode.NOT_FOUND
+                await context.abort(
+                    code,
+                    f"model {request.model_name!r} has no version {request.model_version!r}: "
+                    "this server serves one model without versions (leave model_version empty)",
+                )
+            if not self.body_budget.try_reserve(needed):
+                code = grpc.StatusCode.RESOURCE_EXHAUSTED
+                await context.abort(code, self._too_much(needed))
+            size = needed
             async with self.admission.slot():
                 response = await super().intercept(method, request, context, method_name)
             code = context.code() or grpc.StatusCode.OK
@@ -62,6 +93,7 @@ class GrpcGate(ExceptionToStatusInterceptor):  # type: ignore[misc]
             code = context.code() or grpc.StatusCode.UNKNOWN
             raise
         finally:
+            self.body_budget.release(size)
             info.release_audio()
             gate.CURRENT.reset(token)
             metrics.REQUESTS.labels(endpoint="grpc_infer", code=code.name).inc()

@@ -95,8 +95,14 @@ def _at_most(count: int, limit: int, what: str) -> None:
         )
 
 
-def parse_v1(body: Mapping[str, Any], max_inputs: int) -> list[SpeechInput]:
+def parse_v1(body: object, max_inputs: int) -> list[SpeechInput]:
     """``{"instances": [{"audio": {"b64": ...}, "task", "language", "prompt"}, ...]}``."""
+    if not isinstance(body, Mapping):
+        raise _bad(
+            'the body must be a JSON object, {"instances": [...]}, sent with content-type '
+            "application/json",
+            "instances",
+        )
     instances = body.get("instances")
     if not isinstance(instances, list) or not instances:
         raise _bad(
@@ -174,7 +180,7 @@ def parse_v2(
     return out
 
 
-def request_tensors(inputs: Sequence[Any]) -> list[tuple[str, list[Any]]]:
+def request_tensors(inputs: Sequence[Any], max_inputs: int) -> list[tuple[str, list[Any]]]:
     """``(name, elements)`` of KServe InferInputs: from ``bytes_contents``/JSON data, or
     from gRPC ``raw_input_contents`` (BYTES elements length-prefixed)."""
     out = []
@@ -183,11 +189,13 @@ def request_tensors(inputs: Sequence[Any]) -> list[tuple[str, list[Any]]]:
         if raw is None:
             elements = list(tensor.data or [])
         elif tensor.datatype == "BYTES":
-            elements = split_bytes_tensor(raw, tensor.name)
+            elements = split_bytes_tensor(raw, tensor.name, max_inputs)
         else:
             elements = [raw]
         if raw is None or tensor.datatype == "BYTES":
             _shape_holds(tensor.name, list(tensor.shape or []), len(elements))
+        elif tensor.datatype == "UINT8":  # one file as raw bytes
+            _shape_holds(tensor.name, list(tensor.shape or []), len(raw))
         out.append((tensor.name, elements))
     return out
 
@@ -203,11 +211,15 @@ def plain_parameters(parameters: Mapping[str, Any] | None) -> dict[str, Any]:
     return out
 
 
-def split_bytes_tensor(raw: bytes, where: str) -> list[bytes]:
+def split_bytes_tensor(raw: bytes, where: str, most: int) -> list[bytes]:
     """Elements of a BYTES tensor in binary form: each a 4-byte little-endian length,
-    then that many bytes."""
-    out, offset = [], 0
+    then that many bytes. More than ``most`` elements is a 400 as soon as it is seen
+    (before the rest is split)."""
+    out: list[bytes] = []
+    offset = 0
     while offset < len(raw):
+        if len(out) == most:
+            _at_most(most + 1, most, f"elements in {where} (or more)")
         if offset + 4 > len(raw):
             raise _bad(f"{where}: truncated BYTES element length at offset {offset}", where)
         (size,) = struct.unpack_from("<I", raw, offset)
@@ -251,7 +263,7 @@ def v2_outputs(results: Sequence[Mapping[str, Any]]) -> list[tuple[str, list[str
 
 
 def v2_rest_tensors(
-    header: Mapping[str, Any], binary: bytes
+    header: Mapping[str, Any], binary: bytes, max_inputs: int
 ) -> tuple[list[tuple[str, list[Any]]], dict[str, Any]]:
     """The inputs and parameters of a v2 REST request: JSON ``data`` (base64 strings for
     audio), or KServe's binary tensor extension (``parameters.binary_data_size``, data
@@ -284,7 +296,7 @@ def v2_rest_tensors(
                 raise _bad(f"{name}: binary_data_size {size} runs past the body", name)
             offset += size
             if datatype == "BYTES":
-                elements = split_bytes_tensor(chunk, name)
+                elements = split_bytes_tensor(chunk, name, max_inputs)
                 _shape_holds(name, shape, len(elements))
                 tensors.append((name, elements))
             elif datatype == "UINT8" and name == "audio":
@@ -341,7 +353,10 @@ def requested_outputs(
                 "outputs",
             )
         names.append(str(name))
-        own = (item.get("parameters") or {}).get("binary_data")
+        own_parameters = item.get("parameters") or {}
+        if not isinstance(own_parameters, dict):
+            raise _bad(f"outputs[{i}]: 'parameters' must be an object", "outputs")
+        own = own_parameters.get("binary_data")
         if own is True or (own is None and every_binary):
             binary.add(str(name))
     return Wanted(tuple(names), frozenset(binary))

@@ -25,7 +25,7 @@ FRAME = int(SAMPLE_RATE * FRAME_SECONDS)  # 320 samples
 DYNAMIC_RANGE_DB = 35.0  # this far below the loud parts is a pause...
 NOISE_MARGIN_DB = 6.0  # ...or this close above the recording's own quiet parts...
 LEAST_DIP_DB = 10.0  # ...but never closer than this to the loud parts
-SKIP_BELOW_DB = -70.0  # a chunk quieter than this throughout holds nothing to hear
+SKIP_BELOW_DB = -85.0  # 1-2 LSB of 16-bit audio: a chunk quieter throughout holds nothing
 LEVEL_BLOCK = 600 * SAMPLE_RATE  # levels are computed 10 minutes at a time
 
 Levels = npt.NDArray[np.float32]

@@ -107,7 +107,7 @@ class VoxtralModel(kserve.Model):  # type: ignore[misc]
         """KServe v1 (a dict of ``instances``) and v2 gRPC (an InferRequest)."""
         if isinstance(payload, InferRequest):
             items = inference.parse_v2(
-                inference.request_tensors(payload.inputs),
+                inference.request_tensors(payload.inputs, self.options.max_inputs),
                 inference.plain_parameters(payload.parameters),
                 self.options.max_inputs,
             )

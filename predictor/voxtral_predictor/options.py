@@ -108,9 +108,10 @@ _HELP: dict[str, tuple[Callable[[str], Any], str]] = {
     "max_queue": (int, "requests that may wait for a slot; beyond, 429 / RESOURCE_EXHAUSTED"),
     "max_inputs": (int, "audio inputs in one request: KServe v1 instances, v2 elements"),
     "body_timeout": (float, "seconds a request body may pause before it is refused with "
-                     "408; a body is read in full before the request takes a slot"),
-    "max_buffered_mb": (float, "MiB of request bodies held in memory at once; more uploads "
-                        "wait (their sockets are not read)"),
+                     "408 (after them, it must average 16 KiB/s); a body is read in full "
+                     "before the request takes a slot"),
+    "max_buffered_mb": (float, "MiB of request bodies (and gRPC messages) held in memory "
+                        "at once; a body that does not fit now is refused with 429"),
     "max_decoded_audio_seconds": (float, "seconds of decoded audio all requests hold at "
                                   "once (16 kHz PCM: 115 MB an hour); a request that would "
                                   "pass it is refused: 429 (or 413 if alone it would)"),

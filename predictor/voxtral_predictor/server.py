@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 WATCHDOG_SECONDS = 1.0
 STREAM_GOODBYE_SECONDS = 0.5  # for streams to send their last event before the stop
 FORM_OVERHEAD_BYTES = 1 << 20  # multipart framing and the small fields around the file
+GRPC_SPARE_RPCS = 64  # beyond admitted and queued inference: health, metadata
 
 
 class VoxtralDataPlane(DataPlane):  # type: ignore[misc]
@@ -106,11 +107,7 @@ def build_app(
         options.http_port,
     )
     rest.create_application()  # KServe's v1/v2 routes, /metrics, its error handlers
-    # No model-repository API: loading and unloading are the pod's lifecycle, not a
-    # client's (an unauthenticated unload would leave a live, never-ready replica).
-    app.router.routes = [
-        r for r in app.router.routes if "/repository/" not in str(getattr(r, "path", ""))
-    ]
+    app.router.routes = [r for r in app.router.routes if not _unserved(r)]
     errors.install_quiet_health(app)
     errors.install_shapes(app)
     # KServe's timing middleware only logs latencies (2 % of the API process's CPU under
@@ -125,6 +122,17 @@ def build_app(
         audio_budget=audio_budget,
     )
     return app
+
+
+def _unserved(route: object) -> bool:
+    """KServe routes this server does not serve: the model-repository API (loading and
+    unloading are the pod's lifecycle, not a client's: an unauthenticated unload would
+    leave a live, never-ready replica), :explain (no explainer; it would read any body
+    without a limit before answering 501), and model versions (there is one)."""
+    path = str(getattr(route, "path", ""))
+    methods = getattr(route, "methods", None) or set()
+    versioned_get = "/versions/" in path and "GET" in methods
+    return "/repository/" in path or path.endswith(":explain") or versioned_get
 
 
 class Predictor:
@@ -159,12 +167,15 @@ class Predictor:
         self._watchdog: asyncio.Future[None] | None = None
 
     def _grpc_server(self) -> Any:
+        options = self.options
         server = aio.server(
             futures.ThreadPoolExecutor(max_workers=4),
-            interceptors=(GrpcGate(self.admission, self.audio_budget),),
+            interceptors=(GrpcGate(self.admission, self.body_budget, self.audio_budget),),
+            # messages received at once: the admitted, the queued, and room for the rest
+            maximum_concurrent_rpcs=options.max_concurrency + options.max_queue + GRPC_SPARE_RPCS,
             options=[
                 # the upload limit of every route; gRPC answers RESOURCE_EXHAUSTED beyond it
-                ("grpc.max_receive_message_length", self.options.max_upload_bytes + (1 << 20)),
+                ("grpc.max_receive_message_length", options.max_upload_bytes + (1 << 20)),
                 ("grpc.max_send_message_length", 64 << 20),
             ],
         )

@@ -172,6 +172,8 @@ class Engine:
         model refuses is a 400 up front, never a failed stream."""
         if self.task == "transcribe":
             self._transcription(stream=False, usage=False)
+        else:
+            self._chat(b"", stream=False)
 
     async def text(self, wav: bytes, tokens: bool = False) -> Said:
         """The whole answer; ``tokens``: with its token counts (a transcription then runs

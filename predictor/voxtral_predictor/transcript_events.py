@@ -80,6 +80,7 @@ async def until_stopped(
         return
     source = aiter(lines)
     stop = asyncio.ensure_future(stopping.wait())
+    following: asyncio.Future[str] | None = None
     try:
         while True:
             following = asyncio.ensure_future(anext(source))
@@ -90,15 +91,17 @@ async def until_stopped(
                 except StopAsyncIteration:
                     return
                 continue
-            following.cancel()
-            with contextlib.suppress(BaseException):
-                await following
             error = error_body(503, STOPPING, "shutting_down", None)
             yield event({"type": "error", **error} if transcript_shape else error)
             yield DONE
             return
     finally:
+        # the step in progress first (it holds the engine's work), then the source
         stop.cancel()
+        if following is not None and not following.done():
+            following.cancel()
+            with contextlib.suppress(BaseException):
+                await following
         aclose = getattr(source, "aclose", None)
         if aclose is not None:
             with contextlib.suppress(BaseException):

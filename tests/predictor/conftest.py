@@ -35,12 +35,13 @@ def narrow(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
 
 @pytest.fixture(scope="session")
 def budgeted(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Predictor]:
-    """A small budget of decoded audio (300 s for all requests at once) and of inputs per
-    request (2), so that bombs need no hours of audio."""
+    """Small budgets: of decoded audio (300 s for all requests at once), of bodies held
+    (8 MiB), of inputs per request (2), and 5 s of pause in a body; so that bombs and
+    floods need no hours of audio nor gigabytes."""
     server = start_predictor(
         tiny_model, tmp_path_factory.mktemp("budgeted"),
-        "--max-decoded-audio-seconds", "300", "--max-inputs", "2", "--warmup", "false",
-        "--enable-grpc", "false",
+        "--max-decoded-audio-seconds", "300", "--max-buffered-mb", "8", "--max-inputs", "2",
+        "--body-timeout", "5", "--warmup", "false",
     )  # fmt: skip
     yield server
     stop_predictor(server)

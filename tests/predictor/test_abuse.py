@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import base64
 import http.server
+import json
+import struct
 import threading
 import time
 from collections.abc import Iterator
@@ -32,11 +34,7 @@ MiB = 1 << 20
 
 
 def test_no_model_repository_api(predictor: Predictor) -> None:
-    for path in (
-        "/v2/repository/models/voxtral/unload",
-        "/v2/repository/models/voxtral/load",
-        "/v2/repository/index",
-    ):
+    for path in ("/v2/repository/models/voxtral/unload", "/v2/repository/models/voxtral/load"):
         assert httpx.post(f"{predictor.http}{path}", json={}).status_code == 404, path
     stub = pb_grpc.GRPCInferenceServiceStub(grpc.insecure_channel(predictor.grpc))
     for call, request in (
@@ -49,6 +47,26 @@ def test_no_model_repository_api(predictor: Predictor) -> None:
         assert "restart the replica" in (refused.value.details() or "")
     assert httpx.get(f"{predictor.http}/v2/health/ready").status_code == 200
     assert stub.ModelReady(pb.ModelReadyRequest(name="voxtral")).ready
+
+
+def test_routes_that_are_not_served(predictor: Predictor) -> None:
+    """:explain (no explainer: KServe's route would read any body, unlimited, to answer
+    501) and model versions (there is one model, without versions)."""
+    r = httpx.post(f"{predictor.http}/v1/models/voxtral:explain", content=b"x" * 100_000)
+    # only GET /v1/models/{name} matches now (the name "voxtral:explain")
+    assert r.status_code == 405 and r.json() == {"error": "Method Not Allowed"}
+    assert r.headers["allow"] == "GET"
+    for path in ("/v2/models/voxtral/versions/1", "/v2/models/voxtral/versions/1/ready"):
+        assert httpx.get(f"{predictor.http}{path}").status_code == 404, path
+    stub = pb_grpc.GRPCInferenceServiceStub(grpc.insecure_channel(predictor.grpc))
+    tensor = pb.ModelInferRequest.InferInputTensor(name="audio", datatype="BYTES", shape=[1])
+    tensor.contents.bytes_contents.append(wav(1.0))
+    with pytest.raises(grpc.RpcError) as missing:
+        stub.ModelInfer(
+            pb.ModelInferRequest(model_name="voxtral", model_version="2", inputs=[tensor])
+        )
+    assert missing.value.code() == grpc.StatusCode.NOT_FOUND
+    assert "no version '2'" in (missing.value.details() or "")
 
 
 async def test_a_stopped_engine_is_not_live() -> None:
@@ -171,6 +189,19 @@ def test_headers_then_silence_is_408_too(narrow: Predictor) -> None:
     assert response.status == 408 and "after 0 bytes" in response.json()["error"]
 
 
+def test_a_trickling_body_is_408(narrow: Predictor) -> None:
+    """A byte every 0.4 s never pauses for --body-timeout (2 s), but after those 2 s a
+    body must average 16 KiB/s: refused then, not after the hour it would take."""
+    with connect(narrow.http, "/v2/models/voxtral/infer", {"Content-Length": "100000"}) as sock:
+        started = time.monotonic()
+        while not readable(sock, 0.4):
+            sock.sendall(b" ")
+            assert time.monotonic() - started < 10, "still reading a trickle"
+        response = read_response(sock)
+    assert response.status == 408
+    assert "KiB/s" in response.json()["error"] and "--body-timeout" in response.json()["error"]
+
+
 # 5. One upload limit, enforced while reading, on every protocol.
 
 
@@ -231,6 +262,16 @@ def test_json_bodies_over_the_limit_are_413(limited: Predictor, path: str, shape
     assert "1.67 MiB" in message and "base64" in message
 
 
+def test_an_undeclared_json_body_is_refused_while_reading(limited: Predictor) -> None:
+    def pieces() -> Iterator[bytes]:
+        yield b'{"inputs": [{"name": "audio", "datatype": "BYTES", "shape": [1], "data": ["'
+        for _ in range(64):  # 64 MiB, never all sent
+            yield b"A" * MiB
+
+    r = httpx.post(f"{limited.http}/v2/models/voxtral/infer", content=pieces())
+    assert r.status_code == 413 and "1.67 MiB" in r.json()["error"]
+
+
 def test_grpc_message_over_the_limit(limited: Predictor) -> None:
     stub = pb_grpc.GRPCInferenceServiceStub(grpc.insecure_channel(limited.grpc))
     tensor = pb.ModelInferRequest.InferInputTensor(name="audio", datatype="BYTES", shape=[1])
@@ -244,3 +285,68 @@ def test_grpc_message_over_the_limit(limited: Predictor) -> None:
     request = pb.ModelInferRequest(model_name="voxtral", inputs=[small])
     request.parameters["max_completion_tokens"].int64_param = 2
     assert stub.ModelInfer(request).outputs[0].name == "text"
+
+
+# Bodies held at once: refused when they do not fit, never waiting on each other.
+
+
+def test_bodies_that_do_not_fit_the_budget_are_429_at_once(budgeted: Predictor) -> None:
+    """``budgeted`` holds 8 MiB of bodies. A stalled upload declares 6 MiB: the budget is
+    taken before its body comes. A 3 MiB upload then does not fit (429, at once, on HTTP
+    and on gRPC); one that could never fit is a 413; once the stalled one is refused (408)
+    the budget is back."""
+    boundary = "held"
+    stalled = connect(
+        budgeted.http,
+        "/v1/audio/transcriptions",
+        {
+            "Content-Type": f"multipart/form-data; boundary={boundary}",
+            "Content-Length": str(6 * MiB),
+        },
+        multipart_head(boundary),
+    )
+    with stalled:
+        wait_for(lambda: value(scrape(budgeted), "voxtral_request_body_bytes_buffered") == 6 * MiB)
+        r = httpx.post(
+            f"{budgeted.openai_base}/audio/transcriptions",
+            files={"file": ("a.wav", b"\0" * (3 * MiB))},
+            data={"model": "voxtral"},
+        )
+        assert r.status_code == 429, r.text
+        assert (
+            r.headers["retry-after"] == "1"
+            and "--max-buffered-mb 8" in r.json()["error"]["message"]
+        )
+        stub = pb_grpc.GRPCInferenceServiceStub(grpc.insecure_channel(budgeted.grpc))
+        tensor = pb.ModelInferRequest.InferInputTensor(name="audio", datatype="BYTES", shape=[1])
+        tensor.contents.bytes_contents.append(b"\0" * (3 * MiB))
+        with pytest.raises(grpc.RpcError) as busy_grpc:
+            stub.ModelInfer(pb.ModelInferRequest(model_name="voxtral", inputs=[tensor]))
+        assert busy_grpc.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert "server busy" in (busy_grpc.value.details() or "")
+        assert read_response(stalled, timeout=15).status == 408
+    wait_for(lambda: value(scrape(budgeted), "voxtral_request_body_bytes_buffered") == 0)
+    r = httpx.post(
+        f"{budgeted.http}/v2/models/voxtral/infer", content=b"{" + b" " * (9 * MiB) + b"}"
+    )
+    assert r.status_code == 413 and "--max-buffered-mb" in r.json()["error"]
+
+
+def test_binary_tensors_are_split_only_up_to_max_inputs(budgeted: Predictor) -> None:
+    """6 MiB of 2-byte BYTES elements: refused at the third element (--max-inputs 2),
+    not after splitting a million of them."""
+    raw = (struct.pack("<I", 2) + b"ab") * (6 * MiB // 6)
+    header = json.dumps({
+        "inputs": [{"name": "audio", "datatype": "BYTES", "shape": [len(raw) // 6],
+                    "parameters": {"binary_data_size": len(raw)}}],
+    }).encode()  # fmt: skip
+    r = httpx.post(
+        f"{budgeted.http}/v2/models/voxtral/infer",
+        content=header + raw,
+        headers={"inference-header-content-length": str(len(header))},
+        timeout=60,
+    )
+    assert r.status_code == 400, r.text
+    assert (
+        "3 elements in audio (or more)" in r.json()["error"] and "--max-inputs" in r.json()["error"]
+    )

@@ -7,9 +7,11 @@ from __future__ import annotations
 import base64
 import io
 import threading
+import time
 
 import httpx
 import numpy as np
+import psutil
 import pytest
 import soundfile
 
@@ -93,15 +95,38 @@ def test_inputs_per_request_are_capped(budgeted: Predictor) -> None:
     assert r.status_code == 200, r.text
 
 
+def test_a_request_of_several_inputs_over_the_budget_is_413(budgeted: Predictor) -> None:
+    """Two inputs of 200 s each: neither passes the 300 s budget, together they do. No
+    retry could help, so it is a 413 (not 429) on an idle server."""
+    b64 = base64.b64encode(encode(np.zeros(200 * 16000, np.float32), "flac")).decode()
+    r = httpx.post(
+        f"{budgeted.http}/v1/models/voxtral:predict",
+        json={"instances": [{"audio": {"b64": b64}}] * 2},
+        timeout=60,
+    )
+    assert r.status_code == 413, r.text
+    assert "the request's audio is longer" in r.json()["error"]
+    wait_for(lambda: value(scrape(budgeted), HELD) == 0)
+
+
+def _cpu_seconds(server: Predictor) -> float:
+    times = psutil.Process(server.proc.pid).cpu_times()
+    return float(times.user + times.system)
+
+
 def test_an_abandoned_upload_stops_decoding(
     predictor: Predictor, four_hours_of_silence: bytes
 ) -> None:
     """The client leaves 0.3 s into the 4 hours' decoding (3-4 s of work here): the decode
-    stops at its next block, and only then are the slot and the budget let go."""
+    stops at its next block, and only then are the slot and the budget let go. Once the
+    slot is free the process is idle: no decoding goes on that nothing counts."""
     decodes = value(scrape(predictor), DECODES)
     with pytest.raises(httpx.ReadTimeout):
         post_audio(predictor, four_hours_of_silence, "a.flac", timeout=0.3)
     wait_for(lambda: busy(predictor, 0, 0), timeout=10)
+    before = _cpu_seconds(predictor)
+    time.sleep(1.0)
+    assert _cpu_seconds(predictor) - before < 0.5  # a decode left running takes ~1 s of CPU
     samples = scrape(predictor)
     assert value(samples, HELD) == 0
     assert value(samples, DECODES) == decodes  # no decode ran to its end

@@ -186,3 +186,38 @@ def test_grpc_fields(predictor: Predictor) -> None:
             stub.ModelInfer(bad)
         assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert says in (refused.value.details() or "")
+
+
+def test_bodies_of_the_wrong_kind(predictor: Predictor) -> None:
+    v1 = f"{predictor.http}/v1/models/voxtral:predict"
+    r = httpx.post(v1, json=[{"audio": {"b64": "AAAA"}}])
+    assert r.status_code == 400 and "must be a JSON object" in r.json()["error"]
+    r = httpx.post(v1, content=b"instances", headers={"content-type": "text/plain"})
+    assert r.status_code == 400 and "content-type application/json" in r.json()["error"]
+    b64 = base64.b64encode(wav(1.0)).decode()
+    audio = {"name": "audio", "datatype": "BYTES", "shape": [1], "data": [b64]}
+    r = _v2(predictor, {"inputs": [audio], "outputs": [{"name": "text", "parameters": [1]}]})
+    assert (
+        r.status_code == 400 and "outputs[0]: 'parameters' must be an object" in r.json()["error"]
+    )
+    deep = b"[" * 100_000 + b"]" * 100_000  # deeper than any parser recurses
+    r = httpx.post(f"{predictor.http}/v2/models/voxtral/infer", content=deep)
+    assert r.status_code == 400 and "not valid JSON" in r.json()["error"]
+    r = httpx.post(
+        f"{predictor.openai_base}/chat/completions",
+        content=deep,
+        headers={"content-type": "application/json"},
+    )
+    assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_json"
+
+
+def test_a_translation_stream_refuses_before_it_starts(predictor: Predictor) -> None:
+    """A seed the engine's chat request would refuse (over int64): a 400, not a stream
+    that fails."""
+    r = httpx.post(
+        f"{predictor.openai_base}/audio/translations",
+        files={"file": ("a.wav", wav(1.0))},
+        data={"model": "voxtral", "stream": "true", "seed": str(2**64)},
+    )
+    assert r.headers["content-type"].startswith("application/json")
+    _named(r, "seed", "out of range: use a value in [-9223372036854775808, 9223372036854775807]")

@@ -185,15 +185,31 @@ def test_v1_and_v2_return_segments(predictor: Predictor, recording) -> None:  # 
     assert len(json.loads(outputs["segments"][0])) >= 6 and outputs["text"][0]
 
 
-def test_cancelled_client_aborts_every_chunk(predictor: Predictor) -> None:
-    pcm, _ = speech_like(300.0, seed=5)  # 5 minutes: ~12 chunks, all in the engine at once
+@pytest.mark.parametrize("stream", [False, True])
+def test_cancelled_client_aborts_every_chunk(predictor: Predictor, stream: bool) -> None:
+    """5 minutes, ~12 chunks, all in the engine at once; the client leaves (streamed: as
+    soon as the stream has started): every chunk's engine request is aborted, and the
+    slot and the decoded audio are given back."""
+    pcm, _ = speech_like(300.0, seed=5)
     running = ("vllm:num_requests_running", {"engine": "0", "model_name": "voxtral"})
     tokens = ("vllm:generation_tokens_total", {"engine": "0", "model_name": "voxtral"})
     before = value(scrape(predictor), tokens[0], **tokens[1])
-    with pytest.raises(httpx.ReadTimeout):
-        transcribe(predictor, flac(pcm), timeout=2.0, max_completion_tokens="3000")
+    if stream:
+        with httpx.stream(
+            "POST",
+            f"{predictor.openai_base}/audio/transcriptions",
+            files={"file": ("long.flac", flac(pcm))},
+            data={"model": "voxtral", "max_completion_tokens": "3000", "stream": "true"},
+            timeout=60,
+        ) as r:
+            assert r.status_code == 200
+            wait_for(lambda: value(scrape(predictor), running[0], **running[1]) > 1)
+    else:
+        with pytest.raises(httpx.ReadTimeout):
+            transcribe(predictor, flac(pcm), timeout=2.0, max_completion_tokens="3000")
     wait_for(lambda: busy(predictor, 0, 0), timeout=15)
     wait_for(lambda: value(scrape(predictor), running[0], **running[1]) == 0, timeout=15)
+    assert value(scrape(predictor), "voxtral_decoded_audio_seconds_held") == 0
     generated = value(scrape(predictor), tokens[0], **tokens[1]) - before
     assert generated < 12 * 3000 / 4  # far from what the chunks would have generated
 

@@ -73,6 +73,17 @@ def test_silent_chunks_are_marked() -> None:
     assert not chunks[0].silent and all(c.silent for c in chunks[1:])
 
 
+def test_only_digital_silence_is_skipped() -> None:
+    """Tone bursts at -75 dBFS with digital silence between: no chunk is skipped, though
+    the whole recording is far below the level of speech."""
+    loud = bursts([(0.0, 27.0), (28.0, 56.0), (57.0, 80.0)], 80.0)
+    faint = (loud.astype(np.float32) * (0.00025 / 0.3)).astype(np.int16)
+    assert -80 < longform.levels(faint)[: 27 * 50].mean() < -74
+    assert not any(c.silent for c in split(faint, POLICY))
+    dither = np.random.default_rng(0).integers(-1, 2, 80 * SAMPLE_RATE).astype(np.int16)
+    assert all(c.silent for c in split(dither, POLICY))  # +-1 LSB: nothing to hear
+
+
 def test_a_quiet_recording_is_not_silence() -> None:
     """Speech at -60 dBFS (tone bursts of amplitude 0.0014): pauses are still found
     relative to the recording's own level, and no chunk is skipped as silent."""

@@ -8,7 +8,7 @@ import uuid
 
 from fastapi import APIRouter, FastAPI, Request, Response
 
-from .. import inference
+from .. import inference, jsonbody
 from ..errors import ApiError
 from ..model import VoxtralModel
 
@@ -38,15 +38,10 @@ def router(model: VoxtralModel) -> APIRouter:
         model.serving  # noqa: B018 - 503 until ready
         raw = await request.body()
         length = inference.byte_count(request.headers.get(HEADER_LENGTH) or len(raw), HEADER_LENGTH)
-        try:
-            header = json.loads(raw[:length])
-        except ValueError as exc:
-            raise ApiError(
-                400, f"the JSON part of the body is invalid: {exc}", code="invalid_json"
-            ) from exc
-        if not isinstance(header, dict):
-            raise ApiError(400, "the body must be a JSON object", code="invalid_json")
-        tensors, parameters = inference.v2_rest_tensors(header, raw[length:])
+        header = await jsonbody.parse_object(raw[:length], "the JSON part of the body")
+        tensors, parameters = inference.v2_rest_tensors(
+            header, raw[length:], model.options.max_inputs
+        )
         names = [o["name"] for o in inference.OUTPUTS]
         wanted = inference.requested_outputs(header.get("outputs"), parameters, names)
         items = inference.parse_v2(tensors, parameters, model.options.max_inputs)

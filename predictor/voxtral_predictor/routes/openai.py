@@ -13,7 +13,7 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
 
-from .. import chat, gate, speech
+from .. import chat, gate, jsonbody, speech
 from .. import fields as request_fields
 from .. import transcript_events as events
 from ..decoding import decode_audio
@@ -122,7 +122,7 @@ def router(model: VoxtralModel) -> APIRouter:
 
     @api.post("/chat/completions")
     async def chat_completions(request: Request) -> Response:
-        body = await _json_body(request)
+        body = await jsonbody.parse_object(await request.body())
         result = await chat.run(model, body, request)
         if isinstance(result, AsyncIterator):
             lines = events.until_stopped(result, gate.stopping(), transcript_shape=False)
@@ -143,16 +143,6 @@ def router(model: VoxtralModel) -> APIRouter:
         return {"object": "list", "data": [card], "models": [model.name]}
 
     return api
-
-
-async def _json_body(request: Request) -> dict[str, Any]:
-    try:
-        body = await request.json()
-    except ValueError as exc:
-        raise ApiError(400, f"the body is not valid JSON: {exc}", code="invalid_json") from exc
-    if not isinstance(body, dict):
-        raise ApiError(400, "the body must be a JSON object", code="invalid_json")
-    return body
 
 
 def install(app: FastAPI, model: VoxtralModel) -> None:
