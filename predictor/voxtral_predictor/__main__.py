@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 
@@ -12,14 +13,24 @@ def main(argv: list[str] | None = None) -> None:
     from .options import build_parser, options_from_namespace
 
     options = options_from_namespace(build_parser([kserve_parser]).parse_args(argv))
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    quiet_known_noise()
-    from .model import VoxtralModel
+    configure_logging()
+    from . import engine, frontends
+    from .runtime import Runtime, cuda_device_count
+
+    gpus = engine.visible_gpu_count(os.environ, cuda_device_count())
+    count = frontends.api_servers(options, gpus)
+    if count > 1:
+        sys.exit(frontends.Supervisor(options, count).run())
     from .server import run
 
-    sys.exit(run(VoxtralModel(options), options))
+    sys.exit(run(Runtime(options), options))
+
+
+def configure_logging() -> None:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(processName)s %(name)s: %(message)s"
+    )
+    quiet_known_noise()
 
 
 def quiet_known_noise() -> None:

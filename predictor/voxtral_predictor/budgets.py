@@ -2,32 +2,40 @@
 held in memory, and seconds of decoded audio. A request takes what it needs when the pool
 has it, or is refused (it is admitted by its size, not only by its count); nothing ever
 waits on a pool, so that two requests that each hold part of it cannot wait on each other.
-Given back when the request has really finished with it."""
+Given back when the request has really finished with it. A pool is the replica's: with
+several frontends, its count lives in the replica's shared Tally."""
 
 from __future__ import annotations
 
 from prometheus_client import Gauge
 
+from .replica import Tally
+
 
 class Budget:
-    def __init__(self, total: float, gauge: Gauge | None = None):
+    def __init__(
+        self, total: float, gauge: Gauge | None = None, counts: Tally | None = None, cell: int = 0
+    ):
         if total <= 0:
             raise ValueError("a budget must be positive")
         self.total = total
-        self.used = 0.0
-        self._gauge = gauge
+        self._gauge = gauge  # what this frontend holds; summed over the frontends
+        self._counts = counts or Tally()
+        self._cell = cell
+
+    @property
+    def used(self) -> float:
+        return self._counts.get(self._cell)
 
     def try_reserve(self, amount: float) -> bool:
         """Take ``amount`` if the pool has it now."""
-        if self.used + amount > self.total:
+        if not self._counts.try_add(self._cell, amount, self.total):
             return False
-        self._set(self.used + amount)
+        if self._gauge is not None:
+            self._gauge.inc(amount)
         return True
 
     def release(self, amount: float) -> None:
-        self._set(max(0.0, self.used - amount))
-
-    def _set(self, used: float) -> None:
-        self.used = used
+        self._counts.add(self._cell, -amount)
         if self._gauge is not None:
-            self._gauge.set(used)
+            self._gauge.dec(amount)

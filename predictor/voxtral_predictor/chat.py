@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import AsyncIterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from fastapi import Request
 
@@ -14,10 +14,8 @@ from . import speech
 from . import vllm_adapter as vllm
 from .decoding import decode_audio
 from .errors import ApiError
+from .runtime import Runtime
 from .speech_engine import call_engine
-
-if TYPE_CHECKING:
-    from .model import VoxtralModel
 
 # The model card's advice for chat; transcription uses temperature 0.
 DEFAULT_TEMPERATURE = 0.2
@@ -120,7 +118,7 @@ def with_defaults(body: Mapping[str, Any], model_name: str) -> dict[str, Any]:
 
 
 async def run(
-    model: VoxtralModel, body: dict[str, Any], raw_request: Request | None = None
+    model: Runtime, body: dict[str, Any], raw_request: Request | None = None
 ) -> dict[str, Any] | AsyncIterator[str]:
     """A chat completion. Returns vLLM's response as a dict, or SSE lines with stream."""
     serving = model.serving

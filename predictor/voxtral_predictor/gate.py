@@ -138,8 +138,10 @@ class Gate:
         limits: BodyLimits,
         body_budget: Budget,
         audio_budget: Budget,
+        frontend: str = "0",
     ):
         self.app = app
+        self.frontend = frontend
         self.admission = admission
         self.limits = limits
         self.body_budget = body_budget
@@ -199,6 +201,7 @@ class Gate:
                 self.body_budget.release(body.held)
             CURRENT.reset(token)
             metrics.REQUESTS.labels(endpoint=endpoint, code=str(status["code"])).inc()
+            metrics.FRONTEND_REQUESTS.labels(frontend=self.frontend, endpoint=endpoint).inc()
             if status["code"] < 300:
                 metrics.REQUEST_DURATION.labels(
                     endpoint=endpoint, task=info.task or "unknown"

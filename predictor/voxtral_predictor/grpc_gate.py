@@ -32,8 +32,11 @@ class GrpcGate(ExceptionToStatusInterceptor):  # type: ignore[misc]
     HTTP body, then takes a slot; a model version other than none is NOT_FOUND (there is
     one model, without versions)."""
 
-    def __init__(self, admission: Admission, body_budget: Budget, audio_budget: Budget):
+    def __init__(
+        self, admission: Admission, body_budget: Budget, audio_budget: Budget, frontend: str = "0"
+    ):
         super().__init__()
+        self.frontend = frontend
         self.admission = admission
         self.body_budget = body_budget
         self.audio_budget = audio_budget
@@ -97,6 +100,7 @@ class GrpcGate(ExceptionToStatusInterceptor):  # type: ignore[misc]
             info.release_audio()
             gate.CURRENT.reset(token)
             metrics.REQUESTS.labels(endpoint="grpc_infer", code=code.name).inc()
+            metrics.FRONTEND_REQUESTS.labels(frontend=self.frontend, endpoint="grpc_infer").inc()
             if code == grpc.StatusCode.OK:
                 metrics.REQUEST_DURATION.labels(
                     endpoint="grpc_infer", task=info.task or "unknown"

@@ -10,15 +10,13 @@ import json
 import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from . import fields, speech
 from .decoding import decode_audio
 from .errors import ApiError
+from .runtime import Runtime
 from .tasks import all_or_nothing
-
-if TYPE_CHECKING:
-    from .model import VoxtralModel
 
 TASKS = ("transcribe", "translate")
 # request-level settings, as v1 instance keys, v2 parameters or v2 BYTES inputs
@@ -231,7 +229,7 @@ def split_bytes_tensor(raw: bytes, where: str, most: int) -> list[bytes]:
     return out
 
 
-async def _one(model: VoxtralModel, item: SpeechInput) -> dict[str, Any]:
+async def _one(model: Runtime, item: SpeechInput) -> dict[str, Any]:
     item.settings = fields.speech(item.settings, form=False)
     task = item.task
     speech.check_fields(item.settings, model.serving.languages)
@@ -249,7 +247,7 @@ async def _one(model: VoxtralModel, item: SpeechInput) -> dict[str, Any]:
     return out
 
 
-async def run(model: VoxtralModel, items: list[SpeechInput]) -> list[dict[str, Any]]:
+async def run(model: Runtime, items: list[SpeechInput]) -> list[dict[str, Any]]:
     """Every input at once: the engine batches them. One failure cancels the others."""
     return await all_or_nothing(_one(model, item) for item in items)
 

@@ -1,8 +1,17 @@
-"""Our Prometheus metrics (``voxtral_*``), beside vLLM's ``vllm:*`` on the same /metrics."""
+"""Our Prometheus metrics (``voxtral_*``), beside vLLM's ``vllm:*`` on the same /metrics.
+
+With several frontends (Prometheus' multiprocess mode: PROMETHEUS_MULTIPROC_DIR set before
+any frontend starts) every frontend's /metrics shows the replica: counters and histograms
+summed over the frontends, our gauges summed over the live ones (``livesum``), vLLM's
+engine gauges as the engine last reported them (vLLM's ``mostrecent``)."""
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+import os
+
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, multiprocess
+
+MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40, 80, 160, 320, 640)
 RTF_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5)
@@ -26,8 +35,17 @@ REAL_TIME_FACTOR = Histogram(
 REQUESTS = Counter(
     "voxtral_requests", "Inference requests by endpoint and status code", ["endpoint", "code"]
 )
-IN_FLIGHT = Gauge("voxtral_requests_in_flight", "Inference requests being processed")
-QUEUED = Gauge("voxtral_requests_queued", "Inference requests waiting for a slot")
+FRONTEND_REQUESTS = Counter(
+    "voxtral_frontend_requests",
+    "Inference requests by the frontend process that took them (--api-servers)",
+    ["frontend", "endpoint"],
+)
+IN_FLIGHT = Gauge(
+    "voxtral_requests_in_flight", "Inference requests being processed", multiprocess_mode="livesum"
+)
+QUEUED = Gauge(
+    "voxtral_requests_queued", "Inference requests waiting for a slot", multiprocess_mode="livesum"
+)
 QUEUE_WAIT = Histogram(
     "voxtral_queue_wait_seconds",
     "Time an admitted request waited for a slot (0 when one was free)",
@@ -41,10 +59,12 @@ REJECTED = Counter(
 BODY_BYTES = Gauge(
     "voxtral_request_body_bytes_buffered",
     "Bytes of request bodies held in memory (read before admission, kept until done)",
+    multiprocess_mode="livesum",
 )
 AUDIO_HELD = Gauge(
     "voxtral_decoded_audio_seconds_held",
     "Seconds of decoded audio that requests hold (reserved a minute at a time as it decodes)",
+    multiprocess_mode="livesum",
 )
 DECODE_SECONDS = Histogram(
     "voxtral_audio_decode_seconds",
@@ -66,3 +86,12 @@ def observe_audio(task: str, audio_seconds: float, processing_seconds: float) ->
 def observe_decode(decode_seconds: float, audio_seconds: float) -> None:
     DECODE_SECONDS.observe(decode_seconds)
     INPUT_AUDIO_SECONDS.observe(audio_seconds)
+
+
+def registry() -> CollectorRegistry:
+    """What /metrics shows: this process's metrics, or every frontend's of the replica."""
+    if not os.environ.get(MULTIPROCESS_DIR):
+        return REGISTRY
+    replica = CollectorRegistry()
+    multiprocess.MultiProcessCollector(replica)  # type: ignore[no-untyped-call]
+    return replica

@@ -27,6 +27,7 @@ class Options:
     http_port: int = 8080
     grpc_port: int = 8081
     enable_grpc: bool = True
+    api_servers: int | None = None
     tensor_parallel_size: int | None = None
     max_model_len: int = 32768
     gpu_memory_utilization: float = 0.9
@@ -49,6 +50,7 @@ class Options:
     max_buffered_mb: float = 2048.0
     max_decoded_audio_seconds: float = 28800.0
     drain_timeout: float = 30.0
+    compile_cache: str = ""
     warmup: bool = True
     access_log: bool = True
     vllm_args: tuple[str, ...] = field(default_factory=tuple)
@@ -85,6 +87,9 @@ _HELP: dict[str, tuple[Callable[[str], Any], str]] = {
     "http_port": (int, "HTTP port: OpenAI, KServe v1/v2 REST, health and /metrics"),
     "grpc_port": (int, "gRPC port: KServe v2 (Open Inference Protocol)"),
     "enable_grpc": (_bool, "serve the v2 gRPC protocol"),
+    "api_servers": (int, "frontend processes on the one engine core, sharing the HTTP and "
+                    "gRPC ports; each parses, decodes and streams its requests (default: "
+                    "1 on CPU; on GPUs the CPUs beside the engine core's 4, at most 8)"),
     "tensor_parallel_size": (int, "GPUs the model is split across (default: the number "
                              "of visible GPUs; on a machine without GPUs, the CPU backend)"),
     "max_model_len": (int, "context length in tokens (30 min of audio is 22,500 tokens)"),
@@ -116,6 +121,9 @@ _HELP: dict[str, tuple[Callable[[str], Any], str]] = {
                                   "once (16 kHz PCM: 115 MB an hour); a request that would "
                                   "pass it is refused: 429 (or 413 if alone it would)"),
     "drain_timeout": (float, "seconds SIGTERM waits for admitted requests before exiting"),
+    "compile_cache": (str, "a writable directory shared by the replicas (the model cache) "
+                      "for vLLM's compile cache, per vLLM version (VLLM_CACHE_ROOT, when "
+                      "not set, becomes DIR/vllm-VERSION): only the first replica compiles"),
     "warmup": (_bool, "run a synthetic transcription before reporting ready"),
     "access_log": (_bool, "log one line per HTTP request"),
     "vllm_args": (str, "extra vLLM engine flags, shell-quoted (e.g. '--max-num-batched-"
@@ -161,6 +169,7 @@ def build_parser(parents: Sequence[argparse.ArgumentParser] = ()) -> argparse.Ar
 # --chunk-concurrency of 0 would hang every long-form request, for one).
 _LEAST: dict[str, float] = {
     "http_port": 1,
+    "api_servers": 1,
     "grpc_port": 1,
     "tensor_parallel_size": 1,
     "max_model_len": 1,

@@ -1,5 +1,6 @@
-"""Run KServe's REST and gRPC servers around the Voxtral model, bound to --host, with
-readiness that waits for the engine and its warm-up, and an orderly stop on SIGTERM."""
+"""One frontend: KServe's REST and gRPC servers around the Voxtral model, bound to --host
+(or on the listening socket its supervisor shares), with readiness that waits for the
+engine and its warm-up (every frontend's), and an orderly stop on SIGTERM."""
 
 from __future__ import annotations
 
@@ -7,12 +8,13 @@ import asyncio
 import contextlib
 import logging
 import signal
+import socket
 from collections.abc import Iterator
 from concurrent import futures
 from typing import Any
 
 import uvicorn
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
 from grpc import aio
 from kserve.model_repository import ModelRepository
 from kserve.protocol.dataplane import DataPlane
@@ -29,7 +31,9 @@ from .gate import BodyLimits, Gate
 from .grpc_gate import GrpcGate
 from .model import VoxtralModel
 from .options import Options
+from .replica import AUDIO_SECONDS, BODY_BYTES, Replica
 from .routes import kserve_v2, openai
+from .runtime import Runtime
 
 log = logging.getLogger(__name__)
 WATCHDOG_SECONDS = 1.0
@@ -40,18 +44,20 @@ GRPC_SPARE_RPCS = 64  # beyond admitted and queued inference: health, metadata
 
 class VoxtralDataPlane(DataPlane):  # type: ignore[misc]
     """KServe's data plane with health that tells the truth: ready only once the engine
-    has started and warmed up and while not draining; live while the engine core is."""
+    has started and every frontend has warmed up, and while not draining; live while the
+    engine core is."""
 
-    def __init__(self, model: VoxtralModel, registry: ModelRepository, admission: Admission):
+    def __init__(self, runtime: Runtime, registry: ModelRepository, replica: Replica):
         super().__init__(model_registry=registry)
-        self._model = model
-        self._admission = admission
+        self._runtime = runtime
+        self._replica = replica
 
     async def ready(self) -> bool:
-        return not self._admission.draining and await self._model.healthy()
+        replica = self._replica
+        return not replica.draining and self._runtime.healthy() and replica.all_warm()
 
     async def live(self) -> dict[str, str]:
-        return {"status": "alive" if self._model.engine_alive() else "dead"}
+        return {"status": "alive" if self._runtime.engine_alive() else "dead"}
 
 
 class _HttpServer(uvicorn.Server):
@@ -85,12 +91,20 @@ def body_limits(options: Options) -> BodyLimits:
     )
 
 
+async def metrics_handler(request: Request) -> Response:
+    """/metrics of the replica: every frontend's when there are several."""
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+    return Response(generate_latest(metrics.registry()), media_type=CONTENT_TYPE_LATEST)
+
+
 def build_app(
-    model: VoxtralModel,
+    runtime: Runtime,
     dataplane: DataPlane,
     admission: Admission,
     options: Options,
     budgets: tuple[Budget, Budget],
+    frontend: int = 0,
 ) -> FastAPI:
     """KServe's FastAPI app with our routes first (they win on shared paths), behind the
     gate that admits, counts and cancels inference requests."""
@@ -98,8 +112,9 @@ def build_app(
 
     app: FastAPI = kserve.model_server.app
     errors.install(app)
-    openai.install(app, model)
-    kserve_v2.install(app, model)
+    app.add_api_route("/metrics", metrics_handler, methods=["GET"], include_in_schema=False)
+    openai.install(app, runtime)
+    kserve_v2.install(app, runtime)
     rest = RESTServer(
         "kserve.model_server:app",
         dataplane,
@@ -120,6 +135,7 @@ def build_app(
         limits=body_limits(options),
         body_budget=body_budget,
         audio_budget=audio_budget,
+        frontend=str(frontend),
     )
     return app
 
@@ -136,19 +152,31 @@ def _unserved(route: object) -> bool:
 
 
 class Predictor:
-    """One process: HTTP (OpenAI, KServe v1/v2, health, metrics), gRPC v2, the engine."""
+    """One frontend process: HTTP (OpenAI, KServe v1/v2, health, metrics), gRPC v2, and
+    the engine client (with its own engine core when it is the replica's only frontend)."""
 
-    def __init__(self, model: VoxtralModel, options: Options):
-        self.model = model
+    def __init__(self, runtime: Runtime, options: Options, replica: Replica | None = None):
+        self.runtime = runtime
         self.options = options
+        self.replica = replica = replica or Replica()
         registry = ModelRepository()
-        registry.update(model)
-        self.admission = Admission(options.max_concurrency, options.max_queue)
-        self.body_budget = Budget(options.max_buffered_mb * (1 << 20), metrics.BODY_BYTES)
-        self.audio_budget = Budget(options.max_decoded_audio_seconds, metrics.AUDIO_HELD)
-        self.dataplane = VoxtralDataPlane(model, registry, self.admission)
+        registry.update(VoxtralModel(runtime))
+        counts = replica.counts
+        self.admission = Admission(options.max_concurrency, options.max_queue, counts)
+        self.body_budget = Budget(
+            options.max_buffered_mb * (1 << 20), metrics.BODY_BYTES, counts, BODY_BYTES
+        )
+        self.audio_budget = Budget(
+            options.max_decoded_audio_seconds, metrics.AUDIO_HELD, counts, AUDIO_SECONDS
+        )
+        self.dataplane = VoxtralDataPlane(runtime, registry, replica)
         self.app = build_app(
-            model, self.dataplane, self.admission, options, (self.body_budget, self.audio_budget)
+            runtime,
+            self.dataplane,
+            self.admission,
+            options,
+            (self.body_budget, self.audio_budget),
+            replica.index,
         )
         self.http = _HttpServer(
             uvicorn.Config(
@@ -170,10 +198,18 @@ class Predictor:
         options = self.options
         server = aio.server(
             futures.ThreadPoolExecutor(max_workers=4),
-            interceptors=(GrpcGate(self.admission, self.body_budget, self.audio_budget),),
+            interceptors=(
+                GrpcGate(
+                    self.admission,
+                    self.body_budget,
+                    self.audio_budget,
+                    str(self.replica.index),
+                ),
+            ),
             # messages received at once: the admitted, the queued, and room for the rest
             maximum_concurrent_rpcs=options.max_concurrency + options.max_queue + GRPC_SPARE_RPCS,
             options=[
+                ("grpc.so_reuseport", 1),  # the replica's frontends share the port
                 # the upload limit of every route; gRPC answers RESOURCE_EXHAUSTED beyond it
                 ("grpc.max_receive_message_length", options.max_upload_bytes + (1 << 20)),
                 ("grpc.max_send_message_length", 64 << 20),
@@ -192,6 +228,7 @@ class Predictor:
         admitted requests finish (up to --drain-timeout), then the servers stop."""
         if self.admission.draining:
             return
+        self.replica.drain()  # every frontend answers not ready from now
         log.info(
             "stopping: %s; draining %d running and %d queued requests",
             reason,
@@ -215,43 +252,54 @@ class Predictor:
 
     def _engine_started(self, task: asyncio.Task[None]) -> None:
         if not task.cancelled() and task.exception() is not None:
-            self.stop(f"the engine failed to start: {self.model.failure}", exit_code=1)
+            self.stop(f"the engine failed to start: {self.runtime.failure}", exit_code=1)
         elif not task.cancelled():
+            self.replica.warmed_up()
             self._watchdog = asyncio.ensure_future(self._watch_engine())
 
     async def _watch_engine(self) -> None:
         """Liveness already fails once the engine core dies (a worker killed, a GPU
         fault); exiting at once lets Kubernetes restart the pod without waiting for
-        the probe's failure threshold."""
-        while self.model.engine_alive():
+        the probe's failure threshold. A frontend whose supervisor is gone stops too."""
+        while self.runtime.engine_alive() and not self.replica.orphaned():
             await asyncio.sleep(WATCHDOG_SECONDS)
+        if self.replica.orphaned():
+            self.stop("the supervisor is gone", exit_code=1)
+            return
         log.error("the engine core died: exiting so that the pod restarts")
         self.stop("engine died", exit_code=1)
 
-    async def run(self) -> int:
+    async def run(self, sock: socket.socket | None = None) -> int:
+        """Serve until stopped; on ``sock`` (shared by the replica's frontends) if given."""
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stop, signal.Signals(sig).name)
         if self.options.enable_grpc:
             self.grpc = self._grpc_server()
             await self.grpc.start()
-        engine = asyncio.create_task(self.model.start_engine())
+        engine = asyncio.create_task(self.runtime.start_engine())
         engine.add_done_callback(self._engine_started)
         try:
-            await self.http.serve()
+            await self.http.serve(sockets=[sock] if sock is not None else None)
         finally:
             if self.grpc is not None:
                 await self.grpc.stop(grace=5)
             if not engine.done():
                 engine.cancel()
-            await asyncio.to_thread(self.model.stop_engine)
+            await asyncio.to_thread(self.runtime.stop_engine)
         return self.exit_code
 
 
-def run(model: VoxtralModel, options: Options) -> int:
+def run(
+    runtime: Runtime,
+    options: Options,
+    replica: Replica | None = None,
+    sock: socket.socket | None = None,
+) -> int:
+    predictor = Predictor(runtime, options, replica)
     try:
         import uvloop  # what vLLM's own server runs on; noticeably faster per request
     except ImportError:
-        return asyncio.run(Predictor(model, options).run())
-    code: int = uvloop.run(Predictor(model, options).run())
+        return asyncio.run(predictor.run(sock))
+    code: int = uvloop.run(predictor.run(sock))
     return code

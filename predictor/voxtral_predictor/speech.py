@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from fastapi import Request
 
@@ -15,11 +15,9 @@ from . import transcript_events as events
 from . import vllm_adapter as vllm
 from .audio import Clip, too_long
 from .errors import ApiError
+from .runtime import Runtime
 from .speech_engine import Delta, Engine, Said
 from .subtitles import Segment
-
-if TYPE_CHECKING:
-    from .model import VoxtralModel
 
 PLAIN_FORMATS = ("text", "srt", "vtt")  # answered as text/plain
 # our fields, not vLLM request fields (segments are ours: Voxtral has no timestamps)
@@ -27,7 +25,7 @@ OURS = frozenset({"task", "chunking", "timestamp_granularities"})
 Task = vllm.Task
 
 
-def check_model(model: VoxtralModel, requested: object) -> None:
+def check_model(model: Runtime, requested: object) -> None:
     if requested in (None, "", model.name):
         return
     raise ApiError(
@@ -51,7 +49,7 @@ def check_fields(fields: Mapping[str, Any], languages: Mapping[str, str]) -> Non
         )
 
 
-def audio_limit(model: VoxtralModel, fields: Mapping[str, Any]) -> float:
+def audio_limit(model: Runtime, fields: Mapping[str, Any]) -> float:
     """Longest audio this request may carry: native single pass, or chunked."""
     if fields.get("chunking") == "never":
         return model.options.max_audio_seconds
@@ -59,7 +57,7 @@ def audio_limit(model: VoxtralModel, fields: Mapping[str, Any]) -> float:
 
 
 async def run(
-    model: VoxtralModel,
+    model: Runtime,
     task: Task,
     clip: Clip,
     fields: Mapping[str, Any],

@@ -10,15 +10,13 @@ import base64
 import json
 from collections.abc import AsyncIterator, Awaitable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from fastapi import Request
 
 from . import vllm_adapter as vllm
 from .errors import ApiError
-
-if TYPE_CHECKING:
-    from .model import VoxtralModel
+from .runtime import Runtime
 
 # What a translation asks of the model (Voxtral's instruct mode; no system prompt).
 INSTRUCTION: Final = (
@@ -140,7 +138,7 @@ class Engine:
 
     def __init__(
         self,
-        model: VoxtralModel,
+        model: Runtime,
         task: vllm.Task,
         values: Mapping[str, Any],
         raw_request: Request | None,

@@ -8,10 +8,12 @@ of the predictor sees plain dicts, bytes and a few opaque objects.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import logging
 import os
-from collections.abc import AsyncIterator, Mapping
+import socket
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -19,6 +21,12 @@ from fastapi import Request, UploadFile
 from pydantic import ValidationError
 
 Task = Literal["transcribe", "translate"]
+
+
+def version() -> str:
+    from vllm import __version__
+
+    return str(__version__)
 
 
 def apply_env(env: Mapping[str, str]) -> None:
@@ -40,21 +48,126 @@ def parse_engine_args(cli: list[str]) -> argparse.Namespace:
     return ns
 
 
-def build_engine(ns: argparse.Namespace) -> Any:
-    """Start vLLM's AsyncLLM (and its engine-core process). Blocking: run it in a thread
-    so the HTTP server keeps answering liveness probes while the weights load."""
+# How a frontend reaches an engine core another process started: vLLM's ``client_config``
+# (addresses or bound ZMQ listeners, the client's index and count), opaque to the rest.
+EngineClient = Mapping[str, Any]
+
+
+def build_engine(ns: argparse.Namespace, client: EngineClient | None = None) -> Any:
+    """Start vLLM's AsyncLLM and its engine-core process; or, given a frontend's
+    ``client``, connect an AsyncLLM to the core the supervisor started, as vLLM's API
+    server processes do (``build_async_engine_client_from_engine_args``). Blocking: run it
+    in a thread so the HTTP server keeps answering liveness probes while it loads."""
     from vllm.engine.arg_utils import AsyncEngineArgs
     from vllm.usage.usage_lib import UsageContext
     from vllm.v1.engine.async_llm import AsyncLLM
 
     engine_args = AsyncEngineArgs.from_cli_args(ns)
+    connect: dict[str, Any] = {}
+    if client is not None:
+        addresses = dict(client)
+        addresses.pop("api_server_loads", None)  # vLLM's own accept loop (0.32), not ours
+        count, index = addresses.pop("client_count"), addresses.pop("client_index")
+        engine_args._api_process_count, engine_args._api_process_rank = count, index
+        connect = {"client_addresses": addresses, "client_count": count, "client_index": index}
     config = engine_args.create_engine_config(usage_context=UsageContext.OPENAI_API_SERVER)
     return AsyncLLM.from_vllm_config(
         vllm_config=config,
         usage_context=UsageContext.OPENAI_API_SERVER,
         enable_log_requests=engine_args.enable_log_requests,
         disable_log_stats=engine_args.disable_log_stats,
+        **connect,
     )
+
+
+# A frontend process: (listen address, the shared listening socket, what the supervisor
+# hands it, its EngineClient). Must be importable by name: frontends are spawned.
+Frontend = Callable[[str, socket.socket, Any, EngineClient], None]
+
+
+STOP_SECONDS = 5.0  # for what is still running when the replica stops
+
+
+@dataclass(frozen=True)
+class Replica:
+    """The processes vLLM's launcher started (multiprocessing processes)."""
+
+    frontends: list[Any]
+    engines: list[Any]
+
+
+@contextlib.contextmanager
+def launch_replica(
+    ns: argparse.Namespace, count: int, frontend: Frontend, handed: Any, sock: socket.socket
+) -> Iterator[Replica]:
+    """One engine core and ``count`` frontend processes, wired the way ``vllm serve
+    --api-server-count`` wires its API servers (``run_multi_api_server``: the engine's
+    ZMQ endpoints, ``launch_core_engines``, ``APIServerProcessManager`` with our frontend
+    as its target). Frontends start at once (they answer liveness while the weights load);
+    the context is entered once the engine core has started. On exit (or a failed start)
+    what is still running is stopped: frontends, then the engine core."""
+    from vllm.engine.arg_utils import AsyncEngineArgs
+    from vllm.usage.usage_lib import UsageContext
+    from vllm.v1.engine import utils as engine_utils
+    from vllm.v1.executor import Executor
+    from vllm.v1.utils import APIServerProcessManager
+
+    engine_args = AsyncEngineArgs.from_cli_args(ns)
+    engine_args._api_process_count, engine_args._api_process_rank = count, -1
+    config = engine_args.create_engine_config(usage_context=UsageContext.OPENAI_API_SERVER)
+    executor, log_stats = Executor.get_class(config), not engine_args.disable_log_stats
+    servers: dict[str, Any] = {
+        "listen_address": f"http://{sock.getsockname()[0]}:{sock.getsockname()[1]}",
+        "sock": sock,
+        "args": handed,
+        "num_servers": count,
+        "target_server_fn": frontend,
+    }
+    started: dict[str, Any] = {}  # what has started, to stop if the start fails
+    try:
+        if hasattr(engine_utils, "bind_engine_zmq_listeners"):  # vLLM >= 0.30: bound sockets
+            listeners = engine_utils.bind_engine_zmq_listeners(config, count)
+            with engine_utils.launch_core_engines(
+                config, executor, log_stats, listeners.addresses
+            ) as launch:
+                started |= {"engines": launch.engine_manager, "coordinator": launch.coordinator}
+                started["frontends"] = APIServerProcessManager(
+                    **servers,
+                    input_listeners=listeners.inputs,
+                    output_listeners=listeners.outputs,
+                    stats_update_address=_stats_address(launch.coordinator),
+                    tensor_queue=launch.tensor_queue,
+                )
+                launch.watched_frontend_processes = started["frontends"].processes
+        else:  # vLLM 0.24: each frontend binds and reports its address
+            addresses = engine_utils.get_engine_zmq_addresses(
+                config, count, defer_api_server_ports=True
+            )
+            with engine_utils.launch_core_engines(
+                config, executor, log_stats, addresses, count
+            ) as (engines, coordinator, addresses, tensor_queue):
+                started |= {"engines": engines, "coordinator": coordinator}
+                started["frontends"] = APIServerProcessManager(
+                    **servers,
+                    input_addresses=addresses.inputs,
+                    output_addresses=addresses.outputs,
+                    stats_update_address=_stats_address(coordinator),
+                    tensor_queue=tensor_queue,
+                )
+                addresses.inputs, addresses.outputs = started["frontends"].gather_actual_addresses()
+        engines = started["engines"]
+        yield Replica(
+            frontends=list(started["frontends"].processes),
+            engines=list(engines.processes) if engines is not None else [],
+        )
+    finally:
+        for part in ("frontends", "engines", "coordinator"):
+            if started.get(part) is not None:
+                started[part].shutdown(timeout=STOP_SECONDS)
+
+
+def _stats_address(coordinator: Any) -> str | None:
+    return coordinator.get_stats_publish_address() if coordinator else None
 
 
 def engine_dead(engine: Any) -> bool:

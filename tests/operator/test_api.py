@@ -134,11 +134,11 @@ def test_a_preset_that_does_not_fit_says_how_many_gpus_it_needs() -> None:
 
 def test_defaults_follow_the_preset() -> None:
     small = resolve(parse(VALID["small-preset"]))
-    assert (small.gpus, small.cpu, small.memory) == (2, "8", "64Gi")
+    assert (small.gpus, small.cpu, small.memory, small.api_servers) == (2, "10", "72Gi", 4)
     assert small.hugging_face is not None
     assert small.hugging_face.repo == "mistralai/Voxtral-Small-24B-2507"
     mini = resolve(parse(VALID["mini-preset"]))
-    assert (mini.gpus, mini.memory) == (1, "24Gi")
+    assert (mini.gpus, mini.cpu, mini.memory) == (1, "8", "32Gi")
     custom = resolve(parse(VALID["hf-private"]))
     assert (custom.gpus, custom.model_label) == (4, "acme/voxtral-finetune@a1b2c3d")
     pvc = resolve(parse(VALID["pvc"]))

@@ -154,10 +154,14 @@ def test_download_job_fills_the_cache_the_deployment_reads() -> None:
     assert env["VOXTRAL_DOWNLOAD_REPO"] == "acme/voxtral-finetune"
     assert env["VOXTRAL_DOWNLOAD_REVISION"] == "a1b2c3d"
     dep_pod = children.deployment["spec"]["template"]["spec"]
-    assert {
-        "name": "model",
-        "persistentVolumeClaim": {"claimName": claim, "readOnly": True},
-    } in dep_pod["volumes"]
+    assert {"name": "model", "persistentVolumeClaim": {"claimName": claim}} in dep_pod["volumes"]
+    mounts = dep_pod["containers"][0]["volumeMounts"]
+    # the weights read-only; beside them, vLLM's compile cache, written by the replicas
+    assert {"name": "model", "mountPath": "/models", "readOnly": True} in mounts
+    compile_cache = {"name": "model", "mountPath": "/var/cache/voxtral", "subPath": "compile-cache"}
+    assert compile_cache in mounts
+    assert env_of(children.deployment)["VOXTRAL_COMPILE_CACHE"] == "/var/cache/voxtral"
+    assert env["VOXTRAL_COMPILE_CACHE_DIR"] == "/models/compile-cache"  # made by the job
     assert env["VOXTRAL_DOWNLOAD_DIR"] == env_of(children.deployment)["VOXTRAL_MODEL"]
     assert parse_quantity(
         children.cache_claim["spec"]["resources"]["requests"]["storage"]
@@ -182,6 +186,24 @@ def test_pvc_source_is_used_in_place() -> None:
         "persistentVolumeClaim": {"claimName": "models", "readOnly": True},
     } in pod["volumes"]
     assert env_of(children.deployment)["VOXTRAL_MODEL"] == "/models/voxtral/mini"
+    # the user's claim is never written: the compile cache is the pod's own
+    mounts = pod["containers"][0]["volumeMounts"]
+    assert {"name": "compile-cache", "mountPath": "/var/cache/voxtral"} in mounts
+    assert {"name": "compile-cache", "emptyDir": {"sizeLimit": "8Gi"}} in pod["volumes"]
+
+
+def test_frontends_and_the_cpus_they_need() -> None:
+    """A preset's replica runs 4 frontends beside its engine core, with the CPUs for both;
+    spec.engine.apiServers overrides; without a preset the predictor decides."""
+    mini = build_children(resolved(VALID["mini-preset"])).deployment
+    assert env_of(mini)["VOXTRAL_API_SERVERS"] == "4"
+    requests = mini["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"]
+    assert parse_quantity(requests["cpu"]) >= 4 + 4
+    sample = copy.deepcopy(VALID["mini-preset"])
+    sample["spec"]["engine"] = {"apiServers": 2}
+    assert env_of(build_children(resolved(sample)).deployment)["VOXTRAL_API_SERVERS"] == "2"
+    custom = build_children(resolved(VALID["hf-private"])).deployment
+    assert "VOXTRAL_API_SERVERS" not in env_of(custom)
 
 
 def test_pdb_only_with_more_than_one_replica() -> None:

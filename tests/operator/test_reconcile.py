@@ -160,7 +160,7 @@ def test_a_hand_edit_is_repaired_and_server_defaults_are_not_drift() -> None:
     deployment = world.children[("Deployment", "voxtral")]
     container = deployment["spec"]["template"]["spec"]["containers"][0]
     container["terminationMessagePath"] = "/dev/termination-log"  # server default: fine
-    container["resources"]["requests"]["cpu"] = "4000m"  # same quantity, another form
+    container["resources"]["requests"]["cpu"] = "8000m"  # same quantity, another form
     assert world.reconcile().actions == []
     container["image"] = "evil:latest"
     result = world.reconcile()

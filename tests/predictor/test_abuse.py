@@ -22,9 +22,9 @@ from tests.conftest import Predictor
 from tests.predictor.audiofiles import wav
 from tests.predictor.helpers import busy, scrape, value, wait_for
 from tests.predictor.rawhttp import connect, multipart_head, read_response, readable
-from voxtral_predictor.admission import Admission
-from voxtral_predictor.model import VoxtralModel
 from voxtral_predictor.options import Options
+from voxtral_predictor.replica import Replica
+from voxtral_predictor.runtime import Runtime
 from voxtral_predictor.server import VoxtralDataPlane
 
 MiB = 1 << 20
@@ -70,13 +70,13 @@ def test_routes_that_are_not_served(predictor: Predictor) -> None:
 
 
 async def test_a_stopped_engine_is_not_live() -> None:
-    model = VoxtralModel(Options(model="unused"))
-    plane = VoxtralDataPlane(model, registry=None, admission=Admission(1, 1))  # type: ignore[arg-type]
+    runtime = Runtime(Options(model="unused"))
+    plane = VoxtralDataPlane(runtime, registry=None, replica=Replica())  # type: ignore[arg-type]
     assert await plane.live() == {"status": "alive"}
-    model.stop_engine()
-    assert not model.engine_alive() and await plane.live() == {"status": "dead"}
-    model.phase = "failed"
-    assert not model.engine_alive()
+    runtime.stop_engine()
+    assert not runtime.engine_alive() and await plane.live() == {"status": "dead"}
+    runtime.phase = "failed"
+    assert not runtime.engine_alive()
 
 
 # 2. The chat route fetches nothing.

@@ -6,6 +6,9 @@ from __future__ import annotations
 import base64
 import json
 import struct
+import subprocess
+import sys
+import textwrap
 
 import grpc
 import httpx
@@ -162,15 +165,65 @@ def test_grpc_health_and_metadata(stub: pb_grpc.GRPCInferenceServiceStub) -> Non
     assert meta.inputs[0].name == "audio" and meta.outputs[0].name == "text"
 
 
+def raw_bytes_output(response: pb.ModelInferResponse, index: int = 0) -> list[bytes]:
+    """A BYTES output from raw_output_contents: each element a 4-byte length, then it."""
+    raw, out, offset = response.raw_output_contents[index], [], 0
+    while offset < len(raw):
+        (size,) = struct.unpack_from("<I", raw, offset)
+        out.append(raw[offset + 4 : offset + 4 + size])
+        offset += 4 + size
+    return out
+
+
 def test_grpc_bytes_contents(stub: pb_grpc.GRPCInferenceServiceStub) -> None:
+    """BYTES in, and the text out in raw_output_contents, as Triton answers."""
     response = stub.ModelInfer(infer_request([wav(), MP3]))
     assert response.outputs[0].name == "text" and list(response.outputs[0].shape) == [2]
-    assert all(response.outputs[0].contents.bytes_contents)
+    assert not response.outputs[0].contents.bytes_contents
+    texts = raw_bytes_output(response)
+    assert len(texts) == 2 and all(texts)
 
 
 def test_grpc_raw_input_contents(stub: pb_grpc.GRPCInferenceServiceStub) -> None:
     response = stub.ModelInfer(infer_request(raw=MP3))
-    assert len(response.outputs[0].contents.bytes_contents) == 1
+    assert len(raw_bytes_output(response)) == 1
+
+
+TRITON_GRPC_CLIENT = textwrap.dedent("""
+    import json, sys
+    import numpy as np
+    import tritonclient.grpc as triton
+    client = triton.InferenceServerClient(sys.argv[1])
+    audio = triton.InferInput("audio", [2], "BYTES")
+    audio.set_data_from_numpy(np.array([open(p, "rb").read() for p in sys.argv[2:]], dtype=object))
+    result = client.infer("voxtral", [audio], parameters={
+        "max_completion_tokens": 4, "response_format": "verbose_json"})
+    texts, segments = result.as_numpy("text"), result.as_numpy("segments")
+    print(json.dumps({
+        "ready": client.is_model_ready("voxtral"), "numpy": np.__version__,
+        "texts": [t.decode() for t in texts], "shape": list(texts.shape),
+        "segments": [json.loads(s) for s in segments]}))
+""")
+
+
+def test_tritons_grpc_client_reads_the_text(predictor: Predictor, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Triton's published gRPC client with numpy 2, as a new user tries it: as_numpy of a
+    BYTES output works only when it travels in raw_output_contents. (In a process of its
+    own: its protos and KServe's share the package name ``inference``.)"""
+    files = [tmp_path / "a.wav", tmp_path / "b.mp3"]
+    files[0].write_bytes(wav())
+    files[1].write_bytes(MP3)
+    run = subprocess.run(
+        [sys.executable, "-c", TRITON_GRPC_CLIENT, predictor.grpc, *map(str, files)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    out = json.loads(run.stdout)
+    assert out["numpy"].startswith("2.") and out["ready"]
+    assert out["shape"] == [2] and all(out["texts"])
+    assert out["segments"][1][0]["start"] == 0.0
 
 
 def test_grpc_errors_map_to_status_codes(stub: pb_grpc.GRPCInferenceServiceStub) -> None:
@@ -193,8 +246,8 @@ async def test_kserve_grpc_client(predictor: Predictor) -> None:
             model_name="voxtral", infer_inputs=[audio], parameters={"max_completion_tokens": LIMIT}
         )
     )
-    texts = response.outputs[0].data
-    assert len(texts) == 2 and all(texts)
+    texts = response.outputs[0].as_numpy()  # BYTES come in raw_output_contents
+    assert texts.shape == (2,) and all(isinstance(t, bytes) and t for t in texts)
     await client.close()
 
 

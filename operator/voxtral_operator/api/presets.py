@@ -19,6 +19,9 @@ class Preset:
     cpu: str
     memory: str
     weights_bytes: int
+    api_servers: int = 4
+    """Frontend processes beside the engine core (the predictor's --api-servers): the
+    engine core takes about 4 CPUs under load, each frontend up to 1 (BENCHMARKS.md)."""
     """Size of the bf16 weights: what the GPUs of one replica hold between them."""
     min_free_bytes_per_gpu: int = 4 * GiB
     """Room each GPU needs beside its share of the weights: activations, CUDA graphs and a
@@ -31,16 +34,16 @@ PRESETS: Final[dict[str, Preset]] = {
     "voxtral-small-24b": Preset(
         repo="mistralai/Voxtral-Small-24B-2507",
         gpus_per_replica=2,
-        cpu="8",
-        memory="64Gi",
+        cpu="10",
+        memory="72Gi",
         weights_bytes=48_500_000_000,
     ),
     # 4.7 B parameters: 8.8 GB of bf16 weights; one GPU is plenty.
     "voxtral-mini-3b": Preset(
         repo="mistralai/Voxtral-Mini-3B-2507",
         gpus_per_replica=1,
-        cpu="4",
-        memory="24Gi",
+        cpu="8",
+        memory="32Gi",
         weights_bytes=9_500_000_000,
     ),
 }

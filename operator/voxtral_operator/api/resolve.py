@@ -25,6 +25,7 @@ from voxtral_operator.api.scaling import AutoscalingSpec
 from voxtral_operator.api.service import HuggingFaceSource, PvcSource, VoxtralService
 
 MODELS_MOUNT: Final = "/models"
+COMPILE_CACHE_DIR: Final = "compile-cache"  # vLLM's compile cache, in the model-cache claim
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,8 @@ class Resolved:
     model_dir: str
     """Where the predictor finds the checkpoint (VOXTRAL_MODEL)."""
     model_label: str
+    api_servers: int | None = None
+    """Frontend processes (--api-servers); None: the predictor decides from its CPUs."""
     operator_owns_replicas: bool = True
     """False while an autoscaler owns the Deployment's replicas (spec.autoscaling on): the
     builders then leave `replicas` out and drift in it is not repaired."""
@@ -134,6 +137,7 @@ def resolve(service: VoxtralService, prometheus_address: str = "") -> Resolved:
         claim_name=claim,
         model_dir=model_dir,
         model_label=label,
+        api_servers=spec.engine.api_servers or (preset.api_servers if preset else None),
         operator_owns_replicas=spec.scaling is None,
         prometheus_address=(
             (spec.autoscaling.prometheus_address if spec.autoscaling else None)

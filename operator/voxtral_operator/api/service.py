@@ -260,6 +260,15 @@ class EngineSpec(Model):
         le=4096,
         description="Sequences the engine batches at once (default: vLLM's).",
     )
+    api_servers: int | None = Field(
+        default=None,
+        ge=1,
+        le=16,
+        description="Frontend processes of a replica on its one engine core, sharing its "
+        "ports (each parses, decodes and streams requests): default the preset's (4), "
+        "without a preset the predictor's choice from its CPUs. Give the pod about 4 CPUs "
+        "for the engine core and 1 per frontend.",
+    )
     drain_timeout_seconds: int = Field(
         default=30,
         ge=0,

@@ -12,7 +12,7 @@ import json
 from typing import Any, Final
 
 from voxtral_operator.api import names
-from voxtral_operator.api.resolve import MODELS_MOUNT, Resolved
+from voxtral_operator.api.resolve import COMPILE_CACHE_DIR, MODELS_MOUNT, Resolved
 from voxtral_operator.builders.meta import finish, labels
 from voxtral_operator.builders.pod import RUN_AS, container_security, pod_security, scheduling
 
@@ -26,6 +26,9 @@ target = os.environ["VOXTRAL_DOWNLOAD_DIR"]
 try:  # a volume whose driver ignores fsGroup is not writable by this non-root user
     os.makedirs(target, exist_ok=True)
     os.makedirs(os.environ["HF_HOME"], exist_ok=True)
+    # the replicas' compile cache: theirs to write (a directory the kubelet made for a
+    # subPath would be root's)
+    os.makedirs(os.environ["VOXTRAL_COMPILE_CACHE_DIR"], exist_ok=True)
     probe = os.path.join(target, ".voxtral-write-test")
     open(probe, "w").close()
     os.remove(probe)
@@ -125,6 +128,7 @@ def build_download_job(resolved: Resolved) -> dict[str, Any] | None:
         {"name": "VOXTRAL_DOWNLOAD_DIR", "value": resolved.model_dir},
         {"name": "VOXTRAL_DOWNLOAD_ALLOW_PATTERNS", "value": json.dumps(hf.allow_patterns)},
         {"name": "HF_HOME", "value": f"{MODELS_MOUNT}/.hf-home"},
+        {"name": "VOXTRAL_COMPILE_CACHE_DIR", "value": f"{MODELS_MOUNT}/{COMPILE_CACHE_DIR}"},
         {"name": "HF_HUB_DISABLE_TELEMETRY", "value": "1"},
         # The predictor image runs offline (HF_HUB_OFFLINE=1): this Job is the one place
         # that must reach the Hub.

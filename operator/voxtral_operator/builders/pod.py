@@ -6,7 +6,7 @@ import shlex
 from typing import Any, Final
 
 from voxtral_operator.api.quantity import canonical_quantity
-from voxtral_operator.api.resolve import MODELS_MOUNT, Resolved
+from voxtral_operator.api.resolve import COMPILE_CACHE_DIR, MODELS_MOUNT, Resolved
 
 HTTP_PORT: Final = 8080
 GRPC_PORT: Final = 8081
@@ -14,6 +14,8 @@ RUN_AS: Final = 1000
 SHM_GIB_PER_GPU: Final = 2
 GRACE_BEYOND_DRAIN_SECONDS: Final = 30
 STARTUP_PERIOD_SECONDS: Final = 10
+COMPILE_CACHE_MOUNT: Final = "/var/cache/voxtral"
+COMPILE_CACHE_SIZE: Final = "8Gi"
 
 # NCCL over NVLink SHARP / multicast is off: it fails on many virtualised and MIG hosts,
 # and tensor parallelism does not need it.
@@ -50,6 +52,10 @@ def predictor_env(resolved: Resolved) -> list[dict[str, Any]]:
         env["VOXTRAL_MAX_QUEUE"] = str(engine.max_queue)
     if engine.max_num_seqs is not None:
         env["VOXTRAL_MAX_NUM_SEQS"] = str(engine.max_num_seqs)
+    if resolved.api_servers is not None:
+        env["VOXTRAL_API_SERVERS"] = str(resolved.api_servers)
+    # vLLM's compile cache, shared by the replicas (only the first one compiles)
+    env["VOXTRAL_COMPILE_CACHE"] = COMPILE_CACHE_MOUNT
     if engine.extra_args:
         env["VOXTRAL_VLLM_ARGS"] = shlex.join(engine.extra_args)
     # The weights are local: never reach for the Hub at start-up. An arbitrary uid has no
@@ -59,6 +65,21 @@ def predictor_env(resolved: Resolved) -> list[dict[str, Any]]:
         env.update(MULTI_GPU_ENV)
     env.update(engine.env)
     return [{"name": key, "value": value} for key, value in env.items()]
+
+
+def compile_cache_mount(resolved: Resolved) -> dict[str, Any]:
+    """Writable, beside the read-only weights: on the model cache (a directory of the
+    claim every replica mounts), or, for a pvc source the operator may not write to, on
+    a volume of the pod's own."""
+    if resolved.hugging_face is not None:
+        return {"name": "model", "mountPath": COMPILE_CACHE_MOUNT, "subPath": COMPILE_CACHE_DIR}
+    return {"name": "compile-cache", "mountPath": COMPILE_CACHE_MOUNT}
+
+
+def compile_cache_volume(resolved: Resolved) -> list[dict[str, Any]]:
+    if resolved.hugging_face is not None:
+        return []
+    return [{"name": "compile-cache", "emptyDir": {"sizeLimit": COMPILE_CACHE_SIZE}}]
 
 
 def probes() -> dict[str, Any]:
@@ -166,6 +187,7 @@ def predictor_pod_spec(resolved: Resolved) -> dict[str, Any]:
         "volumeMounts": [
             {"name": "dshm", "mountPath": "/dev/shm"},
             {"name": "model", "mountPath": MODELS_MOUNT, "readOnly": True},
+            compile_cache_mount(resolved),
         ],
     }
     return {
@@ -180,8 +202,12 @@ def predictor_pod_spec(resolved: Resolved) -> dict[str, Any]:
             },
             {
                 "name": "model",
-                "persistentVolumeClaim": {"claimName": resolved.claim_name, "readOnly": True},
+                # the model cache: weights mounted read-only, the compile cache writable;
+                # a pvc source is the user's and stays read-only
+                "persistentVolumeClaim": {"claimName": resolved.claim_name}
+                | ({} if resolved.hugging_face is not None else {"readOnly": True}),
             },
+            *compile_cache_volume(resolved),
         ],
         "securityContext": pod_security(),
         "terminationGracePeriodSeconds": (

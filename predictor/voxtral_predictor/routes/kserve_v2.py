@@ -10,12 +10,12 @@ from fastapi import APIRouter, FastAPI, Request, Response
 
 from .. import inference, jsonbody
 from ..errors import ApiError
-from ..model import VoxtralModel
+from ..runtime import Runtime
 
 HEADER_LENGTH = "inference-header-content-length"
 
 
-def router(model: VoxtralModel) -> APIRouter:
+def router(model: Runtime) -> APIRouter:
     api = APIRouter()
 
     @api.post("/v2/models/{name}/versions/{version}/infer")
@@ -60,5 +60,5 @@ def router(model: VoxtralModel) -> APIRouter:
     return api
 
 
-def install(app: FastAPI, model: VoxtralModel) -> None:
+def install(app: FastAPI, model: Runtime) -> None:
     app.include_router(router(model))

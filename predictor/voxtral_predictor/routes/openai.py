@@ -18,7 +18,7 @@ from .. import fields as request_fields
 from .. import transcript_events as events
 from ..decoding import decode_audio
 from ..errors import ApiError
-from ..model import VoxtralModel
+from ..runtime import Runtime
 
 PREFIXES = ("/v1", "/openai/v1")
 _READ = 1 << 20
@@ -48,7 +48,7 @@ async def read_upload(upload: UploadFile, limit: int) -> bytes:
     return b"".join(parts)
 
 
-async def _speech(request: Request, model: VoxtralModel, task: speech.Task) -> Response:
+async def _speech(request: Request, model: Runtime, task: speech.Task) -> Response:
     limit = model.options.max_upload_bytes
     content_type = request.headers.get("content-type", "")
     if not content_type.startswith("multipart/form-data"):
@@ -109,7 +109,7 @@ def _form_values(form: Any) -> dict[str, Any]:
     return values
 
 
-def router(model: VoxtralModel) -> APIRouter:
+def router(model: Runtime) -> APIRouter:
     api = APIRouter()
 
     @api.post("/audio/transcriptions")
@@ -145,7 +145,7 @@ def router(model: VoxtralModel) -> APIRouter:
     return api
 
 
-def install(app: FastAPI, model: VoxtralModel) -> None:
+def install(app: FastAPI, model: Runtime) -> None:
     api = router(model)
     for prefix in PREFIXES:
         app.include_router(api, prefix=prefix)

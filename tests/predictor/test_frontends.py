@@ -1,0 +1,270 @@
+"""Two frontend processes on one engine core (``--api-servers 2``), tiny model, real vLLM:
+requests spread over both, every protocol answered by either, one /metrics for the replica,
+limits of the whole replica, readiness of every frontend, drain, and a dead frontend or
+engine core stopping the replica."""
+
+from __future__ import annotations
+
+import base64
+import concurrent.futures
+import signal
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import grpc
+import httpx
+import psutil
+import pytest
+from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
+from kserve.protocol.grpc import grpc_predict_v2_pb2_grpc as pb_grpc
+
+from tests.conftest import Predictor, start_predictor, stop_predictor
+from tests.predictor.audiofiles import encode, wav
+from tests.predictor.helpers import busy, scrape, value, wait_for
+from tests.predictor.recordings import speech_like
+
+FAST = "4"
+SLOW = "1500"  # output tokens: several seconds on the tiny model here
+TRIES = 40  # requests on new connections until both frontends have taken one (2^-39)
+ENGINE_KEYS = {"engine": "0", "model_name": "voxtral"}
+
+
+def start_pair(model: Path, workdir: Path, *extra: str) -> Predictor:
+    return start_predictor(
+        model,
+        workdir,
+        "--api-servers", "2", *extra,
+        env={"VLLM_ENABLE_V1_MULTIPROCESSING": "1"},  # the engine core is its own process
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def pair(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Predictor]:
+    """Two frontends; three requests at a time in the whole replica, one queued."""
+    server = start_pair(
+        tiny_model, tmp_path_factory.mktemp("pair"), "--max-concurrency", "3", "--max-queue", "1"
+    )
+    yield server
+    assert stop_predictor(server) == 0
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def per_frontend(server: Predictor, endpoint: str) -> tuple[float, float]:
+    samples = scrape(server)
+    name = "voxtral_frontend_requests_total"
+    return tuple(  # type: ignore[return-value]
+        value(samples, name, frontend=str(f), endpoint=endpoint) for f in (0, 1)
+    )
+
+
+def openai_transcription(server: Predictor) -> int:
+    return httpx.post(
+        f"{server.openai_base}/audio/transcriptions",
+        files={"file": ("a.wav", wav(1.0))},
+        data={"model": "voxtral", "max_completion_tokens": FAST},
+    ).status_code
+
+
+def openai_translation(server: Predictor) -> int:
+    return httpx.post(
+        f"{server.openai_base}/audio/translations",
+        files={"file": ("a.wav", wav(1.0))},
+        data={"model": "voxtral", "max_completion_tokens": FAST},
+    ).status_code
+
+
+def openai_chat(server: Predictor) -> int:
+    part = {"type": "input_audio", "input_audio": {"data": b64(wav(1.0)), "format": "wav"}}
+    body = {
+        "model": "voxtral",
+        "max_completion_tokens": int(FAST),
+        "messages": [{"role": "user", "content": [part, {"type": "text", "text": "What?"}]}],
+    }
+    return httpx.post(f"{server.openai_base}/chat/completions", json=body).status_code
+
+
+def v1_predict(server: Predictor) -> int:
+    instance = {"audio": {"b64": b64(wav(1.0))}, "max_completion_tokens": int(FAST)}
+    body = {"instances": [instance]}
+    return httpx.post(f"{server.http}/v1/models/voxtral:predict", json=body).status_code
+
+
+def v2_infer(server: Predictor) -> int:
+    audio = {"name": "audio", "datatype": "BYTES", "shape": [1], "data": [b64(wav(1.0))]}
+    body = {"inputs": [audio], "parameters": {"max_completion_tokens": int(FAST)}}
+    return httpx.post(f"{server.http}/v2/models/voxtral/infer", json=body).status_code
+
+
+def grpc_infer(server: Predictor) -> int:
+    tensor = pb.ModelInferRequest.InferInputTensor(name="audio", datatype="BYTES", shape=[1])
+    tensor.contents.bytes_contents.append(wav(1.0))
+    request = pb.ModelInferRequest(model_name="voxtral", inputs=[tensor])
+    request.parameters["max_completion_tokens"].int64_param = int(FAST)
+    with grpc.insecure_channel(server.grpc) as channel:  # a new connection each time
+        pb_grpc.GRPCInferenceServiceStub(channel).ModelInfer(request)
+    return 200
+
+
+CALLS: dict[str, Callable[[Predictor], int]] = {
+    "openai_transcriptions": openai_transcription,
+    "openai_translations": openai_translation,
+    "openai_chat": openai_chat,
+    "v1_predict": v1_predict,
+    "v2_infer": v2_infer,
+    "grpc_infer": grpc_infer,
+}
+
+
+@pytest.mark.parametrize("endpoint", list(CALLS))
+def test_each_protocol_is_answered_by_either_frontend(pair: Predictor, endpoint: str) -> None:
+    before = per_frontend(pair, endpoint)
+    sent = 0
+    for _ in range(TRIES):
+        assert CALLS[endpoint](pair) == 200
+        sent += 1
+        now = per_frontend(pair, endpoint)
+        if all(n > b for n, b in zip(now, before, strict=True)):
+            break
+    now = per_frontend(pair, endpoint)
+    assert all(n > b for n, b in zip(now, before, strict=True)), (before, now)
+    # one /metrics for the replica: every frontend's counts, whichever frontend answers it
+    assert sum(now) - sum(before) == sent
+    for _ in range(4):
+        assert per_frontend(pair, endpoint) == now
+
+
+def test_the_replicas_metrics_are_the_sum_of_its_frontends(pair: Predictor) -> None:
+    samples = scrape(pair)
+    by_frontend = sum(
+        v for (name, _), v in samples.items() if name == "voxtral_frontend_requests_total"
+    )
+    by_endpoint = sum(v for (name, _), v in samples.items() if name == "voxtral_requests_total")
+    assert by_frontend == by_endpoint > 0
+    # the engine's own count: every request above, and each frontend's warm-up
+    engine = sum(v for (name, _), v in samples.items() if name == "vllm:request_success_total")
+    assert engine >= by_endpoint + 2
+
+
+def test_readiness_waited_for_both_frontends(pair: Predictor) -> None:
+    """Ready only once both frontends had warmed up (each warm-up is one engine request)."""
+    first_ready = next(i for i, s in enumerate(pair.startup) if s[2] == 200)
+    assert pair.startup[first_ready][3] >= 2
+    assert all(s[2] == 503 for s in pair.startup[:first_ready])
+
+
+def slow(server: Predictor) -> int:
+    return httpx.post(
+        f"{server.openai_base}/audio/transcriptions",
+        files={"file": ("a.wav", wav(1.0))},
+        data={"model": "voxtral", "max_completion_tokens": SLOW},
+        timeout=120,
+    ).status_code
+
+
+def test_limits_hold_for_the_whole_replica(pair: Predictor) -> None:
+    """Ten slow requests at once, spread over both frontends: three run and one waits in
+    the whole replica (--max-concurrency 3 --max-queue 1), six are refused."""
+    before = per_frontend(pair, "openai_transcriptions")
+    with concurrent.futures.ThreadPoolExecutor(10) as pool:
+        answers = [pool.submit(slow, pair) for _ in range(10)]
+        wait_for(lambda: busy(pair, 3, 1), timeout=30)
+        codes = sorted(a.result() for a in answers)
+    assert codes == [200] * 4 + [429] * 6
+    after = per_frontend(pair, "openai_transcriptions")
+    assert all(a > b for a, b in zip(after, before, strict=True))
+    assert busy(pair, 0, 0)
+
+
+def test_long_form_and_disconnects_from_either_frontend(pair: Predictor) -> None:
+    """A chunked recording fans out from whichever frontend took it; a client that leaves
+    aborts its engine requests there."""
+    pcm, _ = speech_like(75.0, seed=3)
+    flac = encode(pcm, "flac")
+    for _ in range(4):
+        r = httpx.post(
+            f"{pair.openai_base}/audio/transcriptions",
+            files={"file": ("long.flac", flac)},
+            data={"model": "voxtral", "response_format": "verbose_json", "chunking": "always"},
+            timeout=120,
+        )
+        assert r.status_code == 200, r.text
+        assert len(r.json()["segments"]) >= 3
+    generated = ("vllm:generation_tokens_total", ENGINE_KEYS)
+    running = ("vllm:num_requests_running", ENGINE_KEYS)
+    for _ in range(4):
+        before = value(scrape(pair), generated[0], **generated[1])
+        with pytest.raises(httpx.ReadTimeout):
+            httpx.post(
+                f"{pair.openai_base}/audio/transcriptions",
+                files={"file": ("a.wav", wav(1.0))},
+                data={"model": "voxtral", "max_completion_tokens": "3000"},
+                timeout=1.0,
+            )
+        wait_for(lambda: busy(pair, 0, 0), timeout=15)
+        wait_for(lambda: value(scrape(pair), running[0], **running[1]) == 0, timeout=15)
+        assert value(scrape(pair), generated[0], **generated[1]) - before < 3000
+
+
+def children(server: Predictor) -> tuple[list[psutil.Process], list[psutil.Process]]:
+    """(frontends, engine cores) of a replica's supervisor."""
+    kids = psutil.Process(server.proc.pid).children()
+    engines = [p for p in kids if "EngineCore" in " ".join(p.cmdline())]
+    frontends = [p for p in kids if p not in engines and "spawn_main" in " ".join(p.cmdline())]
+    return frontends, engines
+
+
+def wait_exit(server: Predictor, timeout: float = 60) -> int:
+    return server.proc.wait(timeout=timeout)
+
+
+def alive(pids: list[int]) -> list[int]:
+    """Those of ``pids`` still running (an exited child nobody has reaped is not)."""
+    running = []
+    for pid in pids:
+        try:
+            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                running.append(pid)
+        except psutil.NoSuchProcess:
+            pass
+    return running
+
+
+def test_sigterm_drains_every_frontend(
+    tiny_model: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    server = start_pair(tiny_model, tmp_path_factory.mktemp("drain"))
+    everyone = [p.pid for p in psutil.Process(server.proc.pid).children(recursive=True)]
+    with concurrent.futures.ThreadPoolExecutor(12) as pool:
+        answers = [pool.submit(slow, server) for _ in range(12)]
+        wait_for(lambda: busy(server, 12, 0), timeout=30)
+        server.proc.send_signal(signal.SIGTERM)
+        assert wait_exit(server) == 0
+        assert [a.result() for a in answers] == [200] * 12  # admitted: finished, not dropped
+    drained = [
+        line
+        for line in server.log.read_text().splitlines()
+        if "stopping: SIGTERM; draining" in line
+    ]
+    assert len(drained) == 2 and all(" 0 running" not in line for line in drained), drained
+    assert not alive(everyone)
+
+
+@pytest.mark.parametrize("victim", ["frontend", "engine core"])
+def test_a_dead_process_stops_the_replica(
+    tiny_model: Path, tmp_path_factory: pytest.TempPathFactory, victim: str
+) -> None:
+    server = start_pair(tiny_model, tmp_path_factory.mktemp("dead"))
+    everyone = [p.pid for p in psutil.Process(server.proc.pid).children(recursive=True)]
+    frontends, engines = children(server)
+    assert len(frontends) == 2 and len(engines) == 1
+    (frontends[1] if victim == "frontend" else engines[0]).kill()
+    started = time.monotonic()
+    assert wait_exit(server) == 1, server.log.read_text()[-3000:]
+    assert time.monotonic() - started < 30  # at once, not after a probe's threshold
+    said = "exited with -9: stopping" if victim == "frontend" else "the engine core died"
+    assert said in server.log.read_text()
+    wait_for(lambda: not alive(everyone), timeout=15)
