@@ -1,10 +1,12 @@
-"""Transcription load against any OpenAI-compatible server (bare vLLM or voxtral-predictor),
-runnable anywhere with --base-url. The request mix of the GPU issue: 30 s clips at
-concurrency 1, 8 and 64, and 10-minute recordings at concurrency 4. Output length is fixed
-at 2.5 tokens per second of audio (random weights never stop on their own).
+"""Transcription load against any OpenAI-compatible server (`vllm serve` or
+voxtral-predictor): a distinct recording in every request (a repeated clip is served from
+vLLM's multimodal and prefix caches and measures them, not serving), generated before the
+clock starts, sent by several client processes so that the client is never the limit.
+Output length is fixed at 2.5 tokens per second of audio (75 for a 30 s clip; random
+weights never stop on their own). Non-streaming requests; latency is the whole answer.
 
-Every request streams, so time to first token is the first non-empty delta; latency is
-the end of the stream. Prints one table row per workload and writes JSON with --out.
+With --server-pid, samples the CPU of every process of the server (engine core, API
+servers or frontends) while the load runs, and reports the client's own CPU.
 
     python benchmarks/gpu_bench.py --base-url http://127.0.0.1:8080 --name predictor
 """
@@ -13,20 +15,25 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import multiprocessing
 import sys
+import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
+import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests.predictor.recordings import speech_like
-from voxtral_predictor.audio import pcm_wav
+from voxtral_predictor.audio import tone, wav_bytes
 
 TOKENS_PER_SECOND = 2.5
+CHUNK_SECONDS = 30.0
 
 
 @dataclass
@@ -35,7 +42,7 @@ class Workload:
     seconds: float
     concurrency: int
     requests: int
-    extra: dict[str, str]
+    chunked: bool = False
 
 
 @dataclass
@@ -49,9 +56,18 @@ class Result:
     rps: float
     p50: float
     p99: float
-    ttft_p50: float
-    ttft_p99: float
-    completion_tokens: int
+    client_cpu: float  # cores the client processes used, on average
+    server_cpu: dict[str, float] = field(default_factory=dict)  # process -> % of a core
+
+
+WORKLOADS = {
+    "clip30-c1": Workload("30 s clips, concurrency 1", 30.0, 1, 16),
+    "clip30-c64": Workload("30 s clips, concurrency 64", 30.0, 64, 640),
+    "clip30-c256": Workload("30 s clips, concurrency 256", 30.0, 256, 1536),
+    "clip30-c512": Workload("30 s clips, concurrency 512", 30.0, 512, 2560),
+    "rec10m-c8-chunked": Workload("10-min recordings, concurrency 8, chunked", 600.0, 8, 16, True),
+}
+DEFAULT = ["clip30-c64", "clip30-c256", "clip30-c512"]
 
 
 def pct(values: list[float], q: float) -> float:
@@ -61,145 +77,169 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
-def _delta(event: dict[str, Any]) -> str:
-    """The text of a stream event: OpenAI's transcript.text.delta (the predictor's), or
-    vLLM's transcription.chunk (``vllm serve``, the baseline)."""
-    if event.get("type") == "transcript.text.delta":
-        return str(event.get("delta") or "")
-    choices = event.get("choices") or []
-    return str((choices[0].get("delta") or {}).get("content") or "") if choices else ""
+def recordings(count: int, seconds: float, seed: int) -> list[bytes]:
+    """``count`` different recordings: a tone at its own pitch under its own noise."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(count):
+        clip = tone(seconds, frequency=float(rng.uniform(150.0, 900.0)))
+        clip = clip + rng.normal(0, 0.01, clip.size).astype(np.float32)
+        out.append(wav_bytes(clip))
+    return out
 
 
-async def one(
-    client: httpx.AsyncClient, base: str, audio: bytes, tokens: int, extra: dict[str, str]
-) -> tuple[float, float, int] | None:
-    started = time.perf_counter()
-    first = None
-    completion = 0
-    data = {
-        "model": "voxtral",
-        "max_completion_tokens": str(tokens),
-        "stream": "true",
-        "stream_include_usage": "true",
-        "temperature": "0",
-        **extra,
-    }
-    async with client.stream(
-        "POST",
-        f"{base}/v1/audio/transcriptions",
-        files={"file": ("clip.wav", audio, "audio/wav")},
-        data=data,
-    ) as r:
-        if r.status_code != 200:
-            await r.aread()
-            print(f"  error {r.status_code}: {r.text[:200]}", file=sys.stderr)
-            return None
-        async for line in r.aiter_lines():
-            if not line.startswith("data: ") or line == "data: [DONE]":
-                continue
-            event = json.loads(line[6:])
-            if first is None and _delta(event):
-                first = time.perf_counter() - started
-            usage = event.get("usage")
-            if usage:  # vLLM's completion_tokens, OpenAI's output_tokens (ours)
-                completion = usage.get("completion_tokens", usage.get("output_tokens", completion))
-    total = time.perf_counter() - started
-    return total, first if first is not None else total, completion
-
-
-async def run(base: str, server: str, work: Workload, audio: bytes) -> Result:
-    tokens = int(
-        TOKENS_PER_SECOND
-        * min(work.seconds, 30.0 if work.extra.get("chunking") == "always" else work.seconds)
-    )
-    done: list[tuple[float, float, int]] = []
+async def _send(base: str, clips: list[bytes], work: Workload, concurrency: int, chunking: bool):  # type: ignore[no-untyped-def]
+    tokens = int(TOKENS_PER_SECOND * min(work.seconds, CHUNK_SECONDS))
+    data = {"model": "voxtral", "max_completion_tokens": str(tokens), "temperature": "0"}
+    if chunking:  # voxtral-predictor's own field; vllm serve has no chunking
+        data["chunking"] = "always" if work.chunked else "never"
+    latencies: list[float] = []
     errors = 0
-    queue = list(range(work.requests))
+    queue = list(clips)
     async with httpx.AsyncClient(
-        timeout=3600, limits=httpx.Limits(max_connections=work.concurrency + 4)
+        timeout=3600, limits=httpx.Limits(max_connections=concurrency + 4)
     ) as client:
 
         async def worker() -> None:
             nonlocal errors
             while queue:
-                queue.pop()
-                out = await one(client, base, audio, tokens, work.extra)
-                if out is None:
-                    errors += 1
+                audio = queue.pop()
+                t = time.perf_counter()
+                try:
+                    r = await client.post(
+                        f"{base}/v1/audio/transcriptions",
+                        files={"file": ("clip.wav", audio, "audio/wav")},
+                        data=data,
+                    )
+                    ok = r.status_code == 200
+                    if not ok and errors < 3:
+                        print(f"  error {r.status_code}: {r.text[:200]}", file=sys.stderr)
+                except httpx.HTTPError as exc:
+                    ok = False
+                    print(f"  error {exc!r}", file=sys.stderr)
+                if ok:
+                    latencies.append(time.perf_counter() - t)
                 else:
-                    done.append(out)
+                    errors += 1
 
-        t = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(work.concurrency)))
-        wall = time.perf_counter() - t
-    lat = [d[0] for d in done]
-    ttft = [d[1] for d in done]
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return latencies, errors
+
+
+def _client(index: int, args: tuple[Any, ...], barrier: Any, out: Any) -> None:
+    base, work, processes, chunking = args
+    share = work.requests // processes + (index < work.requests % processes)
+    concurrency = max(1, work.concurrency // processes + (index < work.concurrency % processes))
+    clips = recordings(share, work.seconds, seed=1000 * index + int(time.time()) % 1000)
+    barrier.wait()  # the clock starts once every client has its recordings
+    started = time.time()
+    cpu = time.process_time()
+    latencies, errors = asyncio.run(_send(base, clips, work, concurrency, chunking))
+    out.put((started, time.time(), latencies, errors, time.process_time() - cpu))
+
+
+class CpuSampler:
+    """Mean CPU (% of one core) of each process of a server, every second."""
+
+    def __init__(self, pid: int | None):
+        self.pid = pid
+        self.samples: dict[str, list[float]] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _name(self, p: psutil.Process) -> str:
+        line = " ".join(p.cmdline())
+        for mark in ("EngineCore", "VLLM::Worker", "ApiServer", "APIServer"):
+            if mark in p.name() or mark in line:
+                return f"{p.name()}[{p.pid}]"
+        return f"main[{p.pid}]" if p.pid == self.pid else f"{p.name()}[{p.pid}]"
+
+    def _run(self) -> None:
+        assert self.pid is not None
+        root = psutil.Process(self.pid)
+        procs = [root, *root.children(recursive=True)]
+        for p in procs:
+            p.cpu_percent(None)
+        while not self._stop.wait(1.0):
+            for p in procs:
+                with contextlib.suppress(psutil.Error):
+                    self.samples.setdefault(self._name(p), []).append(p.cpu_percent(None))
+
+    def __enter__(self) -> CpuSampler:
+        if self.pid:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+
+    def means(self) -> dict[str, float]:
+        return {k: round(sum(v) / len(v), 1) for k, v in self.samples.items() if v}
+
+
+def run(
+    base: str, server: str, work: Workload, processes: int, chunking: bool, pid: int | None
+) -> Result:
+    processes = max(1, min(processes, work.concurrency))
+    context = multiprocessing.get_context("spawn")
+    barrier, out = context.Barrier(processes + 1), context.Queue()
+    clients = [
+        context.Process(target=_client, args=(i, (base, work, processes, chunking), barrier, out))
+        for i in range(processes)
+    ]
+    for c in clients:
+        c.start()
+    barrier.wait()
+    with CpuSampler(pid) as cpu:
+        parts = [out.get() for _ in clients]
+    for c in clients:
+        c.join()
+    wall = max(p[1] for p in parts) - min(p[0] for p in parts)
+    latencies = [x for p in parts for x in p[2]]
     return Result(
-        server,
-        work.name,
-        len(done),
-        errors,
-        wall,
-        len(done) * work.seconds / wall,
-        len(done) / wall,
-        pct(lat, 50),
-        pct(lat, 99),
-        pct(ttft, 50),
-        pct(ttft, 99),
-        sum(d[2] for d in done),
+        server=server,
+        workload=work.name,
+        requests=len(latencies),
+        errors=sum(p[3] for p in parts),
+        wall=round(wall, 2),
+        rtfx=round(len(latencies) * work.seconds / wall, 1),
+        rps=round(len(latencies) / wall, 2),
+        p50=round(pct(latencies, 50), 3),
+        p99=round(pct(latencies, 99), 3),
+        client_cpu=round(sum(p[4] for p in parts) / wall, 2),
+        server_cpu=cpu.means(),
     )
-
-
-WORKLOADS = {
-    "clip30-c1": Workload("30 s clips, concurrency 1", 30.0, 1, 16, {}),
-    "clip30-c8": Workload("30 s clips, concurrency 8", 30.0, 8, 64, {}),
-    "clip30-c64": Workload("30 s clips, concurrency 64", 30.0, 64, 320, {}),
-    "rec10m-c4": Workload("10-min recordings, concurrency 4", 600.0, 4, 8, {}),
-    # long-form (not in the default mix)
-    "rec30m-c1": Workload("30-min recording", 1800.0, 1, 2, {}),
-    "rec60m-c1": Workload("60-min recording", 3600.0, 1, 2, {}),
-}
-DEFAULT = ["clip30-c1", "clip30-c8", "clip30-c64", "rec10m-c4"]
 
 
 def table(results: list[Result]) -> str:
     rows = [
-        "| server | workload | RTFx | req/s | p50 s | p99 s | TTFT p50 s | TTFT p99 s | tokens | errors |",  # noqa: E501
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| server | workload | RTFx | req/s | p50 s | p99 s | errors | client cores | busiest server processes (% of a core) |",  # noqa: E501
+        "|---|---|---|---|---|---|---|---|---|",
     ]
-    rows += [
-        f"| {r.server} | {r.workload} | {r.rtfx:.1f} | {r.rps:.2f} | {r.p50:.3f} | {r.p99:.3f} "
-        f"| {r.ttft_p50:.3f} | {r.ttft_p99:.3f} | {r.completion_tokens} | {r.errors} |"
-        for r in results
-    ]
+    for r in results:
+        busiest = sorted(r.server_cpu.items(), key=lambda kv: -kv[1])[:4]
+        cpu = ", ".join(f"{k} {v:.0f}" for k, v in busiest)
+        rows.append(
+            f"| {r.server} | {r.workload} | {r.rtfx:,.0f} | {r.rps:.1f} | {r.p50:.2f} | "
+            f"{r.p99:.2f} | {r.errors} | {r.client_cpu:.1f} | {cpu} |"
+        )
     return "\n".join(rows)
 
 
-async def main_async(args: argparse.Namespace) -> list[Result]:
-    seconds = {WORKLOADS[k].seconds for k in args.workloads}
-    audio = {s: pcm_wav(speech_like(s, seed=int(s))[0]) for s in seconds}
+def bench(
+    base: str,
+    server: str,
+    workloads: list[str],
+    processes: int = 8,
+    chunking: bool = False,
+    pid: int | None = None,
+) -> list[Result]:
     results = []
-    for key in args.workloads:
+    for key in workloads:
         work = WORKLOADS[key]
-        if args.never_chunk:
-            work = Workload(
-                work.name, work.seconds, work.concurrency, work.requests, {"chunking": "never"}
-            )
-        if args.always_chunk:
-            work = Workload(
-                work.name + ", chunked",
-                work.seconds,
-                work.concurrency,
-                work.requests,
-                {"chunking": "always"},
-            )
-        await run(
-            args.base_url,
-            args.name,
-            Workload("warm", work.seconds, 1, 1, work.extra),
-            audio[work.seconds],
-        )
-        result = await run(args.base_url, args.name, work, audio[work.seconds])
+        warm = Workload("warm", work.seconds, 4, 8, work.chunked)
+        run(base, server, warm, 4, chunking, None)
+        result = run(base, server, work, processes, chunking, pid)
         print(table([result]).splitlines()[-1], flush=True)
         results.append(result)
     return results
@@ -212,11 +252,14 @@ def main() -> None:
     parser.add_argument("--base-url", required=True)
     parser.add_argument("--name", default="server")
     parser.add_argument("--workloads", nargs="+", default=DEFAULT, choices=list(WORKLOADS))
-    parser.add_argument("--never-chunk", action="store_true", help="send chunking=never (ours)")
-    parser.add_argument("--always-chunk", action="store_true", help="send chunking=always (ours)")
+    parser.add_argument("--processes", type=int, default=8, help="client processes")
+    parser.add_argument("--predictor", action="store_true", help="send `chunking` (ours)")
+    parser.add_argument("--server-pid", type=int, help="sample this server's processes' CPU")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
-    results = asyncio.run(main_async(args))
+    results = bench(
+        args.base_url, args.name, args.workloads, args.processes, args.predictor, args.server_pid
+    )
     if args.out:
         args.out.write_text(json.dumps([asdict(r) for r in results], indent=1))
 

@@ -1,17 +1,19 @@
-"""Bare vLLM's OpenAI server and voxtral-predictor, one after the other, same weights,
-same engine flags (engine.vllm_cli_args), same request mix (benchmarks/gpu_bench.py).
-Samples GPU memory with nvidia-smi while each server runs. Writes results as JSON.
+"""`vllm serve --api-server-count N` and `voxtral-predictor --api-servers N`, one after the
+other, on the same GPU, weights and engine flags (engine.vllm_cli_args), with the same load
+(benchmarks/gpu_bench.py: a distinct recording per request, a multi-process client, the CPU
+of every server process sampled). Records start to ready (the first server with an empty
+compile cache: cold; the others reuse it: warm) and peak GPU memory. Writes JSON.
 
 On the GPU machine, after benchmarks/gpu/setup.sh:
-    python3 benchmarks/gpu/compare.py --model /tmp/weights-mini --out $OUT/mini.json
+    python3 benchmarks/gpu/compare.py --model /tmp/weights-mini --servers vllm:8 ours:8 \
+        --out $OUT/mini.json
 Anywhere (CPU, tiny model), to check the script itself:
-    .venv/bin/python benchmarks/gpu/compare.py --model DIR --quick
+    .venv/bin/python benchmarks/gpu/compare.py --model DIR --quick --servers vllm:1 ours:2
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import shutil
@@ -61,22 +63,39 @@ class GpuMemory:
         self._stop.set()
 
 
+def command(server: str, model: str, options: Options, gpus: int, port: int) -> list[str]:
+    kind, _, count = server.partition(":")
+    if kind == "vllm":  # vLLM's own best server: several API processes (`vllm serve`)
+        return [
+            python(), "-m", "vllm.entrypoints.cli.main", "serve",
+            *vllm_cli_args(options, gpus),
+            "--host", "127.0.0.1", "--port", str(port),
+            "--api-server-count", count or "1", "--disable-uvicorn-access-log",
+        ]  # fmt: skip
+    return [
+        python(), "-m", "voxtral_predictor", "--model", model,
+        "--host", "127.0.0.1", "--http-port", str(port), "--grpc-port", str(free_port()),
+        "--access-log", "false", *(["--api-servers", count] if count else []),
+    ]  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--model", required=True)
-    parser.add_argument("--servers", nargs="+", default=["bare-vllm", "predictor"])
+    parser.add_argument(
+        "--servers",
+        nargs="+",
+        default=["vllm:8", "ours"],
+        help="vllm:N (vllm serve --api-server-count N), ours[:N] (voxtral-predictor, "
+        "--api-servers N or its default)",
+    )
     parser.add_argument("--workloads", nargs="+", default=gpu_bench.DEFAULT)
+    parser.add_argument("--processes", type=int, default=8, help="client processes")
     parser.add_argument("--gpus", type=int, default=None, help="GPUs (default: visible)")
-    parser.add_argument(
-        "--predictor-chunked",
-        action="store_true",
-        help="also run the predictor on the 10-minute mix with chunking=always",
-    )
-    parser.add_argument(
-        "--chunked-only", action="store_true", help="run the predictor with chunking=always only"
-    )
+    parser.add_argument("--cache", default="/tmp/vllm-cache", help="VLLM_CACHE_ROOT")
+    parser.add_argument("--cold", action="store_true", help="empty the compile cache first")
     parser.add_argument("--quick", action="store_true", help="tiny counts (script check)")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
@@ -87,90 +106,71 @@ def main() -> None:
 
         gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
     options = Options(model=args.model)
+    if args.cold:
+        shutil.rmtree(args.cache, ignore_errors=True)
     env = (
         vllm_env(options, gpus)
         | NCCL_SAFE_ENV
-        | {
-            "VLLM_USE_FLASHINFER_SAMPLER": "0",
-            "VLLM_CACHE_ROOT": os.environ.get("VLLM_CACHE_ROOT", "/tmp/vllm-cache"),
-        }
+        | {"VLLM_USE_FLASHINFER_SAMPLER": "0", "VLLM_CACHE_ROOT": args.cache}
     )
     if args.quick:
         for w in gpu_bench.WORKLOADS.values():
-            w.requests = max(w.concurrency, 2)
+            w.concurrency, w.requests = min(w.concurrency, 4), min(w.requests, 8)
     workdir = Path(os.environ.get("OUT", "/tmp"))
     results: list[dict[str, object]] = []
     for name in args.servers:
         port = free_port()
-        if name == "bare-vllm":
-            cmd = [
-                python(),
-                "-m",
-                "vllm.entrypoints.openai.api_server",
-                *vllm_cli_args(options, gpus),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--disable-uvicorn-access-log",
-            ]
-            ready = "/health"
-        else:
-            cmd = [
-                python(),
-                "-m",
-                "voxtral_predictor",
-                "--model",
-                args.model,
-                "--host",
-                "127.0.0.1",
-                "--http-port",
-                str(port),
-                "--grpc-port",
-                str(free_port()),
-                "--access-log",
-                "false",
-            ]
-            ready = "/v2/health/ready"
+        ready = "/health" if name.startswith("vllm") else "/v2/health/ready"
+        cold = not any(Path(args.cache).glob("**/*"))
+        cmd = command(name, args.model, options, gpus, port)
         with GpuMemory() as memory:
             t = time.monotonic()
-            server = start(name, cmd, port, ready, workdir, env, timeout=900)
+            server = start(name.replace(":", "-"), cmd, port, ready, workdir, env, timeout=900)
             startup = time.monotonic() - t
-            print(f"{name}: ready in {startup:.0f} s", flush=True)
+            print(f"{name}: ready in {startup:.0f} s ({'cold' if cold else 'warm'})", flush=True)
             try:
-                runs = [(False, args.workloads)]
-                if name == "predictor" and args.predictor_chunked:
-                    runs.append((True, [w for w in args.workloads if w.startswith("rec")]))
-                if name == "predictor" and args.chunked_only:
-                    runs = [(True, args.workloads)]
-                for chunked, workloads in runs:
-                    bench = argparse.Namespace(
-                        base_url=server.base,
-                        name=name,
-                        workloads=workloads,
-                        never_chunk=name == "predictor" and not chunked,
-                        always_chunk=chunked,
-                    )
-                    for r in asyncio.run(gpu_bench.main_async(bench)):
-                        results.append(asdict(r) | {"startup_s": startup})
+                for r in gpu_bench.bench(
+                    server.base,
+                    name,
+                    args.workloads,
+                    args.processes,
+                    chunking=not name.startswith("vllm"),
+                    pid=server.proc.pid,
+                ):
+                    results.append(asdict(r) | {"startup_s": round(startup), "cold": cold})
             finally:
                 server.stop()
         for r in results:
             if r["server"] == name:
                 r["gpu_memory_peak_mib"] = memory.peak
         print(f"{name}: peak GPU memory {memory.peak} MiB", flush=True)
-    args.out.write_text(json.dumps(results, indent=1))
+        args.out.write_text(json.dumps(results, indent=1))
     by = {(r["server"], r["workload"]): r for r in results}
-    print("\n| workload | ours/bare RTFx | ours/bare p50 | ours - bare TTFT p50 |")
+    print(
+        gpu_bench.table(
+            [
+                gpu_bench.Result(**{k: v for k, v in r.items() if k in RESULT_FIELDS})
+                for r in results
+            ]
+        )
+    )
+    best = {
+        w: max((r for r in results if r["workload"] == w and str(r["server"]).startswith("vllm")),
+               key=lambda r: r["rtfx"], default=None)
+        for w in {str(r["workload"]) for r in results}
+    }  # fmt: skip
+    print("\n| workload | ours | ours / best vllm serve RTFx | p50 ours / vllm |")
     print("|---|---|---|---|")
-    for key in args.workloads:
-        w = gpu_bench.WORKLOADS[key].name
-        bare, ours = by.get(("bare-vllm", w)), by.get(("predictor", w))
-        if bare and ours:
+    for (server, workload), r in sorted(by.items()):
+        base = best.get(workload)
+        if base and not server.startswith("vllm"):
             print(
-                f"| {w} | {ours['rtfx'] / bare['rtfx']:.3f} | {ours['p50'] / bare['p50']:.3f} "
-                f"| {1000 * (ours['ttft_p50'] - bare['ttft_p50']):+.0f} ms |"
+                f"| {workload} | {server} | {float(r['rtfx']) / float(base['rtfx']):.3f} "
+                f"| {float(r['p50']) / float(base['p50']):.3f} |"
             )
+
+
+RESULT_FIELDS = set(gpu_bench.Result.__dataclass_fields__)
 
 
 if __name__ == "__main__":

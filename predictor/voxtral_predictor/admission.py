@@ -2,15 +2,16 @@
 wait in order for a slot, the rest are refused at once. A request that got in (running
 or queued) is never dropped; drain stops new admissions and waits for the admitted.
 
-The counts are the replica's (``replica.Tally``): with several frontends, a finishing
-request hands its slot to the next in its own frontend's line, and a frontend whose line
-waits while another frontend freed a slot takes it within POLL_SECONDS."""
+The counts and the line are the replica's (``replica.Tally``): a waiting request holds a
+numbered ticket and slots go to tickets in order, whichever frontend holds them, so that
+with several frontends the first to wait is still the first served. A finishing request
+hands its slot to the next ticket at once when it is its own frontend's; a frontend whose
+ticket another frontend served wakes it within POLL_SECONDS."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -49,8 +50,9 @@ class Admission:
         self.counts = counts or Tally()
         self.running = 0  # this frontend's
         self.draining = False
-        self._poller: asyncio.Task[None] | None = None
-        self._waiters: deque[asyncio.Future[None]] = deque()
+        self._line: dict[int, asyncio.Future[None]] = {}  # this frontend's tickets
+        self._abandoned: set[int] = set()  # tickets whose clients left before their turn
+        self._watcher: asyncio.Task[None] | None = None
         self._idle = asyncio.Event()
         self._idle.set()
         # Set when the drain has waited --drain-timeout: streams still running end with an
@@ -59,7 +61,7 @@ class Admission:
 
     @property
     def queued(self) -> int:
-        return len(self._waiters)
+        return len(self._line)
 
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
@@ -76,70 +78,91 @@ class Admission:
         if self.draining:
             metrics.REJECTED.labels(reason="draining").inc()
             raise Draining()
-        if self.counts.try_add(RUNNING, 1, self.max_concurrency, unless=QUEUED):
-            self.running += 1
-            self._idle.clear()
+        if self.counts.enter(self.max_concurrency):
+            self._admitted()
             metrics.QUEUE_WAIT.observe(0.0)
             return
-        if not self.counts.try_add(QUEUED, 1, self.max_queue):
+        ticket = self.counts.join_line(self.max_queue)
+        if ticket is None:
             metrics.REJECTED.labels(reason="queue_full").inc()
             raise Overloaded(int(self.counts.get(RUNNING)), int(self.counts.get(QUEUED)))
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiters.append(waiter)
+        self._line[ticket] = waiter
         metrics.QUEUED.inc()
-        self._poll_other_frontends()
+        self._watch_line()
         queued_at = time.monotonic()
         try:
-            await waiter  # a finishing request hands its slot over
+            await waiter  # a finishing request hands its slot over, in ticket order
             metrics.QUEUE_WAIT.observe(time.monotonic() - queued_at)
         except asyncio.CancelledError:
             if waiter.done() and not waiter.cancelled():
                 self._release()  # the slot arrived as the client left: pass it on
-            elif waiter in self._waiters:  # else a release already took it out of the line
-                self._waiters.remove(waiter)
-                self.counts.add(QUEUED, -1)
+            else:
+                self._line.pop(ticket, None)
+                if self.counts.give_up(ticket):
+                    self._pass_on()  # its turn had come: the slot goes to the next
+                else:
+                    self._abandoned.add(ticket)  # passed on when its turn comes
             raise
         finally:
             metrics.QUEUED.dec()
 
+    def _admitted(self) -> None:
+        self.running += 1
+        self._idle.clear()
+
     def _release(self) -> None:
-        while self._waiters:
-            waiter = self._waiters.popleft()
-            self.counts.add(QUEUED, -1)
-            if not waiter.done():  # else cancelled: the next in line
-                waiter.set_result(None)  # the slot moves to the next in line
-                return
         self.running -= 1
-        self.counts.add(RUNNING, -1)
         if self.running == 0:
             self._idle.set()
+        self._pass_on()
 
-    def _poll_other_frontends(self) -> None:
-        """Slots that other frontends free go back to the replica's count; a frontend
-        with a line takes them from there."""
-        if self.counts.shared and (self._poller is None or self._poller.done()):
-            self._poller = asyncio.create_task(self._take_freed_slots())
+    def _pass_on(self) -> None:
+        """A slot this frontend held is free: it goes to the replica's next ticket (woken
+        here if it is this frontend's, by its own frontend's watcher otherwise)."""
+        while (ticket := self.counts.leave()) is not None:
+            if ticket in self._abandoned:
+                self._abandoned.discard(ticket)
+                continue  # nobody holds it any more: the next
+            if ticket in self._line:
+                self._wake(ticket)
+            return
 
-    async def _take_freed_slots(self) -> None:
-        while self._waiters:
-            while self._waiters and self.counts.move(QUEUED, RUNNING, self.max_concurrency):
-                waiter = self._waiters.popleft()
-                if waiter.done():  # cancelled: its place in the line is given back
-                    self.counts.add(RUNNING, -1)
-                    continue
-                self.running += 1
-                self._idle.clear()
-                waiter.set_result(None)
+    def _wake(self, ticket: int) -> None:
+        waiter = self._line.pop(ticket)
+        self.counts.add(QUEUED, -1)
+        self._admitted()
+        waiter.set_result(None)
+
+    def _watch_line(self) -> None:
+        """With several frontends: this frontend's tickets whose turn another frontend
+        gave are woken within POLL_SECONDS."""
+        if self.counts.shared and (self._watcher is None or self._watcher.done()):
+            self._watcher = asyncio.create_task(self._watch())
+
+    async def _watch(self) -> None:
+        while self._line or self._abandoned:
+            for ticket in sorted(self._abandoned):
+                if self.counts.granted(ticket):
+                    self._abandoned.discard(ticket)
+                    self._pass_on()
+            for ticket in sorted(self._line):
+                if not self.counts.granted(ticket):
+                    break
+                self._wake(ticket)
             await asyncio.sleep(POLL_SECONDS)
 
     async def drain(self, timeout: float) -> bool:
         """Refuse new requests; wait up to ``timeout`` s for admitted ones. True if idle."""
         self.draining = True
         deadline = time.monotonic() + timeout
-        while self.running or self._waiters:
+        while self.running or self._line:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return False
+            if self._idle.is_set():  # nothing running here; a ticket waits for its turn
+                await asyncio.sleep(min(POLL_SECONDS, remaining))
+                continue
             try:
                 await asyncio.wait_for(self._idle.wait(), remaining)
             except TimeoutError:

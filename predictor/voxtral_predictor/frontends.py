@@ -108,6 +108,8 @@ class Supervisor:
         # Before vLLM's launcher spawns anything: every process writes its metrics there.
         metrics_dir = tempfile.mkdtemp(prefix="voxtral-metrics-")
         os.environ[metrics.MULTIPROCESS_DIR] = metrics_dir
+        # This process has asked CUDA for its GPUs: the engine core must not be forked.
+        os.environ.setdefault("VLLM_WORKER_MULTIPROC_METHOD", "spawn")
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
         try:

@@ -9,13 +9,15 @@ what it asks for is told so at once."""
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-RUNNING, QUEUED, BODY_BYTES, AUDIO_SECONDS, WARM, DRAINING = range(6)
-CELLS = 6
+RUNNING, QUEUED, BODY_BYTES, AUDIO_SECONDS, WARM, DRAINING, NEXT_TICKET, SERVED = range(8)
+CELLS = 8
 
 
 class Tally:
@@ -36,45 +38,68 @@ class Tally:
             raise TypeError("a frontend's own Tally stays in its process")
         return self.__dict__
 
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[Any]:
+        if self._lock is None:
+            yield self._cells
+            return
+        with self._lock:
+            yield self._cells
+
     def get(self, cell: int) -> float:
         return float(self._cells[cell])
 
-    def try_add(self, cell: int, amount: float, limit: float, unless: int | None = None) -> bool:
-        """Add ``amount`` if the cell stays within ``limit`` (and cell ``unless`` is 0)."""
-        if self._lock is None:
-            return self._try_add(cell, amount, limit, unless)
-        with self._lock:
-            return self._try_add(cell, amount, limit, unless)
-
-    def _try_add(self, cell: int, amount: float, limit: float, unless: int | None) -> bool:
-        if self._cells[cell] + amount > limit:
-            return False
-        if unless is not None and self._cells[unless] > 0:
-            return False
-        self._cells[cell] += amount
-        return True
+    def try_add(self, cell: int, amount: float, limit: float) -> bool:
+        """Add ``amount`` if the cell stays within ``limit``."""
+        with self._locked() as cells:
+            if cells[cell] + amount > limit:
+                return False
+            cells[cell] += amount
+            return True
 
     def add(self, cell: int, amount: float) -> None:
         """Add (or, negative, take away; never below 0)."""
-        if self._lock is None:
-            self._cells[cell] = max(0.0, self._cells[cell] + amount)
-            return
-        with self._lock:
-            self._cells[cell] = max(0.0, self._cells[cell] + amount)
+        with self._locked() as cells:
+            cells[cell] = max(0.0, cells[cell] + amount)
 
-    def move(self, source: int, target: int, limit: float) -> bool:
-        """One from ``source`` to ``target`` if ``target`` stays within ``limit``."""
-        if self._lock is None:
-            return self._move(source, target, limit)
-        with self._lock:
-            return self._move(source, target, limit)
+    # The replica's line of requests waiting for a slot: numbered tickets, served in order
+    # whichever frontend holds them. RUNNING stays at its limit while anyone is in line.
 
-    def _move(self, source: int, target: int, limit: float) -> bool:
-        if self._cells[target] + 1 > limit or self._cells[source] < 1:
-            return False
-        self._cells[source] -= 1
-        self._cells[target] += 1
-        return True
+    def enter(self, limit: int) -> bool:
+        """A slot now, if one is free and nobody is in line before us."""
+        with self._locked() as cells:
+            if cells[RUNNING] >= limit or cells[NEXT_TICKET] > cells[SERVED]:
+                return False
+            cells[RUNNING] += 1
+            return True
+
+    def join_line(self, limit: int) -> int | None:
+        """A ticket, or None when ``limit`` requests already wait."""
+        with self._locked() as cells:
+            if cells[QUEUED] >= limit:
+                return None
+            cells[QUEUED] += 1
+            cells[NEXT_TICKET] += 1
+            return int(cells[NEXT_TICKET]) - 1
+
+    def leave(self) -> int | None:
+        """A slot is free: the ticket it now belongs to, or None (nobody in line)."""
+        with self._locked() as cells:
+            if cells[NEXT_TICKET] > cells[SERVED]:
+                cells[SERVED] += 1
+                return int(cells[SERVED]) - 1
+            cells[RUNNING] = max(0.0, cells[RUNNING] - 1)
+            return None
+
+    def granted(self, ticket: int) -> bool:
+        return ticket < float(self._cells[SERVED])
+
+    def give_up(self, ticket: int) -> bool:
+        """A ticket's holder leaves the line: True if its turn had already come (it holds
+        a slot, to pass on)."""
+        with self._locked() as cells:
+            cells[QUEUED] = max(0.0, cells[QUEUED] - 1)
+            return ticket < float(cells[SERVED])
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ def cuda_device_count() -> int:
         import torch
     except ImportError:
         return 0
-    return int(torch.cuda.device_count()) if torch.cuda.is_available() else 0
+    return int(torch.cuda.device_count())  # from NVML where it can: CUDA stays uninitialised
 
 
 def engine_cli(options: Options) -> list[str]:
