@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from . import metrics
-from .replica import QUEUED, RUNNING, Tally
+from .replica import NOW, QUEUED, RUNNING, Tally
 
 POLL_SECONDS = 0.005
 
@@ -78,11 +78,11 @@ class Admission:
         if self.draining:
             metrics.REJECTED.labels(reason="draining").inc()
             raise Draining()
-        if self.counts.enter(self.max_concurrency):
+        ticket = self.counts.admit(self.max_concurrency, self.max_queue)
+        if ticket == NOW:
             self._admitted()
             metrics.QUEUE_WAIT.observe(0.0)
             return
-        ticket = self.counts.join_line(self.max_queue)
         if ticket is None:
             metrics.REJECTED.labels(reason="queue_full").inc()
             raise Overloaded(int(self.counts.get(RUNNING)), int(self.counts.get(QUEUED)))
@@ -97,8 +97,7 @@ class Admission:
         except asyncio.CancelledError:
             if waiter.done() and not waiter.cancelled():
                 self._release()  # the slot arrived as the client left: pass it on
-            else:
-                self._line.pop(ticket, None)
+            elif self._line.pop(ticket, None) is not None:  # else its turn was taken
                 if self.counts.give_up(ticket):
                     self._pass_on()  # its turn had come: the slot goes to the next
                 else:
@@ -118,21 +117,25 @@ class Admission:
         self._pass_on()
 
     def _pass_on(self) -> None:
-        """A slot this frontend held is free: it goes to the replica's next ticket (woken
-        here if it is this frontend's, by its own frontend's watcher otherwise)."""
+        """A slot this frontend held is free: it goes to the replica's next ticket (its
+        request admitted here if the ticket is this frontend's, by the ticket's frontend
+        otherwise)."""
         while (ticket := self.counts.leave()) is not None:
             if ticket in self._abandoned:
-                self._abandoned.discard(ticket)
-                continue  # nobody holds it any more: the next
-            if ticket in self._line:
-                self._wake(ticket)
-            return
+                self._abandoned.discard(ticket)  # nobody holds it any more: the next
+            elif ticket not in self._line or self._take_turn(ticket):
+                return
 
-    def _wake(self, ticket: int) -> None:
+    def _take_turn(self, ticket: int) -> bool:
+        """The ticket's turn has come: admit its request. False when its client has just
+        left (cancelled, not yet resumed): the slot is still to pass on."""
         waiter = self._line.pop(ticket)
         self.counts.add(QUEUED, -1)
+        if waiter.done():
+            return False
         self._admitted()
         waiter.set_result(None)
+        return True
 
     def _watch_line(self) -> None:
         """With several frontends: this frontend's tickets whose turn another frontend
@@ -143,20 +146,25 @@ class Admission:
     async def _watch(self) -> None:
         while self._line or self._abandoned:
             for ticket in sorted(self._abandoned):
-                if self.counts.granted(ticket):
+                # (a pass-on of an earlier one may have skipped it already)
+                if ticket in self._abandoned and self.counts.granted(ticket):
                     self._abandoned.discard(ticket)
                     self._pass_on()
             for ticket in sorted(self._line):
+                if ticket not in self._line:
+                    continue
                 if not self.counts.granted(ticket):
                     break
-                self._wake(ticket)
+                if not self._take_turn(ticket):
+                    self._pass_on()
             await asyncio.sleep(POLL_SECONDS)
 
     async def drain(self, timeout: float) -> bool:
         """Refuse new requests; wait up to ``timeout`` s for admitted ones. True if idle."""
         self.draining = True
         deadline = time.monotonic() + timeout
-        while self.running or self._line:
+        # (tickets whose clients left are still this frontend's to pass on when served)
+        while self.running or self._line or self._abandoned:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return False

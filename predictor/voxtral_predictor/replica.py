@@ -18,6 +18,7 @@ from typing import Any
 
 RUNNING, QUEUED, BODY_BYTES, AUDIO_SECONDS, WARM, DRAINING, NEXT_TICKET, SERVED = range(8)
 CELLS = 8
+NOW = -1  # Tally.admit: a slot at once
 
 
 class Tally:
@@ -65,18 +66,14 @@ class Tally:
     # The replica's line of requests waiting for a slot: numbered tickets, served in order
     # whichever frontend holds them. RUNNING stays at its limit while anyone is in line.
 
-    def enter(self, limit: int) -> bool:
-        """A slot now, if one is free and nobody is in line before us."""
+    def admit(self, limit: int, queue_limit: int) -> int | None:
+        """In one step: NOW when a slot is free and nobody is in line before us; else a
+        ticket in the line; None when ``queue_limit`` requests already wait."""
         with self._locked() as cells:
-            if cells[RUNNING] >= limit or cells[NEXT_TICKET] > cells[SERVED]:
-                return False
-            cells[RUNNING] += 1
-            return True
-
-    def join_line(self, limit: int) -> int | None:
-        """A ticket, or None when ``limit`` requests already wait."""
-        with self._locked() as cells:
-            if cells[QUEUED] >= limit:
+            if cells[RUNNING] < limit and cells[NEXT_TICKET] <= cells[SERVED]:
+                cells[RUNNING] += 1
+                return NOW
+            if cells[QUEUED] >= queue_limit:
                 return None
             cells[QUEUED] += 1
             cells[NEXT_TICKET] += 1

@@ -117,3 +117,65 @@ async def test_a_client_that_leaves_as_its_turn_comes_passes_the_slot_on() -> No
     gates["c"].set()
     await asyncio.gather(a, c, return_exceptions=True)
     assert order[0] == "a" and order[-1] == "c" and settled(counts)
+
+
+async def test_clients_that_left_pass_each_turn_on_once() -> None:
+    """Two tickets of one frontend abandoned; another frontend's release serves the first:
+    both turns are passed on, once each, to the next live ticket; the limit holds."""
+    one, two, counts = pair(max_concurrency=1, max_queue=5)
+    order: list[str] = []
+    gates = {name: asyncio.Event() for name in ("b", "x", "y", "z", "c")}
+    b, x, y, z = await line_up(order, gates, (two, "b"), (one, "x"), (one, "y"), (two, "z"))
+    x.cancel()
+    y.cancel()
+    await asyncio.sleep(SOON)
+    gates["b"].set()
+    await asyncio.sleep(SOON)
+    assert order == ["b", "z"] and counts.get(RUNNING) == 1
+    (c,) = await line_up(order, gates, (one, "c"))
+    await asyncio.sleep(SOON)
+    assert order == ["b", "z"]  # z still holds the only slot
+    gates["z"].set()
+    gates["c"].set()
+    await asyncio.gather(b, z, c)
+    assert order == ["b", "z", "c"] and settled(counts)
+
+
+@pytest.mark.parametrize("shared", [False, True])
+async def test_a_client_that_leaves_as_a_slot_frees_costs_nothing(shared: bool) -> None:
+    """The waiting client's task is cancelled in the same turn of the loop as the request
+    ahead of it finishes: the finishing request is not troubled, nothing stays counted."""
+    admission = Admission(1, 4, Tally(shared=shared))
+    order: list[str] = []
+
+    async def finishing() -> None:
+        async with admission.slot():
+            order.append("a")
+            await asyncio.sleep(SOON)
+            waiting.cancel()  # its client leaves as this one finishes
+
+    first = asyncio.create_task(finishing())
+    await asyncio.sleep(0)
+    waiting = asyncio.create_task(hold(admission, order, "b", asyncio.Event()))
+    results = await asyncio.gather(first, waiting, return_exceptions=True)
+    assert results[0] is None and isinstance(results[1], asyncio.CancelledError)
+    assert admission.running == 0 and settled(admission.counts)
+    assert await admission.drain(1.0)
+
+
+async def test_a_draining_frontend_passes_its_abandoned_turns_on_before_it_goes() -> None:
+    one, two, counts = pair(max_concurrency=1, max_queue=4)
+    order: list[str] = []
+    gates = {name: asyncio.Event() for name in ("b", "x", "z")}
+    b, x, z = await line_up(order, gates, (two, "b"), (one, "x"), (two, "z"))
+    x.cancel()
+    await asyncio.sleep(SOON)
+    drained = asyncio.create_task(one.drain(5.0))
+    await asyncio.sleep(SOON)
+    assert not drained.done()  # ticket 0 is still one's to pass on
+    gates["b"].set()
+    await asyncio.sleep(SOON)
+    assert order == ["b", "z"] and await drained
+    gates["z"].set()
+    await asyncio.gather(b, z)
+    assert settled(counts)

@@ -19,13 +19,13 @@ class Preset:
     cpu: str
     memory: str
     weights_bytes: int
-    api_servers: int = 4
-    """Frontend processes beside the engine core (the predictor's --api-servers): the
-    engine core takes about 4 CPUs under load, each frontend up to 1 (BENCHMARKS.md)."""
     """Size of the bf16 weights: what the GPUs of one replica hold between them."""
     min_free_bytes_per_gpu: int = 4 * GiB
     """Room each GPU needs beside its share of the weights: activations, CUDA graphs and a
     KV cache big enough for a few 30-minute recordings."""
+    api_servers: int = 4
+    """Frontend processes beside the engine core (the predictor's --api-servers): the
+    engine core takes about 4-5 CPUs under load, each frontend up to 1 (BENCHMARKS.md)."""
 
 
 PRESETS: Final[dict[str, Preset]] = {
