@@ -8,10 +8,13 @@ that the supervisor started (several frontends, ``frontends.py``)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
+import threading
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from . import engine as engine_flags
 from . import vllm_adapter as vllm
@@ -20,6 +23,7 @@ from .errors import ApiError
 from .options import Options
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 WARMUP_SECONDS = 2.0
 
@@ -57,6 +61,33 @@ def compile_cache_env(options: Options) -> dict[str, str]:
     return {"VLLM_CACHE_ROOT": root}
 
 
+async def in_daemon_thread(fn: Callable[..., T], *args: Any) -> T:
+    """``fn(*args)`` in a thread of its own that does not keep the process alive: an
+    engine that never finishes loading (its core gone) must not hold the exit."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[T] = loop.create_future()
+
+    def settle(result: T | None, error: BaseException | None) -> None:
+        if done.cancelled():
+            return
+        if error is not None:
+            done.set_exception(error)
+        else:
+            done.set_result(result)  # type: ignore[arg-type]
+
+    def work() -> None:
+        outcome: tuple[T | None, BaseException | None]
+        try:
+            outcome = (fn(*args), None)
+        except BaseException as exc:  # handed to the awaiting task
+            outcome = (None, exc)
+        with contextlib.suppress(RuntimeError):  # the loop has closed: nobody waits
+            loop.call_soon_threadsafe(settle, *outcome)
+
+    threading.Thread(target=work, name="engine-start", daemon=True).start()
+    return await done
+
+
 class Runtime:
     """Voxtral on a vLLM engine client: ``serving`` is a 503 until started and warm."""
 
@@ -89,7 +120,7 @@ class Runtime:
         try:
             self.phase = "loading"
             ns = vllm.parse_engine_args(engine_cli(self.options))
-            self._engine = await asyncio.to_thread(vllm.build_engine, ns, self._client)
+            self._engine = await in_daemon_thread(vllm.build_engine, ns, self._client)
             self._serving = await vllm.init_serving(self._engine, ns)
             if self.options.warmup:
                 self.phase = "warming up"

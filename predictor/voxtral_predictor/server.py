@@ -255,19 +255,19 @@ class Predictor:
             self.stop(f"the engine failed to start: {self.runtime.failure}", exit_code=1)
         elif not task.cancelled():
             self.replica.warmed_up()
-            self._watchdog = asyncio.ensure_future(self._watch_engine())
 
-    async def _watch_engine(self) -> None:
+    async def _watch(self) -> None:
         """Liveness already fails once the engine core dies (a worker killed, a GPU
         fault); exiting at once lets Kubernetes restart the pod without waiting for
-        the probe's failure threshold. A frontend whose supervisor is gone stops too."""
-        while self.runtime.engine_alive() and not self.replica.orphaned():
+        the probe's failure threshold. A frontend whose supervisor is gone stops too,
+        while the engine loads as well."""
+        while not self.replica.orphaned():
+            if self.runtime.ready and not self.runtime.engine_alive():
+                log.error("the engine core died: exiting so that the pod restarts")
+                self.stop("engine died", exit_code=1)
+                return
             await asyncio.sleep(WATCHDOG_SECONDS)
-        if self.replica.orphaned():
-            self.stop("the supervisor is gone", exit_code=1)
-            return
-        log.error("the engine core died: exiting so that the pod restarts")
-        self.stop("engine died", exit_code=1)
+        self.stop("the supervisor is gone", exit_code=1)
 
     async def run(self, sock: socket.socket | None = None) -> int:
         """Serve until stopped; on ``sock`` (shared by the replica's frontends) if given."""
@@ -279,6 +279,7 @@ class Predictor:
             await self.grpc.start()
         engine = asyncio.create_task(self.runtime.start_engine())
         engine.add_done_callback(self._engine_started)
+        self._watchdog = asyncio.ensure_future(self._watch())
         try:
             await self.http.serve(sockets=[sock] if sock is not None else None)
         finally:

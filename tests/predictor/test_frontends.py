@@ -7,7 +7,11 @@ from __future__ import annotations
 
 import base64
 import concurrent.futures
+import contextlib
+import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,7 +23,7 @@ import pytest
 from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
 from kserve.protocol.grpc import grpc_predict_v2_pb2_grpc as pb_grpc
 
-from tests.conftest import Predictor, start_predictor, stop_predictor
+from tests.conftest import Predictor, free_port, start_predictor, stop_predictor
 from tests.predictor.audiofiles import encode, wav
 from tests.predictor.helpers import busy, scrape, value, wait_for
 from tests.predictor.recordings import speech_like
@@ -268,3 +272,35 @@ def test_a_dead_process_stops_the_replica(
     said = "exited with -9: stopping" if victim == "frontend" else "the engine core died"
     assert said in server.log.read_text()
     wait_for(lambda: not alive(everyone), timeout=15)
+
+
+def test_frontends_whose_supervisor_is_gone_stop_even_while_loading(
+    tiny_model: Path, tmp_path: Path
+) -> None:
+    """The supervisor killed outright (SIGKILL: no drain, no clean-up) while the engine
+    loads: the frontends notice and exit, rather than serve on half a replica. (vLLM's
+    engine core does not watch its parent: in a pod the container goes with its main
+    process; here the test ends it.)"""
+    log = tmp_path / "orphans.log"
+    cmd = [
+        sys.executable, "-m", "voxtral_predictor", "--model", str(tiny_model),
+        "--host", "127.0.0.1", "--http-port", str(free_port()), "--grpc-port", str(free_port()),
+        "--max-model-len", "4096", "--kv-cache-memory-bytes", str(128 << 20),
+        "--api-servers", "2",
+    ]  # fmt: skip
+    env = os.environ | {"VLLM_CACHE_ROOT": str(tmp_path / "cache")}
+    supervisor = subprocess.Popen(cmd, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    try:
+        replica = Predictor(supervisor, "", "", log)
+        # both frontends and the engine core started (it has taken its name)
+        wait_for(lambda: [len(kind) for kind in children(replica)] == [2, 1], timeout=120)
+        frontends, _ = children(replica)
+        supervisor.kill()
+        supervisor.wait()
+        wait_for(lambda: not alive([p.pid for p in frontends]), timeout=60)
+        assert "the supervisor is gone" in log.read_text()
+    finally:
+        for process in psutil.process_iter():  # the engine core, now init's child
+            with contextlib.suppress(psutil.Error):
+                if str(tmp_path) in process.environ().get("VLLM_CACHE_ROOT", ""):
+                    process.kill()
