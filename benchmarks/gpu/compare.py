@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -63,7 +64,9 @@ class GpuMemory:
         self._stop.set()
 
 
-def command(server: str, model: str, options: Options, gpus: int, port: int) -> list[str]:
+def command(
+    server: str, model: str, options: Options, gpus: int, port: int, ours_args: list[str]
+) -> list[str]:
     kind, _, count = server.partition(":")
     if kind == "vllm":  # vLLM's own best server: several API processes (`vllm serve`)
         return [
@@ -75,7 +78,7 @@ def command(server: str, model: str, options: Options, gpus: int, port: int) -> 
     return [
         python(), "-m", "voxtral_predictor", "--model", model,
         "--host", "127.0.0.1", "--http-port", str(port), "--grpc-port", str(free_port()),
-        "--access-log", "false", *(["--api-servers", count] if count else []),
+        "--access-log", "false", *(["--api-servers", count] if count else []), *ours_args,
     ]  # fmt: skip
 
 
@@ -97,6 +100,11 @@ def main() -> None:
     parser.add_argument("--cache", default="/tmp/vllm-cache", help="VLLM_CACHE_ROOT")
     parser.add_argument("--cold", action="store_true", help="empty the compile cache first")
     parser.add_argument("--quick", action="store_true", help="tiny counts (script check)")
+    parser.add_argument(
+        "--ours-args",
+        default="",
+        help="more voxtral-predictor flags, shell-quoted (e.g. '--max-concurrency 1024')",
+    )
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
 
@@ -122,7 +130,7 @@ def main() -> None:
         port = free_port()
         ready = "/health" if name.startswith("vllm") else "/v2/health/ready"
         cold = not any(Path(args.cache).glob("**/*"))
-        cmd = command(name, args.model, options, gpus, port)
+        cmd = command(name, args.model, options, gpus, port, shlex.split(args.ours_args))
         with GpuMemory() as memory:
             t = time.monotonic()
             server = start(name.replace(":", "-"), cmd, port, ready, workdir, env, timeout=900)
