@@ -26,11 +26,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import numpy as np
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from voxtral_predictor.audio import tone, wav_bytes
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import distinct_clips
 
 TOKENS_PER_SECOND = 2.5
 CHUNK_SECONDS = 30.0
@@ -77,18 +77,9 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
-def recordings(count: int, seconds: float, seed: int) -> list[bytes]:
-    """``count`` different recordings: a tone at its own pitch under its own noise."""
-    rng = np.random.default_rng(seed)
-    out = []
-    for _ in range(count):
-        clip = tone(seconds, frequency=float(rng.uniform(150.0, 900.0)))
-        clip = clip + rng.normal(0, 0.01, clip.size).astype(np.float32)
-        out.append(wav_bytes(clip))
-    return out
-
-
-async def _send(base: str, clips: list[bytes], work: Workload, concurrency: int, chunking: bool):  # type: ignore[no-untyped-def]
+async def _send(
+    base: str, clips: list[bytes], work: Workload, concurrency: int, chunking: bool
+) -> tuple[list[float], int]:
     tokens = int(TOKENS_PER_SECOND * min(work.seconds, CHUNK_SECONDS))
     data = {"model": "voxtral", "max_completion_tokens": str(tokens), "temperature": "0"}
     if chunking:  # voxtral-predictor's own field; vllm serve has no chunking
@@ -127,10 +118,11 @@ async def _send(base: str, clips: list[bytes], work: Workload, concurrency: int,
 
 
 def _client(index: int, args: tuple[Any, ...], barrier: Any, out: Any) -> None:
-    base, work, processes, chunking = args
+    base, work, processes, chunking, salt = args
     share = work.requests // processes + (index < work.requests % processes)
     concurrency = max(1, work.concurrency // processes + (index < work.concurrency % processes))
-    clips = recordings(share, work.seconds, seed=1000 * index + int(time.time()) % 1000)
+    # the same recordings for every server compared; none of them twice in a session
+    clips = distinct_clips(share, work.seconds, seed=salt * 1_000_000 + 1000 * index)
     barrier.wait()  # the clock starts once every client has its recordings
     started = time.time()
     cpu = time.process_time()
@@ -178,13 +170,23 @@ class CpuSampler:
 
 
 def run(
-    base: str, server: str, work: Workload, processes: int, chunking: bool, pid: int | None
+    base: str,
+    server: str,
+    work: Workload,
+    processes: int,
+    chunking: bool,
+    pid: int | None,
+    salt: int = 0,
 ) -> Result:
+    """``work`` from ``processes`` clients; ``salt`` picks the recordings (one salt, one
+    set: give every run of a session its own)."""
     processes = max(1, min(processes, work.concurrency))
     context = multiprocessing.get_context("spawn")
     barrier, out = context.Barrier(processes + 1), context.Queue()
     clients = [
-        context.Process(target=_client, args=(i, (base, work, processes, chunking), barrier, out))
+        context.Process(
+            target=_client, args=(i, (base, work, processes, chunking, salt), barrier, out)
+        )
         for i in range(processes)
     ]
     for c in clients:
@@ -235,11 +237,11 @@ def bench(
     pid: int | None = None,
 ) -> list[Result]:
     results = []
-    for key in workloads:
+    for position, key in enumerate(workloads):
         work = WORKLOADS[key]
         warm = Workload("warm", work.seconds, 4, 8, work.chunked)
-        run(base, server, warm, 4, chunking, None)
-        result = run(base, server, work, processes, chunking, pid)
+        run(base, server, warm, 4, chunking, None, salt=2 * position + 1)
+        result = run(base, server, work, processes, chunking, pid, salt=2 * position + 2)
         print(table([result]).splitlines()[-1], flush=True)
         results.append(result)
     return results

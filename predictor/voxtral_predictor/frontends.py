@@ -84,7 +84,15 @@ def listening_socket(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise SystemExit(
+            f"voxtral-predictor: cannot listen on {host}:{port} ({exc.strerror}): another "
+            "process holds the port, or the address is not this machine's; choose another "
+            "--http-port or --host"
+        ) from exc
     sock.set_inheritable(True)
     return sock
 
@@ -105,6 +113,7 @@ class Supervisor:
     def run(self) -> int:
         from .runtime import engine_cli
 
+        sock = listening_socket(self.options.host, self.options.http_port)  # or a clear exit
         # Before vLLM's launcher spawns anything: every process writes its metrics there.
         metrics_dir = tempfile.mkdtemp(prefix="voxtral-metrics-")
         os.environ[metrics.MULTIPROCESS_DIR] = metrics_dir
@@ -114,7 +123,6 @@ class Supervisor:
         signal.signal(signal.SIGINT, self._on_signal)
         try:
             ns = vllm.parse_engine_args(engine_cli(self.options))
-            sock = listening_socket(self.options.host, self.options.http_port)
             handed = Handed(self.options, Tally(shared=True), self.frontends, os.getpid())
             log.info("starting the engine core and %d frontends", self.frontends)
             with vllm.launch_replica(ns, self.frontends, serve_frontend, handed, sock) as replica:

@@ -22,6 +22,7 @@ from kserve.protocol.grpc import grpc_predict_v2_pb2_grpc
 from kserve.protocol.grpc.servicer import InferenceServicer
 from kserve.protocol.model_repository_extension import ModelRepositoryExtension
 from kserve.protocol.rest.server import RESTServer
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from timing_asgi import TimingMiddleware
 
 from . import errors, metrics
@@ -93,8 +94,6 @@ def body_limits(options: Options) -> BodyLimits:
 
 async def metrics_handler(request: Request) -> Response:
     """/metrics of the replica: every frontend's when there are several."""
-    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-
     return Response(generate_latest(metrics.registry()), media_type=CONTENT_TYPE_LATEST)
 
 

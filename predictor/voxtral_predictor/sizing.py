@@ -1,12 +1,13 @@
 """Pure: how many frontend processes a replica runs (``--api-servers``), from the GPUs and
 the CPUs the process may use. On one H200 with Voxtral Mini and distinct audio, one
 frontend process held the GPU to 0.47x of vLLM's own server with 8 API processes (the
-frontend at 85 % CPU); the engine core itself takes 3.5-3.9 cores (BENCHMARKS.md)."""
+frontend at 85 % CPU); with 8 frontends it matched that server and the engine core, at
+4.8-5.5 cores, became the limit (BENCHMARKS.md, issue 15)."""
 
 from __future__ import annotations
 
-ENGINE_CORE_CPUS = 4  # what the engine-core process uses under load (H200, Mini)
-MOST_API_SERVERS = 8  # beyond, the engine core is the limit (vllm serve: 4 -> 8 -> 16)
+ENGINE_CORE_CPUS = 4  # what the engine-core process leaves idle for frontends (H200, Mini)
+MOST_API_SERVERS = 8  # at 8 the engine core is already the limit; more were not measured
 
 
 def default_api_servers(gpus: int, cpus: float) -> int:

@@ -8,8 +8,10 @@ from __future__ import annotations
 import base64
 import concurrent.futures
 import contextlib
+import functools
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -27,6 +29,10 @@ from tests.conftest import Predictor, free_port, start_predictor, stop_predictor
 from tests.predictor.audiofiles import encode, wav
 from tests.predictor.helpers import busy, scrape, value, wait_for
 from tests.predictor.recordings import speech_like
+from voxtral_predictor.options import Options
+from voxtral_predictor.replica import Replica, Tally
+from voxtral_predictor.runtime import Runtime
+from voxtral_predictor.server import VoxtralDataPlane
 
 FAST = "4"
 SLOW = "1500"  # output tokens: several seconds on the tiny model here
@@ -65,19 +71,14 @@ def per_frontend(server: Predictor, endpoint: str) -> tuple[float, float]:
     )
 
 
-def openai_transcription(server: Predictor) -> int:
+def openai_audio(
+    server: Predictor, route: str = "transcriptions", tokens: str = FAST, timeout: float = 30
+) -> int:
     return httpx.post(
-        f"{server.openai_base}/audio/transcriptions",
+        f"{server.openai_base}/audio/{route}",
         files={"file": ("a.wav", wav(1.0))},
-        data={"model": "voxtral", "max_completion_tokens": FAST},
-    ).status_code
-
-
-def openai_translation(server: Predictor) -> int:
-    return httpx.post(
-        f"{server.openai_base}/audio/translations",
-        files={"file": ("a.wav", wav(1.0))},
-        data={"model": "voxtral", "max_completion_tokens": FAST},
+        data={"model": "voxtral", "max_completion_tokens": tokens},
+        timeout=timeout,
     ).status_code
 
 
@@ -114,8 +115,8 @@ def grpc_infer(server: Predictor) -> int:
 
 
 CALLS: dict[str, Callable[[Predictor], int]] = {
-    "openai_transcriptions": openai_transcription,
-    "openai_translations": openai_translation,
+    "openai_transcriptions": openai_audio,
+    "openai_translations": functools.partial(openai_audio, route="translations"),
     "openai_chat": openai_chat,
     "v1_predict": v1_predict,
     "v2_infer": v2_infer,
@@ -160,13 +161,7 @@ def test_readiness_waited_for_both_frontends(pair: Predictor) -> None:
     assert all(s[2] == 503 for s in pair.startup[:first_ready])
 
 
-def slow(server: Predictor) -> int:
-    return httpx.post(
-        f"{server.openai_base}/audio/transcriptions",
-        files={"file": ("a.wav", wav(1.0))},
-        data={"model": "voxtral", "max_completion_tokens": SLOW},
-        timeout=120,
-    ).status_code
+slow = functools.partial(openai_audio, tokens=SLOW, timeout=120)
 
 
 def test_limits_hold_for_the_whole_replica(pair: Predictor) -> None:
@@ -304,3 +299,33 @@ def test_frontends_whose_supervisor_is_gone_stop_even_while_loading(
             with contextlib.suppress(psutil.Error):
                 if str(tmp_path) in process.environ().get("VLLM_CACHE_ROOT", ""):
                     process.kill()
+
+
+async def test_ready_only_when_every_frontend_is_warm_and_none_drains() -> None:
+    """Any frontend answers the probe: it says ready only for the whole replica."""
+    runtime = Runtime(Options(model="unused"))
+    runtime.ready = True  # this frontend's engine client is up and warm
+    replica = Replica(frontends=2, tally=Tally(shared=True))
+    plane = VoxtralDataPlane(runtime, registry=None, replica=replica)  # type: ignore[arg-type]
+    assert not await plane.ready()
+    replica.warmed_up()
+    assert not await plane.ready()  # the other frontend is still warming up
+    replica.warmed_up()
+    assert await plane.ready()
+    Replica(frontends=2, tally=replica.tally).drain()  # another frontend starts draining
+    assert not await plane.ready()
+
+
+def test_a_port_in_use_is_said_plainly(tiny_model: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        cmd = [
+            sys.executable, "-m", "voxtral_predictor", "--model", str(tiny_model),
+            "--host", "127.0.0.1", "--http-port", str(port), "--api-servers", "2",
+        ]  # fmt: skip
+        run = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port} (Address already in use)" in run.stderr
+    assert "choose another --http-port" in run.stderr
