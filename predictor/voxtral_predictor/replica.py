@@ -13,7 +13,7 @@ import contextlib
 import multiprocessing
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 RUNNING, QUEUED, BODY_BYTES, AUDIO_SECONDS, WARM, DRAINING, NEXT_TICKET, SERVED = range(8)
@@ -105,17 +105,8 @@ class Replica:
 
     frontends: int = 1
     index: int = 0
-    tally: Tally | None = None
+    counts: Tally = field(default_factory=Tally)  # shared when there are several frontends
     supervisor: int | None = None  # the pid of the process that started the frontends
-
-    def __post_init__(self) -> None:
-        if self.tally is None:
-            object.__setattr__(self, "tally", Tally(shared=self.frontends > 1))
-
-    @property
-    def counts(self) -> Tally:
-        assert self.tally is not None
-        return self.tally
 
     def warmed_up(self) -> None:
         self.counts.add(WARM, 1)

@@ -305,14 +305,14 @@ async def test_ready_only_when_every_frontend_is_warm_and_none_drains() -> None:
     """Any frontend answers the probe: it says ready only for the whole replica."""
     runtime = Runtime(Options(model="unused"))
     runtime.ready = True  # this frontend's engine client is up and warm
-    replica = Replica(frontends=2, tally=Tally(shared=True))
+    replica = Replica(frontends=2, counts=Tally(shared=True))
     plane = VoxtralDataPlane(runtime, registry=None, replica=replica)  # type: ignore[arg-type]
     assert not await plane.ready()
     replica.warmed_up()
     assert not await plane.ready()  # the other frontend is still warming up
     replica.warmed_up()
     assert await plane.ready()
-    Replica(frontends=2, tally=replica.tally).drain()  # another frontend starts draining
+    Replica(frontends=2, counts=replica.counts).drain()  # another frontend starts draining
     assert not await plane.ready()
 
 
