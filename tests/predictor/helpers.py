@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 
 import httpx
+import psutil
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import Predictor
@@ -51,3 +52,15 @@ def busy(server: Predictor, running: int, queued: int) -> bool:
         value(s, "voxtral_requests_in_flight") == running
         and value(s, "voxtral_requests_queued") == queued
     )
+
+
+def alive(pids: list[int]) -> list[int]:
+    """Those of ``pids`` still running (an exited child nobody has reaped is not)."""
+    running = []
+    for pid in pids:
+        try:
+            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                running.append(pid)
+        except psutil.NoSuchProcess:
+            pass
+    return running

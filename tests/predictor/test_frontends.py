@@ -27,7 +27,7 @@ from kserve.protocol.grpc import grpc_predict_v2_pb2_grpc as pb_grpc
 
 from tests.conftest import Predictor, free_port, start_predictor, stop_predictor
 from tests.predictor.audiofiles import encode, wav
-from tests.predictor.helpers import busy, scrape, value, wait_for
+from tests.predictor.helpers import alive, busy, scrape, value, wait_for
 from tests.predictor.recordings import speech_like
 from voxtral_predictor.options import Options
 from voxtral_predictor.replica import Replica, Tally
@@ -218,18 +218,6 @@ def children(server: Predictor) -> tuple[list[psutil.Process], list[psutil.Proce
 
 def wait_exit(server: Predictor, timeout: float = 60) -> int:
     return server.proc.wait(timeout=timeout)
-
-
-def alive(pids: list[int]) -> list[int]:
-    """Those of ``pids`` still running (an exited child nobody has reaped is not)."""
-    running = []
-    for pid in pids:
-        try:
-            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
-                running.append(pid)
-        except psutil.NoSuchProcess:
-            pass
-    return running
 
 
 def test_sigterm_drains_every_frontend(
