@@ -122,8 +122,7 @@ def main() -> None:
         | {"VLLM_USE_FLASHINFER_SAMPLER": "0", "VLLM_CACHE_ROOT": args.cache}
     )
     if args.quick:
-        for w in gpu_bench.WORKLOADS.values():
-            w.concurrency, w.requests = min(w.concurrency, 4), min(w.requests, 8)
+        gpu_bench.quicken()
     workdir = Path(os.environ.get("OUT", "/tmp"))
     results: list[dict[str, object]] = []
     for name in args.servers:
@@ -138,12 +137,12 @@ def main() -> None:
             print(f"{name}: ready in {startup:.0f} s ({'cold' if cold else 'warm'})", flush=True)
             try:
                 for r in gpu_bench.bench(
-                    server.base,
+                    [(server.base, None)],
                     name,
                     args.workloads,
                     args.processes,
                     chunking=not name.startswith("vllm"),
-                    pid=server.proc.pid,
+                    pids=[server.proc.pid],
                 ):
                     results.append(asdict(r) | {"startup_s": round(startup), "cold": cold})
             finally:

@@ -19,6 +19,9 @@ from . import metrics
 from .replica import NOW, QUEUED, RUNNING, Tally
 
 POLL_SECONDS = 0.005
+# The bound until the engine reports its batch size (--max-concurrency unset): no request
+# runs before then, they are answered 503 while the model loads.
+MOST_CONCURRENCY = 4096
 
 
 class Overloaded(Exception):
@@ -42,10 +45,13 @@ class Draining(Exception):
 
 
 class Admission:
-    def __init__(self, max_concurrency: int, max_queue: int, counts: Tally | None = None):
-        if max_concurrency < 1 or max_queue < 0:
+    def __init__(
+        self, max_concurrency: int | None, max_queue: int, counts: Tally | None = None
+    ):
+        """``max_concurrency`` None: the engine's batch size, given once it has started."""
+        if (max_concurrency is not None and max_concurrency < 1) or max_queue < 0:
             raise ValueError("--max-concurrency must be >= 1 and --max-queue >= 0")
-        self.max_concurrency = max_concurrency
+        self.max_concurrency = max_concurrency or MOST_CONCURRENCY
         self.max_queue = max_queue
         self.counts = counts or Tally()
         self.running = 0  # this frontend's

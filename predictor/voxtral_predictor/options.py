@@ -43,7 +43,7 @@ class Options:
     chunk_search_seconds: float = 6.0
     chunk_overlap_seconds: float = 1.0
     chunk_concurrency: int = 32
-    max_concurrency: int = 256  # vLLM's max_num_seqs on GPU (BENCHMARKS.md, GPU section)
+    max_concurrency: int | None = None  # the engine's batch size (max_num_seqs)
     max_queue: int = 512
     max_inputs: int = 16
     body_timeout: float = 30.0
@@ -109,7 +109,11 @@ _HELP: dict[str, tuple[Callable[[str], Any], str]] = {
     "chunk_search_seconds": (float, "how far before the chunk length a pause is looked for"),
     "chunk_overlap_seconds": (float, "overlap after a hard cut (no pause found)"),
     "chunk_concurrency": (int, "chunks of one recording in the engine at once"),
-    "max_concurrency": (int, "inference requests processed at once; more wait in the queue"),
+    "max_concurrency": (
+        int,
+        "inference requests processed at once; more wait in the queue (default: the "
+        "engine's batch size, vLLM's max_num_seqs)",
+    ),
     "max_queue": (int, "requests that may wait for a slot; beyond, 429 / RESOURCE_EXHAUSTED"),
     "max_inputs": (int, "audio inputs in one request: KServe v1 instances, v2 elements"),
     "body_timeout": (float, "seconds a request body may pause before it is refused with "

@@ -156,6 +156,11 @@ class Runtime:
     def healthy(self) -> bool:
         return self.ready and self.engine_alive()
 
+    @property
+    def batch_size(self) -> int | None:
+        """The engine's batch size once it has started (vLLM's max_num_seqs)."""
+        return vllm.batch_size(self._engine) if self._engine is not None else None
+
     def stop_engine(self) -> None:
         self.ready = False
         self.phase = "stopped"

@@ -26,7 +26,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from timing_asgi import TimingMiddleware
 
 from . import errors, metrics
-from .admission import Admission
+from .admission import MOST_CONCURRENCY, Admission
 from .budgets import Budget
 from .gate import BodyLimits, Gate
 from .grpc_gate import GrpcGate
@@ -206,7 +206,9 @@ class Predictor:
                 ),
             ),
             # messages received at once: the admitted, the queued, and room for the rest
-            maximum_concurrent_rpcs=options.max_concurrency + options.max_queue + GRPC_SPARE_RPCS,
+            maximum_concurrent_rpcs=(options.max_concurrency or MOST_CONCURRENCY)
+            + options.max_queue
+            + GRPC_SPARE_RPCS,
             options=[
                 ("grpc.so_reuseport", 1),  # the replica's frontends share the port
                 # the upload limit of every route; gRPC answers RESOURCE_EXHAUSTED beyond it
@@ -253,6 +255,13 @@ class Predictor:
         if not task.cancelled() and task.exception() is not None:
             self.stop(f"the engine failed to start: {self.runtime.failure}", exit_code=1)
         elif not task.cancelled():
+            if self.options.max_concurrency is None and self.runtime.batch_size:
+                self.admission.max_concurrency = self.runtime.batch_size
+            log.info(
+                "admitting %d requests at once, %d more in the queue",
+                self.admission.max_concurrency,
+                self.admission.max_queue,
+            )
             self.replica.warmed_up()
 
     async def _watch(self) -> None:

@@ -170,6 +170,12 @@ def _stats_address(coordinator: Any) -> str | None:
     return coordinator.get_stats_publish_address() if coordinator else None
 
 
+def batch_size(engine: Any) -> int:
+    """The most sequences the engine batches at once (vLLM's resolved max_num_seqs: its
+    default depends on the device, e.g. 1024 on an H100/H200 and 256 on smaller GPUs)."""
+    return int(engine.vllm_config.scheduler_config.max_num_seqs)
+
+
 def engine_dead(engine: Any) -> bool:
     """True once the engine core has died: the process must be restarted."""
     return bool(getattr(engine, "errored", False))

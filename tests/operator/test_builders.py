@@ -300,3 +300,22 @@ def test_without_a_uid_there_is_no_owner_reference() -> None:
         resolved(vxs({"model": {"preset": "voxtral-mini-3b"}}), uid=None)
     ).all():
         assert "ownerReferences" not in manifest["metadata"]
+
+
+def test_the_multi_gpu_benchmark_starts_the_predictor_as_the_operator_does() -> None:
+    """benchmarks/gpu/multigpu.py measures the predictor with the environment the
+    operator's Deployment gives it for Voxtral Small on 2 GPUs."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    import yaml
+
+    root = Path(__file__).resolve().parents[2]
+    spec = importlib.util.spec_from_file_location("multigpu", root / "benchmarks/gpu/multigpu.py")
+    assert spec is not None and spec.loader is not None
+    bench = sys.modules["multigpu"] = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    sample = yaml.safe_load((root / "manifests/samples/voxtral-small.yaml").read_text())
+    env = env_of(build_children(resolved(sample)).deployment)
+    assert {k: env.get(k) for k in bench.OPERATOR_ENV} == bench.OPERATOR_ENV

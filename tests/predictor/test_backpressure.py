@@ -218,3 +218,13 @@ def test_sigterm_tells_running_streams_and_stops_every_engine_process(
         assert not alive, [p.pid for p in alive]
     finally:
         stop_predictor(server)
+
+
+def test_by_default_a_replica_admits_what_the_engine_batches(predictor: Predictor) -> None:
+    """Without --max-concurrency the limit is the engine's batch size: vLLM's max_num_seqs
+    default for this device (on an H200 1024, so that c=512 is not held to 256)."""
+    from vllm.engine.arg_utils import EngineArgs
+    from vllm.usage.usage_lib import UsageContext
+
+    batch = EngineArgs.get_batch_defaults(world_size=1)[1][UsageContext.OPENAI_API_SERVER]
+    assert f"admitting {batch} requests at once, 512 more in the queue" in predictor.log.read_text()

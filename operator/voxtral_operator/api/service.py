@@ -241,12 +241,12 @@ class EngineSpec(Model):
     max_upload_mb: float = Field(
         default=384, gt=0, le=4096, alias="maxUploadMB", description="Largest audio upload in MiB."
     )
-    max_concurrency: int = Field(
-        default=256,
+    max_concurrency: int | None = Field(
+        default=None,
         ge=1,
         le=4096,
-        description="Requests one replica serves at once (the predictor's default, measured "
-        "on an H100); more wait in its queue.",
+        description="Requests one replica serves at once; more wait in its queue (default: "
+        "the engine's batch size, vLLM's max_num_seqs: 1024 on an H100/H200).",
     )
     max_queue: int | None = Field(
         default=None,

@@ -45,9 +45,10 @@ def predictor_env(resolved: Resolved) -> list[dict[str, Any]]:
         "VOXTRAL_MAX_AUDIO_SECONDS": _number(engine.max_audio_seconds),
         "VOXTRAL_MAX_CHAT_AUDIO_SECONDS": _number(engine.max_chat_audio_seconds),
         "VOXTRAL_MAX_UPLOAD_MB": _number(engine.max_upload_mb),
-        "VOXTRAL_MAX_CONCURRENCY": str(engine.max_concurrency),
         "VOXTRAL_DRAIN_TIMEOUT": str(engine.drain_timeout_seconds),
     }
+    if engine.max_concurrency is not None:
+        env["VOXTRAL_MAX_CONCURRENCY"] = str(engine.max_concurrency)
     if engine.max_queue is not None:
         env["VOXTRAL_MAX_QUEUE"] = str(engine.max_queue)
     if engine.max_num_seqs is not None:
