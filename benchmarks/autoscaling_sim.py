@@ -15,15 +15,18 @@ Assumptions (printed with the results):
   (mean of bare vLLM 812 and the predictor 880), 914 at 256 (offline batch). A replica's
   throughput at n running sequences is interpolated between those points in log-log
   space, flat beyond 256, and shared equally by the running sequences (processor
-  sharing). A replica of 2 GPUs (tensor parallel 2) is assumed no faster than those
-  one-GPU figures: conservative, it was not measured.
+  sharing). A replica of 2 GPUs (tensor parallel 2, the default) runs those figures times
+  the TP=2 / TP=1 ratio measured on two H200s with distinct audio (TP2_SPEEDUP: 1.54 at 1
+  request, 1.52 at 64, 1.68 at 512; BENCHMARKS.md, Multi-GPU).
 - Cost of a request: audio is cut into 30 s chunks (the predictor's chunking=auto; vLLM
   pads each to a 30 s window); a chunk of s seconds costs 0.3 + 0.7 * s / 30 "clips" (the
   fixed 0.3 is the 30 s encoder window and 384-token prefill, from TTFT being ~30 % of the
   latency at concurrency 64; the rest is decoding 2.5 tokens per second of speech).
 - Audio lengths: 55 % utterances of 2-15 s, 30 % clips of 15-60 s, 12 % recordings of
   1-5 min, 3 % of 5-30 min (log-uniform within each class): mean ~60 s.
-- A replica admits 256 requests (the predictor's --max-concurrency) and queues the rest;
+- A replica admits 256 requests (--max-concurrency 256; the predictor's default is now the
+  engine's batch size, 1,024 on an H100/H200, but a one-H100 KV cache holds ~330 such
+  sequences) and queues the rest;
   up to 32 chunks of one request are in the engine at once; the engine runs 256
   sequences (vLLM's max_num_seqs) and parks the rest (num_requests_waiting). Queue wait
   is from arrival until the request's first chunk runs.
@@ -82,6 +85,34 @@ SMALL_H100: tuple[tuple[int, float], ...] = (
     (64, 845.7 / 30),
     (256, 914.0 / 30),
 )
+# A TP=2 replica against TP=1 on one GPU: Voxtral Small, distinct audio, the same server,
+# RTFx at 1, 64 and 512 requests at once (BENCHMARKS.md, Multi-GPU: two H200s).
+TP2_SPEEDUP: tuple[tuple[int, float], ...] = (
+    (1, 44.9 / 29.1),
+    (64, 887.7 / 582.7),
+    (512, 1304.0 / 776.3),
+)
+
+
+def tp2_speedup(n: int) -> float:
+    """The measured TP=2 / TP=1 ratio at n sequences, linear in log n between the points."""
+    pts = TP2_SPEEDUP
+    if n <= pts[0][0]:
+        return pts[0][1]
+    for (n0, r0), (n1, r1) in itertools.pairwise(pts):
+        if n <= n1:
+            return r0 + (r1 - r0) * math.log(n / n0) / math.log(n1 / n0)
+    return pts[-1][1]
+
+
+def replica_points(gpus: int) -> tuple[tuple[int, float], ...]:
+    """A replica's throughput points: one GPU's, times the measured TP=2 speed-up for 2
+    (more GPUs a replica were not measured: refused)."""
+    if gpus not in (1, 2):
+        raise SystemExit("--gpus-per-replica: 1 or 2 (tensor parallel 4+ was not measured)")
+    return SMALL_H100 if gpus == 1 else tuple((n, x * tp2_speedup(n)) for n, x in SMALL_H100)
+
+
 AUDIO_MIX: tuple[tuple[float, float, float], ...] = (
     (0.55, 2.0, 15.0),
     (0.30, 15.0, 60.0),
@@ -93,7 +124,7 @@ WAIT_SLO = 2.0
 
 @dataclass(frozen=True)
 class Profile:
-    points: tuple[tuple[int, float], ...] = SMALL_H100
+    points: tuple[tuple[int, float], ...] = replica_points(2)
     fixed_share: float = 0.3
     chunk_seconds: float = 30.0
     chunks_at_once: int = 32
@@ -633,7 +664,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--traces", default="steady,diurnal,bursty")
     ap.add_argument("--workers", type=int, default=2)
     args = ap.parse_args(argv)
-    profile = replace(Profile(), cold_start=args.cold_start, gpus_per_replica=args.gpus_per_replica)
+    profile = replace(
+        Profile(),
+        cold_start=args.cold_start,
+        gpus_per_replica=args.gpus_per_replica,
+        points=replica_points(args.gpus_per_replica),
+    )
     traces = [t for t in make_traces(args.seed) if t.name in args.traces.split(",")]
     work = mean_work(profile, args.seed)
     started = time.perf_counter()
@@ -667,9 +703,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     points = ", ".join(f"{x:.2f}" for _, x in profile.points)
     print(f"Assumptions (seed {args.seed}; details in the docstring):")
     for line in (
-        f"Voxtral Small as measured on one H100: 30 s clips (75 tokens out) per second at "
-        f"1/8/64/256 running sequences {points}, log-log interpolated, flat beyond 256, "
-        f"shared equally; a replica of {profile.gpus_per_replica} GPUs assumed no faster",
+        f"Voxtral Small, a replica of {profile.gpus_per_replica} GPU(s): 30 s clips (75 "
+        f"tokens out) per second at 1/8/64/256 running sequences {points} (one H100's "
+        "figures; for 2 GPUs times the TP=2 / TP=1 ratio measured on two H200s, 1.52-1.68), "
+        "log-log interpolated, flat beyond 256, shared equally",
         "a chunk of s <= 30 s of audio costs 0.3 + 0.7 s/30 clips; audio 55 % 2-15 s, 30 % "
         f"15-60 s, 12 % 1-5 min, 3 % 5-30 min: {work:.2f} clips a request on average, "
         f"~{x64 / work:.1f} requests/s a replica at 64 sequences",
