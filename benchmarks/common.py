@@ -14,6 +14,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -162,3 +163,24 @@ def start_predictor(model: str, workdir: Path, *flags: str) -> tuple[Server, int
     ]  # fmt: skip
     env = {"VLLM_CACHE_ROOT": str(workdir / "cache")}
     return start("predictor", cmd, port, "/v2/health/ready", workdir, env), grpc_port
+
+
+def v2_grpc_request(audio: bytes, tokens: int, chunking: str | None = None) -> Any:
+    """A KServe v2 gRPC ModelInfer request: one recording as a BYTES input."""
+    from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
+
+    request = pb.ModelInferRequest(
+        model_name="voxtral",
+        inputs=[
+            pb.ModelInferRequest.InferInputTensor(
+                name="audio",
+                datatype="BYTES",
+                shape=[1],
+                contents=pb.InferTensorContents(bytes_contents=[audio]),
+            )
+        ],
+    )
+    request.parameters["max_completion_tokens"].int64_param = tokens
+    if chunking:
+        request.parameters["chunking"].string_param = chunking
+    return request

@@ -34,7 +34,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import distinct_clips
+from common import distinct_clips, v2_grpc_request
 
 TOKENS_PER_SECOND = 2.5
 CHUNK_SECONDS = 30.0
@@ -106,26 +106,6 @@ def pct(values: list[float], q: float) -> float:
 Sample = tuple[float, float | None, float | None]
 
 
-def _grpc_request(audio: bytes, tokens: int, chunking: str | None) -> Any:
-    from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
-
-    request = pb.ModelInferRequest(
-        model_name="voxtral",
-        inputs=[
-            pb.ModelInferRequest.InferInputTensor(
-                name="audio",
-                datatype="BYTES",
-                shape=[1],
-                contents=pb.InferTensorContents(bytes_contents=[audio]),
-            )
-        ],
-    )
-    request.parameters["max_completion_tokens"].int64_param = tokens
-    if chunking:
-        request.parameters["chunking"].string_param = chunking
-    return request
-
-
 def _token_events(line: str) -> int:
     """1 when a server-sent event line carries text: OpenAI's `transcript.text.delta`
     (voxtral-predictor) or a `transcription.chunk` delta (vllm serve)."""
@@ -169,7 +149,7 @@ async def _send(
         async def one(audio: bytes) -> Sample:
             t = time.perf_counter()
             if stub is not None:
-                await stub.ModelInfer(_grpc_request(audio, work.tokens, mode))
+                await stub.ModelInfer(v2_grpc_request(audio, work.tokens, mode))
                 return time.perf_counter() - t, None, None
             files = {"file": ("clip.wav", audio, "audio/wav")}
             url = f"{base}/v1/audio/transcriptions"

@@ -18,11 +18,19 @@ from pathlib import Path
 
 import grpc
 import httpx
-from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
 from kserve.protocol.grpc import grpc_predict_v2_pb2_grpc as pb_grpc
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import Round, arguments, drive, percentile, round_arguments, spread, start_predictor
+from common import (
+    Round,
+    arguments,
+    drive,
+    percentile,
+    round_arguments,
+    spread,
+    start_predictor,
+    v2_grpc_request,
+)
 
 from voxtral_predictor.audio import tone, wav_bytes
 from voxtral_predictor.tiny_model import write_checkpoint
@@ -68,18 +76,7 @@ def senders(
         )
         return r.status_code == 200
 
-    request = pb.ModelInferRequest(
-        model_name="voxtral",
-        inputs=[
-            pb.ModelInferRequest.InferInputTensor(
-                name="audio",
-                datatype="BYTES",
-                shape=[1],
-                contents=pb.InferTensorContents(bytes_contents=[audio]),
-            )
-        ],
-    )
-    request.parameters["max_completion_tokens"].int64_param = tokens
+    request = v2_grpc_request(audio, tokens)
 
     async def v2_grpc() -> bool:
         try:

@@ -111,3 +111,14 @@ def predictor(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
     server = start_predictor(tiny_model, tmp_path_factory.mktemp("predictor"))
     yield server
     stop_predictor(server)
+
+
+@pytest.fixture(scope="session")
+def narrow(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Predictor]:
+    """One request at a time, one queued; a body may pause 2 s."""
+    server = start_predictor(
+        tiny_model, tmp_path_factory.mktemp("narrow"),
+        "--max-concurrency", "1", "--max-queue", "1", "--body-timeout", "2", "--warmup", "false",
+    )  # fmt: skip
+    yield server
+    stop_predictor(server)

@@ -15,7 +15,7 @@ def run(*cmd: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_ruff() -> None:
-    result = run(str(BIN / "ruff"), "check", "predictor", "operator", "tests", "benchmarks")
+    result = run(str(BIN / "ruff"), "check", "predictor", "operator", "gateway", "tests", "benchmarks")
     assert result.returncode == 0, result.stdout + result.stderr
 
 

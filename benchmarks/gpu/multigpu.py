@@ -146,19 +146,13 @@ def start_replicas(step: str, model: str, cache: Path, workdir: Path, quick: boo
     return [Replica(f.result(), grpc) for f, (*_, grpc) in zip(started, pending, strict=True)]
 
 
-def descendants(pid: int) -> list[int]:
-    return [p.pid for p in psutil.Process(pid).children(recursive=True)]
+def descendants(pid: int) -> list[psutil.Process]:
+    return list(psutil.Process(pid).children(recursive=True))
 
 
-def alive(pids: list[int]) -> list[int]:
-    running = []
-    for pid in pids:
-        try:
-            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
-                running.append(pid)
-        except psutil.NoSuchProcess:
-            pass
-    return running
+def left_running(procs: list[psutil.Process], wait: float = 5.0) -> list[int]:
+    """Those of ``procs`` still running after ``wait`` seconds."""
+    return [p.pid for p in psutil.wait_procs(procs, timeout=wait)[1]]
 
 
 def stop_under_load(replica: Replica, seconds: float) -> dict[str, Any]:
@@ -183,13 +177,12 @@ def stop_under_load(replica: Replica, seconds: float) -> dict[str, Any]:
         code = server.proc.wait(timeout=120)
         stopped = time.monotonic() - t
         statuses = [a.result() for a in answers]
-    time.sleep(2)
     return {
         "exit_code": code,
         "stop_s": round(stopped, 1),
         "answered_200": statuses.count(200),
         "requests": len(statuses),
-        "processes_left": alive(everyone),
+        "processes_left": left_running(everyone),
     }
 
 
@@ -197,10 +190,7 @@ def kill_worker(replica: Replica) -> dict[str, Any]:
     """SIGKILL one tensor-parallel worker: the predictor must exit non-zero at once."""
     server = replica.server
     everyone = descendants(server.proc.pid)
-    workers = {
-        p.name(): p for p in psutil.Process(server.proc.pid).children(recursive=True)
-        if "Worker" in p.name()
-    }  # fmt: skip
+    workers = {p.name(): p for p in everyone if "Worker" in p.name()}
     victim = max(workers)
     t = time.monotonic()
     workers[victim].kill()
@@ -209,13 +199,12 @@ def kill_worker(replica: Replica) -> dict[str, Any]:
     except Exception:
         code = None
     exited = time.monotonic() - t
-    time.sleep(3)
     return {
         "workers": sorted(workers),
         "killed": victim,
         "exit_code": code,
         "exit_s": round(exited, 1),
-        "processes_left": alive(everyone),
+        "processes_left": left_running(everyone),
     }
 
 

@@ -23,17 +23,6 @@ def limited(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
 
 
 @pytest.fixture(scope="session")
-def narrow(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Predictor]:
-    """One request at a time, one queued; a body may pause 2 s."""
-    server = start_predictor(
-        tiny_model, tmp_path_factory.mktemp("narrow"),
-        "--max-concurrency", "1", "--max-queue", "1", "--body-timeout", "2", "--warmup", "false",
-    )  # fmt: skip
-    yield server
-    stop_predictor(server)
-
-
-@pytest.fixture(scope="session")
 def budgeted(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Predictor]:
     """Small budgets: of decoded audio (300 s for all requests at once), of bodies held
     (8 MiB), of inputs per request (2), and 5 s of pause in a body; so that bombs and

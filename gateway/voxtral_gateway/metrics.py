@@ -1,0 +1,49 @@
+"""The gateway's Prometheus metrics (voxtral_gateway_*), served on its HTTP port."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+REGISTRY = CollectorRegistry()
+
+REQUESTS = Counter(
+    "voxtral_gateway_requests",
+    "Requests answered, by service, protocol (http, grpc) and status code",
+    ["service", "protocol", "code"],
+    registry=REGISTRY,
+)
+ROUTED = Counter(
+    "voxtral_gateway_routing_decisions",
+    "Requests sent to a replica (retries included), by service and replica",
+    ["service", "replica"],
+    registry=REGISTRY,
+)
+RETRIES = Counter(
+    "voxtral_gateway_retries",
+    "Requests sent again to another replica after a 429 or 503, by service",
+    ["service"],
+    registry=REGISTRY,
+)
+UPSTREAM_SECONDS = Histogram(
+    "voxtral_gateway_upstream_seconds",
+    "Time from sending a request to a replica to the end of its answer, by service",
+    ["service"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800),
+    registry=REGISTRY,
+)
+READY_REPLICAS = Gauge(
+    "voxtral_gateway_ready_replicas",
+    "Ready replicas the gateway routes to, by service",
+    ["service"],
+    registry=REGISTRY,
+)
+IN_FLIGHT = Gauge(
+    "voxtral_gateway_requests_in_flight",
+    "Requests in flight through the gateway, by service",
+    ["service"],
+    registry=REGISTRY,
+)
+
+
+def exposition() -> bytes:
+    return generate_latest(REGISTRY)

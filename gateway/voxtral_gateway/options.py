@@ -1,0 +1,87 @@
+"""The gateway's flags, each also an environment variable (VOXTRAL_GATEWAY_<NAME>)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass
+
+from .upstreams import Upstream, parse_upstream
+
+ENV_PREFIX = "VOXTRAL_GATEWAY_"
+
+
+@dataclass(frozen=True)
+class Options:
+    host: str = "0.0.0.0"
+    http_port: int = 8080
+    grpc_port: int = 8081
+    upstreams: tuple[Upstream, ...] = ()
+    health_interval: float = 2.0
+    max_body_mb: float = 400.0  # the predictor's upload limit (384 MiB) and the form around it
+    access_log: bool = False
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(ENV_PREFIX + name.upper(), default)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="voxtral-gateway",
+        description="Route OpenAI, KServe v1/v2 REST and v2 gRPC requests to the ready "
+        "replicas of Voxtral services, each request to the replica with the least work.",
+    )
+    parser.add_argument("--host", default=_env("host", Options.host))
+    parser.add_argument("--http-port", type=int, default=int(_env("http_port", "8080")))
+    parser.add_argument("--grpc-port", type=int, default=int(_env("grpc_port", "8081")))
+    parser.add_argument(
+        "--upstream",
+        action="append",
+        default=[u for u in _env("upstreams", "").split() if u],
+        metavar="NAME=HTTP_URL[|GRPC_HOST:PORT]",
+        help="a replica of the service NAME (its served model name); repeat the flag for "
+        "each replica (env: space-separated)",
+    )
+    parser.add_argument(
+        "--health-interval",
+        type=float,
+        default=float(_env("health_interval", "2")),
+        help="seconds between readiness checks of each replica (/v2/health/ready)",
+    )
+    parser.add_argument(
+        "--max-body-mb",
+        type=float,
+        default=float(_env("max_body_mb", "400")),
+        help="largest request body accepted (413 beyond)",
+    )
+    parser.add_argument(
+        "--access-log", choices=["true", "false"], default=_env("access_log", "false")
+    )
+    return parser
+
+
+def parse(argv: list[str] | None = None) -> Options:
+    """Flags -> Options; an error names the flag and what it expects (exit 2)."""
+    parser = build_parser()
+    ns = parser.parse_args(argv)
+    try:
+        upstreams = tuple(parse_upstream(spec) for spec in ns.upstream)
+    except ValueError as exc:
+        parser.error(str(exc))
+    if not upstreams:
+        parser.error("no replica to route to: give --upstream NAME=HTTP_URL[|GRPC_HOST:PORT]")
+    for flag, value in (("--http-port", ns.http_port), ("--grpc-port", ns.grpc_port)):
+        if not 0 < value < 65536:
+            parser.error(f"{flag} {value}: a port is 1 to 65535")
+    if ns.health_interval <= 0 or ns.max_body_mb <= 0:
+        parser.error("--health-interval and --max-body-mb must be positive")
+    return Options(
+        host=ns.host,
+        http_port=ns.http_port,
+        grpc_port=ns.grpc_port,
+        upstreams=upstreams,
+        health_interval=ns.health_interval,
+        max_body_mb=ns.max_body_mb,
+        access_log=ns.access_log == "true",
+    )

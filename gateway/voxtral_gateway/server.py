@@ -1,0 +1,83 @@
+"""One gateway process: the HTTP app and the gRPC server on one event loop, replicas'
+health polled; SIGTERM stops taking connections, lets requests in flight finish, exits."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Iterator
+
+import grpc
+import httpx
+import uvicorn
+
+from . import health
+from .grpc_proxy import MESSAGE_LIMIT, GrpcGateway
+from .http_proxy import HttpGateway
+from .options import Options
+from .pool import Pools
+
+log = logging.getLogger(__name__)
+GRACE_SECONDS = 30.0
+
+
+class _HttpServer(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield  # serve() owns SIGTERM/SIGINT
+
+
+async def serve(options: Options) -> int:
+    pools = Pools(options.upstreams)
+    client = httpx.AsyncClient(
+        timeout=httpx.Timeout(connect=5.0, read=None, write=60.0, pool=None),
+        limits=httpx.Limits(max_connections=None, max_keepalive_connections=256),
+    )
+    await health.check_all(client, pools)  # route from the first request on
+    watcher = asyncio.create_task(health.poll(client, pools, options.health_interval))
+    app = HttpGateway(pools, client, options.max_body_mb)
+    http = _HttpServer(
+        uvicorn.Config(
+            app,
+            host=options.host,
+            port=options.http_port,
+            lifespan="off",
+            log_config=None,
+            access_log=options.access_log,
+            timeout_keep_alive=65,
+            timeout_graceful_shutdown=int(GRACE_SECONDS),
+        )
+    )
+    passthrough = GrpcGateway(pools)
+    rpc = grpc.aio.server(options=MESSAGE_LIMIT)
+    rpc.add_generic_rpc_handlers((passthrough,))
+    host = f"[{options.host}]" if ":" in options.host else options.host
+    rpc.add_insecure_port(f"{host}:{options.grpc_port}")
+    await rpc.start()
+
+    loop = asyncio.get_running_loop()
+
+    def stop(name: str) -> None:
+        log.info("%s: stopping", name)
+        http.should_exit = True
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop, signal.Signals(sig).name)
+    log.info(
+        "routing %s on http :%d and grpc :%d",
+        ", ".join(f"{u.service} -> {u.http}" for u in options.upstreams),
+        options.http_port,
+        options.grpc_port,
+    )
+    try:
+        await http.serve()
+    finally:
+        await rpc.stop(grace=GRACE_SECONDS)
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
+        await passthrough.close()
+        await client.aclose()
+    return 0
