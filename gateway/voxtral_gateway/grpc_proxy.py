@@ -12,6 +12,7 @@ import time
 import grpc
 
 from . import metrics, names
+from .http_proxy import conflict
 from .pool import Pools, Replica
 from .weight import audio_seconds
 
@@ -77,6 +78,11 @@ class GrpcGateway(grpc.GenericRpcHandler):  # type: ignore[misc]
                     f"the request names no model: set model_name to one of {served}",
                 )
             service = served[0]
+        if service in self.pools.conflicts:
+            raise Refusal(
+                grpc.StatusCode.FAILED_PRECONDITION,
+                conflict(service, self.pools.conflicts[service]),
+            )
         if service not in served:
             raise Refusal(
                 grpc.StatusCode.NOT_FOUND, f"model {service!r} is not served here; served: {served}"
@@ -119,7 +125,7 @@ class GrpcGateway(grpc.GenericRpcHandler):  # type: ignore[misc]
                     )
                 except grpc.aio.AioRpcError as err:
                     if err.code() == grpc.StatusCode.UNAVAILABLE:
-                        replica.ready = False  # until its health check says otherwise
+                        replica.healthy = False  # until its health check says otherwise
                     again = self.pools.pick(service, exclude=tried, where=has_grpc)
                     if err.code() in RETRY_CODES and len(tried) == 1 and again is not None:
                         metrics.RETRIES.labels(service).inc()

@@ -1,6 +1,6 @@
-"""Readiness of replicas given on the command line: each replica's /v2/health/ready, polled.
-A replica that does not answer, or answers anything but 200 (loading, draining), gets no
-new requests until it answers 200 again."""
+"""Health of every replica: its /v2/health/ready, polled (between two EndpointSlice updates
+too). A replica that does not answer, or answers anything but 200 (loading, draining), gets
+no new requests until it answers 200 again."""
 
 from __future__ import annotations
 
@@ -27,14 +27,14 @@ async def check_all(client: httpx.AsyncClient, pools: Pools) -> None:
     replicas = pools.replicas()
     states = await asyncio.gather(*(check(client, r) for r in replicas))
     for replica, ready in zip(replicas, states, strict=True):
-        if ready != replica.ready:
+        if ready != replica.healthy:
             log.info(
                 "%s %s: %s",
                 replica.upstream.service,
                 replica.key,
                 "ready" if ready else "not ready",
             )
-        replica.ready = ready
+        replica.healthy = ready
     for service in pools.services():
         metrics.READY_REPLICAS.labels(service).set(len(pools.ready(service)))
 

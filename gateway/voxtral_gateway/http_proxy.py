@@ -34,7 +34,14 @@ HOP = {
 RESPONSE_HOP = HOP - {b"content-length"}
 RETRY_STATUSES = {429, 503}
 RETRY_AFTER = "5"
-CODES = {400: "model_required", 404: "model_not_found"}
+CODES = {400: "model_required", 404: "model_not_found", 409: "model_name_ambiguous"}
+
+
+def conflict(name: str, namespaces: list[str]) -> str:
+    return (
+        f"model {name!r} is served by VoxtralServices in namespaces {namespaces}: give each "
+        "its own spec.model.servedName"
+    )
 
 
 class TooLarge(Exception):
@@ -110,6 +117,8 @@ class HttpGateway:
             if len(served) == 1:
                 return served[0], (200, "")
             return None, (400, f"the request names no model: set `model` to one of {served}")
+        if name in self.pools.conflicts:
+            return None, (409, conflict(name, self.pools.conflicts[name]))
         if name not in served:
             return None, (404, f"model {name!r} is not served here; served: {served}")
         return name, (200, "")
@@ -149,7 +158,7 @@ class HttpGateway:
                     try:
                         response = sent.result()
                     except httpx.HTTPError as exc:
-                        replica.ready = False  # until its health check says otherwise
+                        replica.healthy = False  # until its health check says otherwise
                         if len(tried) == 1 and self.pools.pick(service, exclude=tried):
                             metrics.RETRIES.labels(service).inc()
                             continue
@@ -162,7 +171,7 @@ class HttpGateway:
                         return 502
                     status = response.status_code
                     if status == 503:
-                        replica.ready = False  # loading or draining
+                        replica.healthy = False  # loading or draining
                     if (
                         status in RETRY_STATUSES
                         and len(tried) == 1

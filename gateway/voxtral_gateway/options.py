@@ -20,6 +20,12 @@ class Options:
     health_interval: float = 2.0
     max_body_mb: float = 400.0  # the predictor's upload limit (384 MiB) and the form around it
     access_log: bool = False
+    kube_api: str = ""  # discovery: the API server (default: in the pod's cluster)
+    namespaces: tuple[str, ...] = ()  # discovery: where to look (default: everywhere)
+
+    @property
+    def discover(self) -> bool:
+        return not self.upstreams
 
 
 def _env(name: str, default: str) -> str:
@@ -58,6 +64,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--access-log", choices=["true", "false"], default=_env("access_log", "false")
     )
+    parser.add_argument(
+        "--kube-api",
+        default=_env("kube_api", ""),
+        metavar="URL",
+        help="without --upstream: the Kubernetes API server to find the operator's services "
+        "in (default: the pod's own cluster)",
+    )
+    parser.add_argument(
+        "--namespace",
+        action="append",
+        default=[n for n in _env("namespaces", "").split() if n],
+        help="without --upstream: a namespace to find services in; repeat (default: all)",
+    )
     return parser
 
 
@@ -69,8 +88,11 @@ def parse(argv: list[str] | None = None) -> Options:
         upstreams = tuple(parse_upstream(spec) for spec in ns.upstream)
     except ValueError as exc:
         parser.error(str(exc))
-    if not upstreams:
-        parser.error("no replica to route to: give --upstream NAME=HTTP_URL[|GRPC_HOST:PORT]")
+    if not upstreams and not ns.kube_api and not os.environ.get("KUBERNETES_SERVICE_HOST"):
+        parser.error(
+            "no replica to route to: give --upstream NAME=HTTP_URL[|GRPC_HOST:PORT], or run "
+            "in a cluster (or give --kube-api URL) to route to the operator's services"
+        )
     for flag, value in (("--http-port", ns.http_port), ("--grpc-port", ns.grpc_port)):
         if not 0 < value < 65536:
             parser.error(f"{flag} {value}: a port is 1 to 65535")
@@ -84,4 +106,6 @@ def parse(argv: list[str] | None = None) -> Options:
         health_interval=ns.health_interval,
         max_body_mb=ns.max_body_mb,
         access_log=ns.access_log == "true",
+        kube_api=ns.kube_api,
+        namespaces=tuple(ns.namespace),
     )

@@ -15,9 +15,14 @@ from .upstreams import Upstream
 @dataclass(eq=False)
 class Replica:
     upstream: Upstream
-    ready: bool = False
+    listed: bool = True  # ready in its EndpointSlice (always, for replicas given as flags)
+    healthy: bool = False  # its last readiness check passed and its last answer was no 503
     in_flight: int = 0
     work: float = 0.0  # seconds of audio of the requests in flight
+
+    @property
+    def ready(self) -> bool:
+        return self.listed and self.healthy
 
     @property
     def key(self) -> str:
@@ -27,16 +32,25 @@ class Replica:
 class Pools:
     def __init__(self, upstreams: Iterable[Upstream] = ()):
         self._services: dict[str, dict[str, Replica]] = {}
+        # served names published by several namespaces: routed nowhere (names.py says why)
+        self.conflicts: dict[str, list[str]] = {}
         for upstream in upstreams:
-            self.add(upstream)
+            self._services.setdefault(upstream.service, {})[upstream.key] = Replica(upstream)
 
-    def add(self, upstream: Upstream, ready: bool = False) -> Replica:
-        replicas = self._services.setdefault(upstream.service, {})
-        replica = replicas.setdefault(upstream.key, Replica(upstream, ready))
-        return replica
+    def sync(self, service: str, listed: Iterable[tuple[Upstream, bool]]) -> None:
+        """The replicas of ``service`` are now ``listed`` (upstream, ready in its slice);
+        those already known keep their counts and health."""
+        current = self._services.setdefault(service, {})
+        wanted = {upstream.key: (upstream, ready) for upstream, ready in listed}
+        for key in [k for k in current if k not in wanted]:
+            del current[key]
+        for key, (upstream, ready) in wanted.items():
+            # a new replica ready in its slice passed its readiness probe: routable at once
+            replica = current.setdefault(key, Replica(upstream, healthy=ready))
+            replica.listed = ready
 
-    def remove(self, service: str, key: str) -> None:
-        self._services.get(service, {}).pop(key, None)
+    def drop(self, service: str) -> None:
+        self._services.pop(service, None)
 
     def services(self) -> list[str]:
         return sorted(self._services)

@@ -13,9 +13,10 @@ import grpc
 import httpx
 import uvicorn
 
-from . import health
+from . import discovery, health
 from .grpc_proxy import MESSAGE_LIMIT, GrpcGateway
 from .http_proxy import HttpGateway
+from .kube import Kube
 from .options import Options
 from .pool import Pools
 
@@ -31,6 +32,10 @@ class _HttpServer(uvicorn.Server):
 
 async def serve(options: Options) -> int:
     pools = Pools(options.upstreams)
+    found: asyncio.Task[None] | None = None
+    if options.discover:
+        kube = Kube(options.kube_api) if options.kube_api else Kube.in_cluster()
+        found = asyncio.create_task(discovery.watch(kube, pools, list(options.namespaces)))
     client = httpx.AsyncClient(
         timeout=httpx.Timeout(connect=5.0, read=None, write=60.0, pool=None),
         limits=httpx.Limits(max_connections=None, max_keepalive_connections=256),
@@ -67,7 +72,8 @@ async def serve(options: Options) -> int:
         loop.add_signal_handler(sig, stop, signal.Signals(sig).name)
     log.info(
         "routing %s on http :%d and grpc :%d",
-        ", ".join(f"{u.service} -> {u.http}" for u in options.upstreams),
+        ", ".join(f"{u.service} -> {u.http}" for u in options.upstreams)
+        or f"the operator's services in {list(options.namespaces) or 'every namespace'}",
         options.http_port,
         options.grpc_port,
     )
@@ -75,9 +81,11 @@ async def serve(options: Options) -> int:
         await http.serve()
     finally:
         await rpc.stop(grace=GRACE_SECONDS)
-        watcher.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await watcher
+        for task in (watcher, found):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await passthrough.close()
         await client.aclose()
     return 0

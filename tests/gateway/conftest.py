@@ -14,15 +14,24 @@ import pytest
 from tests.conftest import Predictor, free_port
 
 START_TIMEOUT_S = 30
+ROOT = Path(__file__).resolve().parent.parent.parent
+# The API emulator (tests/operator), the chart renderer (tests/install) and helm (tools/).
+for extra in (ROOT / "tests" / "operator", ROOT / "tools", ROOT / "tests" / "install"):
+    if str(extra) not in sys.path:
+        sys.path.insert(0, str(extra))
 
 
 def upstream(server: Predictor, name: str = "voxtral") -> str:
     return f"{name}={server.http}|{server.grpc}"
 
 
-def start_gateway(workdir: Path, *upstreams: str, extra: tuple[str, ...] = ()) -> Predictor:
-    """The gateway, ready once it routes to every upstream; its addresses in a Predictor
-    (the same HTTP, gRPC and OpenAI addresses a client of a predictor uses)."""
+def start_gateway(
+    workdir: Path, *upstreams: str, extra: tuple[str, ...] = (), expect: int | None = None
+) -> Predictor:
+    """The gateway, ready once it routes to every upstream (or to ``expect`` replicas of
+    `voxtral` it found itself); its addresses in a Predictor (the same HTTP, gRPC and
+    OpenAI addresses a client of a predictor uses)."""
+    expect = len(upstreams) if expect is None else expect
     http_port, grpc_port = free_port(), free_port()
     log = workdir / f"gateway-{http_port}.log"
     cmd = [
@@ -43,7 +52,7 @@ def start_gateway(workdir: Path, *upstreams: str, extra: tuple[str, ...] = ()) -
         except httpx.HTTPError:
             time.sleep(0.1)
             continue
-        if f'voxtral_gateway_ready_replicas{{service="voxtral"}} {len(upstreams)}.0' in text:
+        if f'voxtral_gateway_ready_replicas{{service="voxtral"}} {expect}.0' in text:
             return gateway
         time.sleep(0.1)
     proc.kill()

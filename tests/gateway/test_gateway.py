@@ -223,7 +223,7 @@ def test_a_draining_replica_gets_no_new_requests(
 @pytest.mark.parametrize(
     ("args", "said"),
     [
-        ([], "no replica to route to: give --upstream NAME=HTTP_URL[|GRPC_HOST:PORT]"),
+        ([], "no replica to route to: give --upstream NAME=HTTP_URL[|GRPC_HOST:PORT], or run"),
         (["--upstream", "voxtral"], "expected NAME=HTTP_URL or NAME=HTTP_URL|GRPC_HOST:PORT"),
         (["--upstream", "voxtral=10.0.0.1:8080"], "is not an http(s) URL"),
         (["--upstream", "voxtral=http://a:8080|a"], "'a' is not HOST:PORT"),

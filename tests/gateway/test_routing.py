@@ -63,7 +63,7 @@ def test_the_replica_with_the_least_outstanding_work_gets_the_request() -> None:
     pools = Pools([a, b])
     ra, rb = pools.replicas("voxtral")
     assert pools.pick("voxtral") is None  # none ready yet
-    ra.ready = rb.ready = True
+    ra.healthy = rb.healthy = True
     with pools.lease(ra, 600.0):  # a 10-minute recording on a
         assert all(pools.pick("voxtral") is rb for _ in range(20))
         with pools.lease(rb, 5.0), pools.lease(rb, 5.0):  # two short clips on b

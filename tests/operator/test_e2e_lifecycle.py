@@ -107,7 +107,7 @@ async def test_spec_update_patches_the_deployment_without_recreating_it(
 
     async def updated() -> dict[str, Any] | None:
         dep = _only(emulator, "Deployment")
-        return dep if env_of(dep)["VOXTRAL_MAX_CONCURRENCY"] == "8" else None
+        return dep if env_of(dep).get("VOXTRAL_MAX_CONCURRENCY") == "8" else None
 
     after = await eventually(updated, what="the Deployment's new env")
     assert after["metadata"]["uid"] == before["metadata"]["uid"]

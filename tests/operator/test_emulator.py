@@ -438,3 +438,22 @@ async def test_a_watch_from_a_lists_version_sends_only_what_came_after(cluster: 
                 events.append(json.loads(line))
                 break
     assert [(e["type"], e["object"]["metadata"]["name"]) for e in events] == [("ADDED", "new")]
+
+
+async def test_a_deletion_reaches_a_watch_started_before_it(cluster: Cluster) -> None:
+    """The DELETED event carries the deletion's resourceVersion, newer than the list's the
+    watch started from (storage/etcd3/watcher.go transform), with a label selector too."""
+    labelled = deployment("gone")
+    labelled["metadata"]["labels"] = {"app": "x"}
+    await apply(cluster, f"{DEPLOYMENTS}/gone", labelled)
+    since = (await cluster.http.get(DEPLOYMENTS)).json()["metadata"]["resourceVersion"]
+    events: list[dict[str, Any]] = []
+    params = {"watch": "true", "resourceVersion": since, "labelSelector": "app=x"}
+    async with cluster.http.stream("GET", DEPLOYMENTS, params=params, timeout=5) as stream:
+        assert (await cluster.http.delete(f"{DEPLOYMENTS}/gone")).status_code == 200
+        async for line in stream.aiter_lines():
+            if line.strip():
+                events.append(json.loads(line))
+                break
+    assert [(e["type"], e["object"]["metadata"]["name"]) for e in events] == [("DELETED", "gone")]
+    assert int(events[0]["object"]["metadata"]["resourceVersion"]) > int(since)

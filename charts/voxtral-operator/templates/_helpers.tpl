@@ -41,6 +41,14 @@ app.kubernetes.io/part-of: voxtral-operator
 app.kubernetes.io/managed-by: {{ .ctx.Release.Service }}
 {{- end }}
 
+{{/* The selector labels of one component's pods, other than the operator's (whose
+Deployment selector is immutable and stays as it is); pass a dict with "ctx" and
+"component". */}}
+{{- define "voxtral-operator.componentSelectorLabels" -}}
+{{ include "voxtral-operator.selectorLabels" .ctx }}
+app.kubernetes.io/component: {{ .component }}
+{{- end }}
+
 {{- define "voxtral-operator.serviceAccountName" -}}
 {{- if .Values.serviceAccount.create }}
 {{- default (include "voxtral-operator.fullname" .) .Values.serviceAccount.name }}

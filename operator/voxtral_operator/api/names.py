@@ -22,6 +22,9 @@ FIELD_MANAGER: Final = OPERATOR
 # whose only manager stops applying it is reset by the API server.
 FIELD_MANAGER_SCALE: Final = "voxtral-autoscaler"
 LABEL_GRAFANA_DASHBOARD: Final = "grafana_dashboard"
+# On the predictor Service: the model name its replicas serve (voxtral-gateway routes by it;
+# an annotation, as a served name may be longer than a label value).
+ANNOTATION_SERVED_NAME: Final = "voxtral.dev/served-name"
 
 COMPONENT_PREDICTOR: Final = "predictor"
 COMPONENT_DOWNLOAD: Final = "model-download"

@@ -40,7 +40,10 @@ def build_service(resolved: Resolved) -> dict[str, Any]:
         kind="Service",
         name=names.service(resolved.name),
         component=names.COMPONENT_PREDICTOR,
-        annotations=dict(svc.annotations),
+        annotations={
+            **svc.annotations,
+            names.ANNOTATION_SERVED_NAME: resolved.service.spec.model.served_name,
+        },
         body={
             "spec": {
                 "type": svc.type,

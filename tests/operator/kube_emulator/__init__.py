@@ -10,7 +10,8 @@ Objects and versions
   cluster-wide counter; generation bumped when anything but metadata and status changes
   (the kinds' strategies, PrepareForUpdate). A write that changes nothing is not stored: no
   new resourceVersion, no watch event (storage/etcd3 GuaranteedUpdate compares the bytes).
-- A list carries its resourceVersion; a watch from it sends only later changes.
+- A list carries its resourceVersion; a watch from it sends only later changes. A DELETED
+  event carries the deletion's own resourceVersion (storage/etcd3/watcher.go transform).
 - Label selectors (=, ==, !=, exists, !exists) on lists and watches; field selectors on
   lists (metadata.name/namespace everywhere; core/v1 Events' involvedObject.*, reason, type,
   source, reportingComponent; 400 "field label not supported" otherwise): selectors.py.

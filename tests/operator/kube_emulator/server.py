@@ -562,7 +562,12 @@ class VoxtralEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
         self._store.pop(key, None)
         for applied in [k for k in self._applied if k[0] == key]:
             del self._applied[applied]
-        await self._publish(key, "DELETED", obj)
+        # The event carries the deletion's own resourceVersion (storage/etcd3/watcher.go
+        # transform: the previous object, versioned at the delete's revision), so that a
+        # watch started from a list before the deletion sees it.
+        gone = copy.deepcopy(obj)
+        gone["metadata"]["resourceVersion"] = self._bump()
+        await self._publish(key, "DELETED", gone)
         await self._collect_garbage(obj["metadata"]["uid"])
 
     async def _delete_locked(self, key: Key) -> dict[str, Any]:
