@@ -166,21 +166,14 @@ def start_predictor(model: str, workdir: Path, *flags: str) -> tuple[Server, int
 
 
 def v2_grpc_request(audio: bytes, tokens: int, chunking: str | None = None) -> Any:
-    """A KServe v2 gRPC ModelInfer request: one recording as a BYTES input."""
-    from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
+    """A KServe v2 gRPC ModelInfer request, one recording as a BYTES input, made by
+    KServe's own client types."""
+    from kserve import InferInput, InferRequest
 
-    request = pb.ModelInferRequest(
-        model_name="voxtral",
-        inputs=[
-            pb.ModelInferRequest.InferInputTensor(
-                name="audio",
-                datatype="BYTES",
-                shape=[1],
-                contents=pb.InferTensorContents(bytes_contents=[audio]),
-            )
-        ],
-    )
-    request.parameters["max_completion_tokens"].int64_param = tokens
+    parameters: dict[str, int | str] = {"max_completion_tokens": tokens}
     if chunking:
-        request.parameters["chunking"].string_param = chunking
-    return request
+        parameters["chunking"] = chunking
+    recording = InferInput("audio", [1], "BYTES", data=[audio])
+    return InferRequest(
+        model_name="voxtral", infer_inputs=[recording], parameters=parameters
+    ).to_grpc()

@@ -15,7 +15,9 @@ def run(*cmd: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_ruff() -> None:
-    result = run(str(BIN / "ruff"), "check", "predictor", "operator", "gateway", "tests", "benchmarks")
+    result = run(
+        str(BIN / "ruff"), "check", "predictor", "operator", "gateway", "tests", "benchmarks"
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 

@@ -21,7 +21,7 @@ from openai import OpenAI
 from tests.conftest import Predictor, start_predictor, stop_predictor
 from tests.gateway.conftest import start_gateway, stop_gateway, upstream
 from tests.predictor.audiofiles import wav
-from tests.predictor.calls import CALLS, FAST, SLOW, openai_audio
+from tests.predictor.calls import CALLS, FAST, SLOW, grpc_request, openai_audio
 from tests.predictor.helpers import busy, scrape, transcribe, value, wait_for
 
 SPREAD_CALLS = 30  # one replica gets fewer than 3 of them with probability < 1e-6
@@ -81,10 +81,7 @@ def test_one_grpc_channel_and_one_keep_alive_client_spread_over_both_replicas(
 ) -> None:
     """Routing is per call: one HTTP/2 channel, and one keep-alive HTTP connection, reach
     both replicas (through a Service they would stay on one pod)."""
-    tensor = pb.ModelInferRequest.InferInputTensor(name="audio", datatype="BYTES", shape=[1])
-    tensor.contents.bytes_contents.append(wav(1.0))
-    request = pb.ModelInferRequest(model_name="voxtral", inputs=[tensor])
-    request.parameters["max_completion_tokens"].int64_param = int(FAST)
+    request = grpc_request(wav(1.0), int(FAST))
     before = {s.http: served(s, "grpc_infer") for s in (predictor, narrow)}
     with grpc.insecure_channel(gateway.grpc) as channel:
         stub = pb_grpc.GRPCInferenceServiceStub(channel)
@@ -116,10 +113,7 @@ def test_a_429_is_retried_once_on_the_other_replica(
     answered by the other replica. Each loop stops at its first retry (half the requests go
     to `narrow`: 40 in a row elsewhere would have probability 2^-40)."""
     retries = ("voxtral_gateway_retries_total", {"service": "voxtral"})
-    tensor = pb.ModelInferRequest.InferInputTensor(name="audio", datatype="BYTES", shape=[1])
-    tensor.contents.bytes_contents.append(wav(1.0))
-    request = pb.ModelInferRequest(model_name="voxtral", inputs=[tensor])
-    request.parameters["max_completion_tokens"].int64_param = int(FAST)
+    request = grpc_request(wav(1.0), int(FAST))
     with (
         concurrent.futures.ThreadPoolExecutor(2) as pool,
         grpc.insecure_channel(gateway.grpc) as channel,
@@ -151,10 +145,7 @@ def test_a_client_that_leaves_stops_the_replicas_work(
     wait_for(lambda: busy(predictor, 0, 0) and busy(narrow, 0, 0), timeout=15)
     assert generated(predictor, narrow) - before < 3000
 
-    tensor = pb.ModelInferRequest.InferInputTensor(name="audio", datatype="BYTES", shape=[1])
-    tensor.contents.bytes_contents.append(wav(1.0))
-    request = pb.ModelInferRequest(model_name="voxtral", inputs=[tensor])
-    request.parameters["max_completion_tokens"].int64_param = 3000
+    request = grpc_request(wav(1.0), 3000)
     before = generated(predictor, narrow)
     with grpc.insecure_channel(gateway.grpc) as channel, pytest.raises(grpc.RpcError) as caught:
         pb_grpc.GRPCInferenceServiceStub(channel).ModelInfer(request, timeout=1.0)

@@ -57,13 +57,19 @@ def v2_infer(server: Predictor) -> int:
     return httpx.post(f"{server.http}/v2/models/voxtral/infer", json=body).status_code
 
 
-def grpc_infer(server: Predictor) -> int:
+def grpc_request(audio: bytes, tokens: int | None = None) -> pb.ModelInferRequest:
+    """A v2 ModelInfer request with one recording as its BYTES input."""
     tensor = pb.ModelInferRequest.InferInputTensor(name="audio", datatype="BYTES", shape=[1])
-    tensor.contents.bytes_contents.append(wav(1.0))
+    tensor.contents.bytes_contents.append(audio)
     request = pb.ModelInferRequest(model_name="voxtral", inputs=[tensor])
-    request.parameters["max_completion_tokens"].int64_param = int(FAST)
+    if tokens is not None:
+        request.parameters["max_completion_tokens"].int64_param = tokens
+    return request
+
+
+def grpc_infer(server: Predictor) -> int:
     with grpc.insecure_channel(server.grpc) as channel:  # a new connection each time
-        pb_grpc.GRPCInferenceServiceStub(channel).ModelInfer(request)
+        pb_grpc.GRPCInferenceServiceStub(channel).ModelInfer(grpc_request(wav(1.0), int(FAST)))
     return 200
 
 
@@ -75,5 +81,3 @@ CALLS: dict[str, Callable[[Predictor], int]] = {
     "v2_infer": v2_infer,
     "grpc_infer": grpc_infer,
 }
-
-

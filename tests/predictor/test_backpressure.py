@@ -13,11 +13,11 @@ from pathlib import Path
 import grpc
 import httpx
 import pytest
-from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
 from kserve.protocol.grpc import grpc_predict_v2_pb2_grpc as pb_grpc
 
 from tests.conftest import Predictor, start_predictor, stop_predictor
 from tests.predictor.audiofiles import wav
+from tests.predictor.calls import grpc_request
 from tests.predictor.helpers import busy, scrape, value, wait_for
 
 SLOW = "800"  # output tokens: about 2-4 s on the tiny model here
@@ -54,17 +54,7 @@ def test_overload_is_429_and_admitted_requests_all_finish(narrow: Predictor) -> 
         assert "--max-concurrency" in r.json()["error"]["message"]
     # gRPC says the same thing its own way
     stub = pb_grpc.GRPCInferenceServiceStub(grpc.insecure_channel(narrow.grpc))
-    request = pb.ModelInferRequest(
-        model_name="voxtral",
-        inputs=[
-            pb.ModelInferRequest.InferInputTensor(
-                name="audio",
-                datatype="BYTES",
-                shape=[1],
-                contents=pb.InferTensorContents(bytes_contents=[wav(1.0)]),
-            )
-        ],
-    )
+    request = grpc_request(wav(1.0))
     with pytest.raises(grpc.RpcError) as exhausted:
         stub.ModelInfer(request)
     assert exhausted.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
