@@ -45,9 +45,7 @@ class Draining(Exception):
 
 
 class Admission:
-    def __init__(
-        self, max_concurrency: int | None, max_queue: int, counts: Tally | None = None
-    ):
+    def __init__(self, max_concurrency: int | None, max_queue: int, counts: Tally | None = None):
         """``max_concurrency`` None: the engine's batch size, given once it has started."""
         if (max_concurrency is not None and max_concurrency < 1) or max_queue < 0:
             raise ValueError("--max-concurrency must be >= 1 and --max-queue >= 0")

@@ -13,6 +13,7 @@ from kserve.protocol.grpc.interceptors import ExceptionToStatusInterceptor
 
 from . import gate, metrics
 from .admission import Admission, Draining, Overloaded
+from .auth import RPC_MESSAGE, Keys, rpc_guarded
 from .budgets import Budget
 from .errors import ApiError
 
@@ -33,9 +34,15 @@ class GrpcGate(ExceptionToStatusInterceptor):  # type: ignore[misc]
     one model, without versions)."""
 
     def __init__(
-        self, admission: Admission, body_budget: Budget, audio_budget: Budget, frontend: str = "0"
+        self,
+        admission: Admission,
+        body_budget: Budget,
+        audio_budget: Budget,
+        frontend: str = "0",
+        keys: Keys | None = None,
     ):
         super().__init__()
+        self.keys = keys or Keys(())
         self.frontend = frontend
         self.admission = admission
         self.body_budget = body_budget
@@ -57,6 +64,10 @@ class GrpcGate(ExceptionToStatusInterceptor):  # type: ignore[misc]
     async def intercept(
         self, method: Callable[..., Any], request: Any, context: Any, method_name: str
     ) -> Any:
+        if self.keys and rpc_guarded(method_name):
+            metadata = dict(context.invocation_metadata() or ())
+            if not self.keys.accepts(metadata.get("authorization")):
+                await context.abort(grpc.StatusCode.UNAUTHENTICATED, RPC_MESSAGE)
         if method_name.endswith(REPOSITORY):
             await context.abort(
                 grpc.StatusCode.UNIMPLEMENTED,

@@ -51,6 +51,7 @@ class Options:
     max_decoded_audio_seconds: float = 28800.0
     drain_timeout: float = 30.0
     compile_cache: str = ""
+    api_key: str = ""
     warmup: bool = True
     access_log: bool = True
     vllm_args: tuple[str, ...] = field(default_factory=tuple)
@@ -115,6 +116,11 @@ _HELP: dict[str, tuple[Callable[[str], Any], str]] = {
         "engine's batch size, vLLM's max_num_seqs)",
     ),
     "max_queue": (int, "requests that may wait for a slot; beyond, 429 / RESOURCE_EXHAUSTED"),
+    "api_key": (
+        str,
+        "require `Authorization: Bearer KEY` (gRPC: `authorization` metadata) on /v1, /v2 "
+        "and /openai routes but health, as vLLM's --api-key; several keys comma-separated",
+    ),
     "max_inputs": (int, "audio inputs in one request: KServe v1 instances, v2 elements"),
     "body_timeout": (float, "seconds a request body may pause before it is refused with "
                      "408 (after them, it must average 16 KiB/s); a body is read in full "

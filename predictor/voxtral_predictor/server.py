@@ -27,6 +27,7 @@ from timing_asgi import TimingMiddleware
 
 from . import errors, metrics
 from .admission import MOST_CONCURRENCY, Admission
+from .auth import ApiKeyMiddleware, parse_keys
 from .budgets import Budget
 from .gate import BodyLimits, Gate
 from .grpc_gate import GrpcGate
@@ -128,6 +129,7 @@ def build_app(
     # load); our own metrics measure requests instead.
     app.user_middleware = [m for m in app.user_middleware if m.cls is not TimingMiddleware]
     body_budget, audio_budget = budgets
+    keys = parse_keys(options.api_key)
     app.add_middleware(
         Gate,
         admission=admission,
@@ -136,6 +138,8 @@ def build_app(
         audio_budget=audio_budget,
         frontend=str(frontend),
     )
+    if keys:  # the outermost: nothing runs for a request without a key
+        app.add_middleware(ApiKeyMiddleware, keys=keys)
     return app
 
 
@@ -203,6 +207,7 @@ class Predictor:
                     self.body_budget,
                     self.audio_budget,
                     str(self.replica.index),
+                    parse_keys(options.api_key),
                 ),
             ),
             # messages received at once: the admitted, the queued, and room for the rest
