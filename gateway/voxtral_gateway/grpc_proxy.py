@@ -13,6 +13,7 @@ import grpc
 
 from . import metrics, names
 from .http_proxy import conflict
+from .keys import KeyFile, over_limit
 from .pool import Pools, Replica
 from .weight import audio_seconds
 
@@ -20,20 +21,23 @@ SERVICE = "/inference.GRPCInferenceService/"
 NAMED = {"ModelInfer", "ModelReady", "ModelMetadata"}
 RETRY_CODES = {grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.UNAVAILABLE}
 TRUE = b"\x08\x01"  # ServerLiveResponse / ServerReadyResponse {live|ready: true}
+RPC_KEY_REQUIRED = "a valid API key is required: send metadata `authorization: Bearer <key>`"
 MESSAGE_LIMIT = [("grpc.max_receive_message_length", -1), ("grpc.max_send_message_length", -1)]
 
 
 class Refusal(Exception):
     """The gateway's own answer to a call: a status code and a message saying what to do."""
 
-    def __init__(self, code: grpc.StatusCode, message: str):
+    def __init__(self, code: grpc.StatusCode, message: str, retry_after: int | None = None):
         super().__init__(message)
         self.code = code
+        self.retry_after = retry_after
 
 
 class GrpcGateway(grpc.GenericRpcHandler):  # type: ignore[misc]
-    def __init__(self, pools: Pools):
+    def __init__(self, pools: Pools, keys: KeyFile | None = None):
         self.pools = pools
+        self.keys = keys
         self._channels: dict[str, grpc.aio.Channel] = {}
 
     def service(self, details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler | None:
@@ -46,6 +50,8 @@ class GrpcGateway(grpc.GenericRpcHandler):  # type: ignore[misc]
             try:
                 return await self._call(method, name, request, context)
             except Refusal as refusal:
+                if refusal.retry_after is not None:
+                    context.set_trailing_metadata((("retry-after", str(refusal.retry_after)),))
                 await context.abort(refusal.code, str(refusal))
                 raise  # abort() raises; never reached
 
@@ -69,6 +75,13 @@ class GrpcGateway(grpc.GenericRpcHandler):  # type: ignore[misc]
             return TRUE
         if name == "ServerReady":
             return TRUE if any(r.ready for r in self.pools.replicas()) else b""
+        key = None
+        if self.keys is not None:
+            metadata = dict(context.invocation_metadata() or ())
+            key = self.keys.current().identify(metadata.get("authorization"))
+            if key is None:
+                metrics.REJECTED.labels("unauthorized", "").inc()
+                raise Refusal(grpc.StatusCode.UNAUTHENTICATED, RPC_KEY_REQUIRED)
         served = self.pools.services()
         service = names.from_grpc_message(request) if name in NAMED else None
         if service is None:
@@ -87,9 +100,13 @@ class GrpcGateway(grpc.GenericRpcHandler):  # type: ignore[misc]
             raise Refusal(
                 grpc.StatusCode.NOT_FOUND, f"model {service!r} is not served here; served: {served}"
             )
+        weight = audio_seconds(request)
+        limited = over_limit(self.keys, key, weight) if key and self.keys else None
+        if limited is not None:
+            raise Refusal(grpc.StatusCode.RESOURCE_EXHAUSTED, limited[1], limited[0])
         metrics.IN_FLIGHT.labels(service).inc()
         try:
-            answer = await self._forward(method, service, request, context)
+            answer = await self._forward(method, service, request, context, weight)
         except grpc.aio.AioRpcError as err:  # the replica's own answer, passed on
             metrics.REQUESTS.labels(service, "grpc", err.code().name).inc()
             raise Refusal(err.code(), err.details() or "") from err
@@ -99,9 +116,13 @@ class GrpcGateway(grpc.GenericRpcHandler):  # type: ignore[misc]
         return answer
 
     async def _forward(
-        self, method: str, service: str, request: bytes, context: grpc.aio.ServicerContext
+        self,
+        method: str,
+        service: str,
+        request: bytes,
+        context: grpc.aio.ServicerContext,
+        weight: float,
     ) -> bytes:
-        weight = audio_seconds(request)
         metadata = tuple(
             (key, value)
             for key, value in context.invocation_metadata() or ()

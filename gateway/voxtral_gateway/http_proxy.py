@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 
 from . import metrics, names
+from .keys import KeyFile, over_limit
 from .pool import Pools, Replica
 from .weight import audio_seconds
 
@@ -37,6 +38,11 @@ RETRY_AFTER = "5"
 CODES = {400: "model_required", 404: "model_not_found", 409: "model_name_ambiguous"}
 
 
+# Open without a key: the probes of the gateway itself and of its clients, and metrics.
+OPEN_PATHS = ("/healthz", "/v2/health/", "/metrics")
+KEY_REQUIRED = "a valid API key is required: send it as `Authorization: Bearer <key>`"
+
+
 def conflict(name: str, namespaces: list[str]) -> str:
     return (
         f"model {name!r} is served by VoxtralServices in namespaces {namespaces}: give each "
@@ -49,9 +55,16 @@ class TooLarge(Exception):
 
 
 class HttpGateway:
-    def __init__(self, pools: Pools, client: httpx.AsyncClient, max_body_mb: float):
+    def __init__(
+        self,
+        pools: Pools,
+        client: httpx.AsyncClient,
+        max_body_mb: float,
+        keys: KeyFile | None = None,
+    ):
         self.pools = pools
         self.client = client
+        self.keys = keys
         self.max_body_mb = max_body_mb
         self.max_body = int(max_body_mb * (1 << 20))
 
@@ -59,6 +72,14 @@ class HttpGateway:
         if scope["type"] != "http":
             return
         path, method = scope["path"], scope["method"]
+        headers = dict(scope["headers"])
+        key = None
+        if self.keys is not None and not path.startswith(OPEN_PATHS):
+            key = self.keys.current().identify(headers.get(b"authorization", b"").decode("latin-1"))
+            if key is None:
+                metrics.REJECTED.labels("unauthorized", "").inc()
+                await _error(send, path, 401, KEY_REQUIRED, "invalid_api_key")
+                return
         local = self._local(method, path)
         if local is not None:
             await _respond(send, *local)
@@ -69,7 +90,6 @@ class HttpGateway:
             message = f"request body over {self.max_body_mb:g} MiB (--max-body-mb): send less audio"
             await _error(send, path, 413, message, code="request_too_large")
             return
-        headers = dict(scope["headers"])
         content_type = headers.get(b"content-type", b"").decode("latin-1")
         service, problem = self._service(path, content_type, body)
         if service is None:
@@ -77,9 +97,15 @@ class HttpGateway:
             await _error(send, path, status, message, code=CODES[status])
             metrics.REQUESTS.labels("", "http", str(status)).inc()
             return
+        weight = audio_seconds(body)
+        limited = over_limit(self.keys, key, weight) if key and self.keys else None
+        if limited is not None:
+            wait, message = limited
+            await _error(send, path, 429, message, "rate_limit_exceeded", str(wait))
+            return
         metrics.IN_FLIGHT.labels(service).inc()
         try:
-            status = await self._forward(scope, receive, send, service, body)
+            status = await self._forward(scope, receive, send, service, body, weight)
         finally:
             metrics.IN_FLIGHT.labels(service).dec()
         metrics.REQUESTS.labels(service, "http", str(status)).inc()
@@ -124,9 +150,8 @@ class HttpGateway:
         return name, (200, "")
 
     async def _forward(
-        self, scope: Scope, receive: Receive, send: Send, service: str, body: bytes
+        self, scope: Scope, receive: Receive, send: Send, service: str, body: bytes, weight: float
     ) -> int:
-        weight = audio_seconds(body)
         target = scope.get("raw_path") or scope["path"].encode()
         if scope.get("query_string"):
             target += b"?" + scope["query_string"]

@@ -37,6 +37,13 @@ READY_REPLICAS = Gauge(
     ["service"],
     registry=REGISTRY,
 )
+REJECTED = Counter(
+    "voxtral_gateway_rejected",
+    "Requests the gateway refused itself: no valid API key (unauthorized), or a key over its "
+    "audio seconds a minute (rate_limited); by reason and key name",
+    ["reason", "key"],
+    registry=REGISTRY,
+)
 IN_FLIGHT = Gauge(
     "voxtral_gateway_requests_in_flight",
     "Requests in flight through the gateway, by service",

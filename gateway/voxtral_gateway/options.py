@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
+from . import keys
 from .upstreams import Upstream, parse_upstream
 
 ENV_PREFIX = "VOXTRAL_GATEWAY_"
@@ -22,6 +24,7 @@ class Options:
     access_log: bool = False
     kube_api: str = ""  # discovery: the API server (default: in the pod's cluster)
     namespaces: tuple[str, ...] = ()  # discovery: where to look (default: everywhere)
+    api_keys_file: str = ""  # keys.py: who may call, and their audio seconds a minute
 
     @property
     def discover(self) -> bool:
@@ -72,6 +75,13 @@ def build_parser() -> argparse.ArgumentParser:
         "in (default: the pod's own cluster)",
     )
     parser.add_argument(
+        "--api-keys-file",
+        default=_env("api_keys_file", ""),
+        metavar="PATH",
+        help='require API keys, from a JSON file: {"NAME": {"key": "...", '
+        '"audioSecondsPerMinute": N}} (read again when it changes)',
+    )
+    parser.add_argument(
         "--namespace",
         action="append",
         default=[n for n in _env("namespaces", "").split() if n],
@@ -96,6 +106,11 @@ def parse(argv: list[str] | None = None) -> Options:
     for flag, value in (("--http-port", ns.http_port), ("--grpc-port", ns.grpc_port)):
         if not 0 < value < 65536:
             parser.error(f"{flag} {value}: a port is 1 to 65535")
+    if ns.api_keys_file:
+        try:
+            keys.parse(Path(ns.api_keys_file).read_text(), f"--api-keys-file {ns.api_keys_file}")
+        except (OSError, ValueError) as exc:
+            parser.error(str(exc))
     if ns.health_interval <= 0 or ns.max_body_mb <= 0:
         parser.error("--health-interval and --max-body-mb must be positive")
     return Options(
@@ -108,4 +123,5 @@ def parse(argv: list[str] | None = None) -> Options:
         access_log=ns.access_log == "true",
         kube_api=ns.kube_api,
         namespaces=tuple(ns.namespace),
+        api_keys_file=ns.api_keys_file,
     )

@@ -8,6 +8,7 @@ import contextlib
 import logging
 import signal
 from collections.abc import Iterator
+from pathlib import Path
 
 import grpc
 import httpx
@@ -16,6 +17,7 @@ import uvicorn
 from . import discovery, health
 from .grpc_proxy import MESSAGE_LIMIT, GrpcGateway
 from .http_proxy import HttpGateway
+from .keys import KeyFile
 from .kube import Kube
 from .options import Options
 from .pool import Pools
@@ -42,7 +44,8 @@ async def serve(options: Options) -> int:
     )
     await health.check_all(client, pools)  # route from the first request on
     watcher = asyncio.create_task(health.poll(client, pools, options.health_interval))
-    app = HttpGateway(pools, client, options.max_body_mb)
+    keys = KeyFile(Path(options.api_keys_file)) if options.api_keys_file else None
+    app = HttpGateway(pools, client, options.max_body_mb, keys)
     http = _HttpServer(
         uvicorn.Config(
             app,
@@ -55,7 +58,7 @@ async def serve(options: Options) -> int:
             timeout_graceful_shutdown=int(GRACE_SECONDS),
         )
     )
-    passthrough = GrpcGateway(pools)
+    passthrough = GrpcGateway(pools, keys)
     rpc = grpc.aio.server(options=MESSAGE_LIMIT)
     rpc.add_generic_rpc_handlers((passthrough,))
     host = f"[{options.host}]" if ":" in options.host else options.host

@@ -401,3 +401,15 @@ def test_the_gateway_is_installed_by_default_with_what_it_calls_and_nothing_more
         "team-a team-b"
     )
     assert kinds(render("--set", "gateway.enabled=false"), of="gateway") == []
+
+
+def test_the_gateways_api_keys_come_from_a_secret_volume() -> None:
+    docs = render("--set", "gateway.apiKeys.secretName=voxtral-keys")
+    pod = find(docs, "Deployment", of="gateway")["spec"]["template"]["spec"]
+    assert pod["volumes"] == [{"name": "api-keys", "secret": {"secretName": "voxtral-keys"}}]
+    (container,) = pod["containers"]
+    assert container["volumeMounts"][0]["mountPath"] == "/etc/voxtral-gateway/keys"
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["VOXTRAL_GATEWAY_API_KEYS_FILE"] == "/etc/voxtral-gateway/keys/keys.json"
+    plain = find(render(), "Deployment", of="gateway")["spec"]["template"]["spec"]
+    assert "volumes" not in plain
