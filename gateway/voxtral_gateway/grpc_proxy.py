@@ -12,7 +12,8 @@ import time
 import grpc
 
 from . import metrics, names
-from .http_proxy import conflict
+from .hold import Expired, Full, Hold
+from .http_proxy import RETRY_AFTER, conflict, held_refusal
 from .keys import KeyFile, over_limit
 from .pool import Pools, Replica
 from .weight import audio_seconds
@@ -35,9 +36,10 @@ class Refusal(Exception):
 
 
 class GrpcGateway(grpc.GenericRpcHandler):  # type: ignore[misc]
-    def __init__(self, pools: Pools, keys: KeyFile | None = None):
+    def __init__(self, pools: Pools, keys: KeyFile | None = None, hold: Hold | None = None):
         self.pools = pools
         self.keys = keys
+        self.hold = hold
         self._channels: dict[str, grpc.aio.Channel] = {}
 
     def service(self, details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler | None:
@@ -131,6 +133,13 @@ class GrpcGateway(grpc.GenericRpcHandler):  # type: ignore[misc]
         tried: list[Replica] = []
         while True:
             replica = self.pools.pick(service, exclude=tried, where=has_grpc)
+            if replica is None and not tried and self.hold is not None:
+                try:  # a cancelled call stops waiting (and leaves the line)
+                    await self.hold.until_ready(service, where=has_grpc)
+                except (Full, Expired) as exc:
+                    message = held_refusal(exc, self.hold, service)
+                    raise Refusal(grpc.StatusCode.UNAVAILABLE, message, int(RETRY_AFTER)) from exc
+                continue
             if replica is None:
                 raise Refusal(
                     grpc.StatusCode.UNAVAILABLE,

@@ -37,6 +37,7 @@ async def check_all(client: httpx.AsyncClient, pools: Pools) -> None:
         replica.healthy = ready
     for service in pools.services():
         metrics.READY_REPLICAS.labels(service).set(len(pools.ready(service)))
+    pools.changed()
 
 
 async def poll(client: httpx.AsyncClient, pools: Pools, interval: float) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 
 from . import metrics, names
+from .hold import Expired, Full, Hold
 from .keys import KeyFile, over_limit
 from .pool import Pools, Replica
 from .weight import audio_seconds
@@ -61,8 +62,10 @@ class HttpGateway:
         client: httpx.AsyncClient,
         max_body_mb: float,
         keys: KeyFile | None = None,
+        hold: Hold | None = None,
     ):
         self.pools = pools
+        self.hold = hold
         self.client = client
         self.keys = keys
         self.max_body_mb = max_body_mb
@@ -149,6 +152,10 @@ class HttpGateway:
             return None, (404, f"model {name!r} is not served here; served: {served}")
         return name, (200, "")
 
+    async def _held(self, service: str, left: asyncio.Future[None]) -> str | None:
+        assert self.hold is not None
+        return await _wait_held(self.hold, service, left)
+
     async def _forward(
         self, scope: Scope, receive: Receive, send: Send, service: str, body: bytes, weight: float
     ) -> int:
@@ -161,6 +168,14 @@ class HttpGateway:
         try:
             while True:
                 replica = self.pools.pick(service, exclude=tried)
+                if replica is None and not tried and self.hold is not None:
+                    refused = await self._held(service, left)
+                    if refused is None:
+                        continue  # a replica turned ready
+                    if refused == CLIENT_LEFT:
+                        return 499
+                    await _error(send, scope["path"], 503, refused, "no_ready_replica", RETRY_AFTER)
+                    return 503
                 if replica is None:
                     message = f"no ready replica of {service!r}: retry in a few seconds"
                     await _error(send, scope["path"], 503, message, "no_ready_replica", RETRY_AFTER)
@@ -210,6 +225,36 @@ class HttpGateway:
                     return status
         finally:
             left.cancel()
+
+
+CLIENT_LEFT = "the client left"
+
+
+async def _wait_held(hold: Hold, service: str, left: asyncio.Future[None]) -> str | None:
+    """Wait for a ready replica of ``service``: None once there is one, else why not."""
+    waiting = asyncio.ensure_future(hold.until_ready(service))
+    await asyncio.wait({waiting, left}, return_when=asyncio.FIRST_COMPLETED)
+    if not waiting.done():
+        waiting.cancel()
+        with contextlib.suppress(BaseException):
+            await waiting
+        return CLIENT_LEFT
+    error = waiting.exception()
+    if error is None:
+        return None
+    if isinstance(error, Full | Expired):
+        return held_refusal(error, hold, service)
+    raise error
+
+
+def held_refusal(error: Full | Expired, hold: Hold, service: str) -> str:
+    """What to tell a client whose wait for a replica ended without one."""
+    if isinstance(error, Full):
+        return (
+            f"the gateway already holds {hold.max_held} requests for {service!r} (--max-held) "
+            "until a replica starts: retry in a few seconds"
+        )
+    return f"no replica of {service!r} turned ready within {hold.seconds:g} s: retry later"
 
 
 async def _read_body(receive: Receive, limit: int) -> bytes:

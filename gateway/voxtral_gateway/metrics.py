@@ -44,6 +44,12 @@ REJECTED = Counter(
     ["reason", "key"],
     registry=REGISTRY,
 )
+HELD = Gauge(
+    "voxtral_gateway_held_requests",
+    "Requests waiting for a replica of their service to turn ready (scale from zero)",
+    ["service"],
+    registry=REGISTRY,
+)
 IN_FLIGHT = Gauge(
     "voxtral_gateway_requests_in_flight",
     "Requests in flight through the gateway, by service",

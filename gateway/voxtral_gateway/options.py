@@ -25,6 +25,8 @@ class Options:
     kube_api: str = ""  # discovery: the API server (default: in the pod's cluster)
     namespaces: tuple[str, ...] = ()  # discovery: where to look (default: everywhere)
     api_keys_file: str = ""  # keys.py: who may call, and their audio seconds a minute
+    hold_seconds: float = 300.0  # hold.py: a GPU replica's cold start, and some
+    max_held: int = 100  # hold.py: requests held a service
 
     @property
     def discover(self) -> bool:
@@ -63,6 +65,19 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=float(_env("max_body_mb", "400")),
         help="largest request body accepted (413 beyond)",
+    )
+    parser.add_argument(
+        "--hold-seconds",
+        type=float,
+        default=float(_env("hold_seconds", "300")),
+        help="how long a request for a service without a ready replica waits for one "
+        "(scale from zero: a GPU replica's cold start); then 503",
+    )
+    parser.add_argument(
+        "--max-held",
+        type=int,
+        default=int(_env("max_held", "100")),
+        help="requests that may wait so, per service (0: none wait); beyond, 503",
     )
     parser.add_argument(
         "--access-log", choices=["true", "false"], default=_env("access_log", "false")
@@ -111,6 +126,8 @@ def parse(argv: list[str] | None = None) -> Options:
             keys.parse(Path(ns.api_keys_file).read_text(), f"--api-keys-file {ns.api_keys_file}")
         except (OSError, ValueError) as exc:
             parser.error(str(exc))
+    if ns.hold_seconds < 0 or ns.max_held < 0:
+        parser.error("--hold-seconds and --max-held must be 0 or more")
     if ns.health_interval <= 0 or ns.max_body_mb <= 0:
         parser.error("--health-interval and --max-body-mb must be positive")
     return Options(
@@ -124,4 +141,6 @@ def parse(argv: list[str] | None = None) -> Options:
         kube_api=ns.kube_api,
         namespaces=tuple(ns.namespace),
         api_keys_file=ns.api_keys_file,
+        hold_seconds=ns.hold_seconds,
+        max_held=ns.max_held,
     )

@@ -34,6 +34,8 @@ class Pools:
         self._services: dict[str, dict[str, Replica]] = {}
         # served names published by several namespaces: routed nowhere (names.py says why)
         self.conflicts: dict[str, list[str]] = {}
+        # told when replicas may have turned ready (hold.py releases waiting requests)
+        self.listeners: list[Callable[[], None]] = []
         for upstream in upstreams:
             self._services.setdefault(upstream.service, {})[upstream.key] = Replica(upstream)
 
@@ -48,6 +50,11 @@ class Pools:
             # a new replica ready in its slice passed its readiness probe: routable at once
             replica = current.setdefault(key, Replica(upstream, healthy=ready))
             replica.listed = ready
+        self.changed()
+
+    def changed(self) -> None:
+        for listener in self.listeners:
+            listener()
 
     def drop(self, service: str) -> None:
         self._services.pop(service, None)

@@ -16,6 +16,7 @@ import uvicorn
 
 from . import discovery, health
 from .grpc_proxy import MESSAGE_LIMIT, GrpcGateway
+from .hold import Hold
 from .http_proxy import HttpGateway
 from .keys import KeyFile
 from .kube import Kube
@@ -45,7 +46,8 @@ async def serve(options: Options) -> int:
     await health.check_all(client, pools)  # route from the first request on
     watcher = asyncio.create_task(health.poll(client, pools, options.health_interval))
     keys = KeyFile(Path(options.api_keys_file)) if options.api_keys_file else None
-    app = HttpGateway(pools, client, options.max_body_mb, keys)
+    hold = Hold(pools, options.max_held, options.hold_seconds)
+    app = HttpGateway(pools, client, options.max_body_mb, keys, hold)
     http = _HttpServer(
         uvicorn.Config(
             app,
@@ -58,7 +60,7 @@ async def serve(options: Options) -> int:
             timeout_graceful_shutdown=int(GRACE_SECONDS),
         )
     )
-    passthrough = GrpcGateway(pools, keys)
+    passthrough = GrpcGateway(pools, keys, hold)
     rpc = grpc.aio.server(options=MESSAGE_LIMIT)
     rpc.add_generic_rpc_handlers((passthrough,))
     host = f"[{options.host}]" if ":" in options.host else options.host

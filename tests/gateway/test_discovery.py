@@ -114,7 +114,10 @@ async def test_replicas_come_from_endpoint_slices(
     for slice_ in (first, second):
         await created(api, SLICES.format(ns="team-a"), slice_)
     gateway = await asyncio.to_thread(
-        start_gateway, tmp_path, extra=("--kube-api", str(api.base_url)), expect=1
+        start_gateway,
+        tmp_path,
+        extra=("--kube-api", str(api.base_url), "--hold-seconds", "4", "--max-held", "1"),
+        expect=1,
     )
     try:
         assert (await transcribe(gateway)).status_code == 200
@@ -145,9 +148,23 @@ async def test_replicas_come_from_endpoint_slices(
             path = SLICES.format(ns="team-a") + f"/{slice_name}"
             assert (await api.delete(path)).status_code == 200
         await eventually(lambda: gateway_metric(gateway, 'ready_replicas{service="voxtral"} 0.0'))
-        gone = await transcribe(gateway)
+        gone = await transcribe(gateway)  # held 4 s, then refused
         assert gone.status_code == 503 and gone.headers["retry-after"] == "5"
-        assert "no ready replica of 'voxtral'" in gone.json()["error"]["message"]
+        assert gone.json()["error"]["message"] == (
+            "no replica of 'voxtral' turned ready within 4 s: retry later"
+        )
+        # scale from zero: a request is held until a replica turns ready, then answered;
+        # one more than --max-held is refused at once
+        held = asyncio.create_task(transcribe(gateway))
+        await eventually(lambda: gateway_metric(gateway, 'held_requests{service="voxtral"} 1.0'))
+        beyond = await transcribe(gateway)
+        assert beyond.status_code == 503
+        assert beyond.json()["error"]["message"] == (
+            "the gateway already holds 1 requests for 'voxtral' (--max-held) until a replica "
+            "starts: retry in a few seconds"
+        )
+        await created(api, SLICES.format(ns="team-a"), first)  # a replica is back
+        assert (await held).status_code == 200
     finally:
         await asyncio.to_thread(stop_gateway, gateway)
     # what the gateway called is exactly what the chart grants it

@@ -18,7 +18,7 @@ from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
 from kserve.protocol.grpc import grpc_predict_v2_pb2_grpc as pb_grpc
 from openai import OpenAI
 
-from tests.conftest import Predictor, start_predictor, stop_predictor
+from tests.conftest import Predictor, free_port, start_predictor, stop_predictor
 from tests.gateway.conftest import start_gateway, stop_gateway, upstream
 from tests.predictor.audiofiles import wav
 from tests.predictor.calls import CALLS, FAST, SLOW, grpc_request, openai_audio
@@ -227,3 +227,24 @@ def test_bad_flags_are_said_plainly(args: list[str], said: str) -> None:
     )
     assert done.returncode == 2
     assert said in done.stderr, done.stderr
+
+
+def test_a_call_for_a_service_without_a_ready_replica_waits_then_says_so(tmp_path: Path) -> None:
+    """No replica of `voxtral` answers: a request waits --hold-seconds for one (a replica
+    starting from zero), then 503 with Retry-After; gRPC: UNAVAILABLE, retry-after."""
+    nowhere = f"voxtral=http://127.0.0.1:{free_port()}|127.0.0.1:{free_port()}"
+    gateway = start_gateway(tmp_path, nowhere, extra=("--hold-seconds", "1"), expect=0)
+    try:
+        r = transcribe(gateway, wav(1.0))
+        assert r.status_code == 503 and r.headers["retry-after"] == "5"
+        said = "no replica of 'voxtral' turned ready within 1 s: retry later"
+        assert r.json()["error"]["message"] == said
+        with grpc.insecure_channel(gateway.grpc) as channel:
+            stub = pb_grpc.GRPCInferenceServiceStub(channel)
+            with pytest.raises(grpc.RpcError) as refused:
+                stub.ModelInfer(grpc_request(wav(1.0), int(FAST)))
+        assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert refused.value.details() == said
+        assert dict(refused.value.trailing_metadata() or ())["retry-after"] == "5"
+    finally:
+        stop_gateway(gateway)
