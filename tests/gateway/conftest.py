@@ -52,7 +52,7 @@ def start_gateway(
         except httpx.HTTPError:
             time.sleep(0.1)
             continue
-        if f'voxtral_gateway_ready_replicas{{service="voxtral"}} {expect}.0' in text:
+        if f'voxtral_gateway_ready_replicas{{model="voxtral"}} {expect}.0' in text:
             return gateway
         time.sleep(0.1)
     proc.kill()

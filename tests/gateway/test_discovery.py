@@ -126,13 +126,13 @@ async def test_replicas_come_from_endpoint_slices(
         patch = {"endpoints": [{"addresses": ["127.0.0.1"], "conditions": {"ready": True}}]}
         merge = {"Content-Type": "application/merge-patch+json"}
         assert (await api.patch(path, json=patch, headers=merge)).status_code == 200
-        await eventually(lambda: gateway_metric(gateway, 'ready_replicas{service="voxtral"} 2.0'))
+        await eventually(lambda: gateway_metric(gateway, 'ready_replicas{model="voxtral"} 2.0'))
         assert [(await transcribe(gateway)).status_code for _ in range(4)] == [200] * 4
 
         # the same served name in another namespace: ambiguous, refused with the namespaces
         other = predictor_service("team-b")
         await created(api, "/api/v1/namespaces/team-b/services", other)
-        await eventually(lambda: gateway_metric(gateway, 'ready_replicas{service="voxtral"} 0.0'))
+        await eventually(lambda: gateway_metric(gateway, 'ready_replicas{model="voxtral"} 0.0'))
         refused = await transcribe(gateway)
         assert refused.status_code == 409
         assert refused.json()["error"]["message"] == (
@@ -141,13 +141,13 @@ async def test_replicas_come_from_endpoint_slices(
         )
         name = other["metadata"]["name"]
         assert (await api.delete(f"/api/v1/namespaces/team-b/services/{name}")).status_code == 200
-        await eventually(lambda: gateway_metric(gateway, 'ready_replicas{service="voxtral"} 2.0'))
+        await eventually(lambda: gateway_metric(gateway, 'ready_replicas{model="voxtral"} 2.0'))
 
         # both pods go away (scaled to zero): known, but no replica
         for slice_name in ("voxtral-mini-abc12", "voxtral-mini-def34"):
             path = SLICES.format(ns="team-a") + f"/{slice_name}"
             assert (await api.delete(path)).status_code == 200
-        await eventually(lambda: gateway_metric(gateway, 'ready_replicas{service="voxtral"} 0.0'))
+        await eventually(lambda: gateway_metric(gateway, 'ready_replicas{model="voxtral"} 0.0'))
         gone = await transcribe(gateway)  # held 4 s, then refused
         assert gone.status_code == 503 and gone.headers["retry-after"] == "5"
         assert gone.json()["error"]["message"] == (
@@ -156,7 +156,7 @@ async def test_replicas_come_from_endpoint_slices(
         # scale from zero: a request is held until a replica turns ready, then answered;
         # one more than --max-held is refused at once
         held = asyncio.create_task(transcribe(gateway))
-        await eventually(lambda: gateway_metric(gateway, 'held_requests{service="voxtral"} 1.0'))
+        await eventually(lambda: gateway_metric(gateway, 'held_requests{model="voxtral"} 1.0'))
         beyond = await transcribe(gateway)
         assert beyond.status_code == 503
         assert beyond.json()["error"]["message"] == (

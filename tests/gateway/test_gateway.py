@@ -38,7 +38,7 @@ def served(server: Predictor, endpoint: str) -> float:
 
 def routed(gateway: Predictor, replica: Predictor) -> float:
     name = "voxtral_gateway_routing_decisions_total"
-    return value(scrape(gateway), name, service="voxtral", replica=replica.http)
+    return value(scrape(gateway), name, model="voxtral", replica=replica.http)
 
 
 def generated(*servers: Predictor) -> float:
@@ -112,13 +112,13 @@ def test_a_429_is_retried_once_on_the_other_replica(
     not know): requests the gateway sends there get 429 (gRPC: RESOURCE_EXHAUSTED) and are
     answered by the other replica. Each loop stops at its first retry (half the requests go
     to `narrow`: 40 in a row elsewhere would have probability 2^-40)."""
-    retries = ("voxtral_gateway_retries_total", {"service": "voxtral"})
+    retries = ("voxtral_gateway_retries_total", {"model": "voxtral"})
     request = grpc_request(wav(1.0), int(FAST))
     with (
         concurrent.futures.ThreadPoolExecutor(2) as pool,
         grpc.insecure_channel(gateway.grpc) as channel,
     ):
-        held = [pool.submit(openai_audio, narrow, tokens="3000", timeout=120) for _ in range(2)]
+        held = [pool.submit(openai_audio, narrow, tokens=SLOW, timeout=300) for _ in range(2)]
         wait_for(lambda: busy(narrow, 1, 1), timeout=30)
         stub = pb_grpc.GRPCInferenceServiceStub(channel)
         calls = {
@@ -200,7 +200,7 @@ def test_a_draining_replica_gets_no_new_requests(
             held = pool.submit(openai_audio, leaving, tokens=SLOW, timeout=120)
             wait_for(lambda: busy(leaving, 1, 0), timeout=30)
             leaving.proc.send_signal(signal.SIGTERM)  # drains: not ready, finishes its work
-            ready = ("voxtral_gateway_ready_replicas", {"service": "voxtral"})
+            ready = ("voxtral_gateway_ready_replicas", {"model": "voxtral"})
             wait_for(lambda: value(scrape(gateway), ready[0], **ready[1]) == 1, timeout=10)
             before = routed(gateway, leaving)
             assert [openai_audio(gateway) for _ in range(10)] == [200] * 10
