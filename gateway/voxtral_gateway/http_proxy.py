@@ -152,10 +152,6 @@ class HttpGateway:
             return None, (404, f"model {name!r} is not served here; served: {served}")
         return name, (200, "")
 
-    async def _held(self, service: str, left: asyncio.Future[None]) -> str | None:
-        assert self.hold is not None
-        return await _wait_held(self.hold, service, left)
-
     async def _forward(
         self, scope: Scope, receive: Receive, send: Send, service: str, body: bytes, weight: float
     ) -> int:
@@ -169,7 +165,7 @@ class HttpGateway:
             while True:
                 replica = self.pools.pick(service, exclude=tried)
                 if replica is None and not tried and self.hold is not None:
-                    refused = await self._held(service, left)
+                    refused = await _wait_held(self.hold, service, left)
                     if refused is None:
                         continue  # a replica turned ready
                     if refused == CLIENT_LEFT:
