@@ -16,20 +16,23 @@ and the last decision shown stays the one the status already holds.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import httpx
 
 from voxtral_operator import metrics
 from voxtral_operator.api import names
+from voxtral_operator.api.held import held as held_requests
 from voxtral_operator.api.problems import SpecError
 from voxtral_operator.autoscaling import scrape
 from voxtral_operator.autoscaling.census import census
 from voxtral_operator.autoscaling.policy import History
-from voxtral_operator.autoscaling.step import ScalingState, Tick, tick
+from voxtral_operator.autoscaling.step import ScalingState, Tick, rfc3339, tick
 from voxtral_operator.cluster.kube import KubeError
 from voxtral_operator.controller import ApiFailure, Controller
 from voxtral_operator.plan.expectations import Owner
@@ -50,6 +53,7 @@ class Autoscaler:
         self.http = http
         self.clock = clock
         self._history: dict[Owner, History] = {}
+        self._wake: dict[Owner, asyncio.Event] = {}
 
     @property
     def interval(self) -> float:
@@ -57,6 +61,15 @@ class Autoscaler:
 
     def forget(self, owner: Owner) -> None:
         self._history.pop(owner, None)
+        self._wake.pop(owner, None)
+
+    def woken(self, owner: Owner) -> asyncio.Event:
+        """Set when the service should be looked at before the next period: voxtral-gateway
+        reported requests it holds (scale from zero)."""
+        return self._wake.setdefault(owner, asyncio.Event())
+
+    def wake(self, owner: Owner) -> None:
+        self.woken(owner).set()
 
     async def tick(self, owner: Owner, logger: Logger, notify: Notify | None = None) -> Tick | None:
         """One read-decide-write of one service; None when it is not (or no longer) in
@@ -89,6 +102,9 @@ class Autoscaler:
             return None
         if deployment_key not in controller.children(owner):
             return None  # the model is not in place yet
+        self.woken(owner).clear()
+        now = self.clock()
+        held = held_requests((body.get("metadata") or {}).get("annotations") or {}, now)
         pods = await controller.kube.list("Pod", owner[0], selector(owner[1]))
         found = census(pods)
         reads = await scrape.read_all(self.http, found.ready, settings.replica_metrics_port or None)
@@ -102,14 +118,17 @@ class Autoscaler:
                 return None
             desired = int((deployment.get("spec") or {}).get("replicas", 1))
             result = tick(
-                self.clock(),
+                now,
                 found,
                 reads,
                 desired,
                 self._history.get(owner, History()),
                 scaling.config(settings.autoscale_seconds),
                 previous,
+                held.count,
             )
+            since = rfc3339(held.since) if held.since is not None else None
+            result = replace(result, state=replace(result.state, held=held.count, held_since=since))
             self._history[owner] = result.history
             if result.replicas is not None:
                 await controller.write_scale(owner, deployment, result.replicas)

@@ -18,6 +18,7 @@
 | VOXTRAL_OPERATOR_SCRAPE_TIMEOUT | 2 | seconds to wait for a replica's /metrics |
 | VOXTRAL_OPERATOR_REPLICA_METRICS_PORT | 0 | replicas' /metrics port (0: the pod's `http`) |
 | VOXTRAL_OPERATOR_PROMETHEUS_ADDRESS | (empty) | Prometheus URL of mode keda (spec's first) |
+| VOXTRAL_OPERATOR_GATEWAY | false | voxtral-gateway installed: mode operator may scale to 0 |
 
 Under kopf peering the replica with the highest priority serves and the others wait; replicas
 of EQUAL priority all pause. Replicas of one Deployment cannot be told apart by their
@@ -67,6 +68,9 @@ class Settings:
     scrape_timeout: float = 2.0
     replica_metrics_port: int = 0
     prometheus_address: str = ""
+    gateway: bool = False
+    """voxtral-gateway is installed (the chart's gateway.enabled): it holds the requests of a
+    service scaled to zero and wakes it, so mode operator may scale to zero."""
 
     @property
     def clusterwide(self) -> bool:
@@ -137,4 +141,5 @@ class Settings:
             scrape_timeout=number("SCRAPE_TIMEOUT", 2.0, 0.05, 60),
             replica_metrics_port=int(number("REPLICA_METRICS_PORT", 0, 0, 65535)),
             prometheus_address=prometheus,
+            gateway=choice("GATEWAY", ("true", "false"), "false") == "true",
         )

@@ -120,7 +120,7 @@ class Controller:
 
     def resolve(self, body: Mapping[str, Any]) -> Resolved:
         """parse() and resolve() with the operator's defaults (raises SpecError)."""
-        return resolve(parse(body), self.settings.prometheus_address)
+        return resolve(parse(body), self.settings.prometheus_address, self.settings.gateway)
 
     # --- the reconcile --------------------------------------------------------------
 

@@ -19,7 +19,7 @@ from typing import Any, Final
 import kopf
 
 from voxtral_operator import metrics
-from voxtral_operator.api import names
+from voxtral_operator.api import held, names
 from voxtral_operator.api import service as api
 from voxtral_operator.api.scaling import mode_of
 from voxtral_operator.autoscaler import Autoscaler
@@ -42,6 +42,19 @@ CHILDREN: Final = {
     for kind in kinds.CHILDREN
 }
 _LEVELS: Final = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING}
+
+
+class _DiffBase(kopf.AnnotationsDiffBaseStorage):
+    """kopf's own, but the gateway's reports of held requests are not part of what a
+    VoxtralService asks for: they wake the autoscaler (voxtralservice_event), not the
+    reconcile, and kopf writes no diff base for them."""
+
+    def build(self, *, body: kopf.Body, extra_fields: Any = None) -> kopf.BodyEssence:
+        essence = super().build(body=body, extra_fields=extra_fields)
+        reports = {k for k in body.metadata.annotations if k.startswith(held.PREFIX)}
+        self.remove_annotations(essence, reports)
+        self.remove_empty_stanzas(essence)
+        return essence
 
 
 def _kube(memo: kopf.Memo) -> Kube:
@@ -99,7 +112,7 @@ async def operator_startup(
     settings.posting.level = _LEVELS[config.events_level]
     # Keep kopf's bookkeeping in annotations: the status belongs to the VoxtralService API.
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=api.GROUP)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+    settings.persistence.diffbase_storage = _DiffBase(
         prefix=api.GROUP, key="last-handled-configuration"
     )
     # Watch only the operator's own children (server-side label selection): not every
@@ -176,11 +189,22 @@ async def voxtralservice_reconcile(
 
 @kopf.on.event(GROUP, VERSION, PLURAL)
 async def voxtralservice_event(
-    type: str, namespace: str | None, name: str, uid: str | None, memo: kopf.Memo, **_: Any
+    type: str,
+    namespace: str | None,
+    name: str,
+    uid: str | None,
+    body: kopf.Body,
+    memo: kopf.Memo,
+    **_: Any,
 ) -> None:
-    if type == "DELETED" and "controller" in memo and namespace:
+    if "controller" not in memo or not namespace:
+        return
+    if type == "DELETED":
         _controller(memo).forget((namespace, name), uid)
         _autoscaler(memo).forget((namespace, name))
+    elif held.reported(body.metadata.annotations):
+        # voxtral-gateway holds requests for it: decide now, not at the next period
+        _autoscaler(memo).wake((namespace, name))
 
 
 @kopf.daemon(GROUP, VERSION, PLURAL, id="resync", cancellation_timeout=DAEMON_EXIT_SECONDS)
@@ -210,15 +234,21 @@ async def voxtralservice_resync(
         controller.suspend(owner, uid or "")
 
 
-async def _nap(stopped: kopf.DaemonStopped, seconds: float) -> None:
-    """Sleep, or less when kopf stops the daemon (pause, deletion, exit). Not
-    stopped.wait(seconds): kopf 1.45 runs a time-limited wait in a helper task whose timeout
-    can fire as the daemon is cancelled, and its TimeoutError then fails the operator's exit."""
-    waiter = asyncio.ensure_future(stopped.wait())  # no time limit: no timeout to fire
+async def _nap(
+    stopped: kopf.DaemonStopped, seconds: float, woken: asyncio.Event | None = None
+) -> None:
+    """Sleep, or less when kopf stops the daemon (pause, deletion, exit) or `woken` is set.
+    Not stopped.wait(seconds): kopf 1.45 runs a time-limited wait in a helper task whose
+    timeout can fire as the daemon is cancelled, and its TimeoutError then fails the
+    operator's exit."""
+    waiters: set[asyncio.Future[Any]] = {asyncio.ensure_future(stopped.wait())}  # no limit
+    if woken is not None:
+        waiters.add(asyncio.ensure_future(woken.wait()))
     try:
-        await asyncio.wait({waiter}, timeout=seconds)
+        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        waiter.cancel()
+        for waiter in waiters:
+            waiter.cancel()
 
 
 def _scaled_by_operator(spec: kopf.Spec, **_: Any) -> bool:
@@ -250,9 +280,10 @@ async def voxtralservice_autoscale(
     def notify(reason: str, message: str) -> None:
         kopf.info(body, reason=reason, message=message)
 
+    owner = (namespace or "default", name)
     while not stopped:
-        await autoscaler.tick((namespace or "default", name), logger, notify)
-        await _nap(stopped, autoscaler.interval)
+        await autoscaler.tick(owner, logger, notify)
+        await _nap(stopped, autoscaler.interval, autoscaler.woken(owner))
 
 
 async def child_event(

@@ -260,9 +260,14 @@ INVALID: dict[str, tuple[dict[str, Any], str, bool]] = {
         "spec.autoscaling.minReplicas must not be greater than maxReplicas",
         True,
     ),
-    "scaling-to-zero-without-keda": (
-        vxs({"model": {"preset": "voxtral-mini-3b"}, "autoscaling": {"minReplicas": 0}}),
-        "spec.autoscaling.minReplicas 0 needs mode keda",
+    "scaling-to-zero-with-hpa": (
+        vxs(
+            {
+                "model": {"preset": "voxtral-mini-3b"},
+                "autoscaling": {"mode": "hpa", "minReplicas": 0},
+            }
+        ),
+        "spec.autoscaling.minReplicas 0 needs mode operator (with voxtral-gateway",
         True,
     ),
     "scaling-hpa-delay-over-an-hour": (

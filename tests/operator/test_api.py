@@ -207,3 +207,28 @@ def test_the_affinity_schema_is_kubernetes_own_and_typed_in_the_crd() -> None:
     assert term["required"] == ["topologyKey"]
     assert "matchLabelKeys" in term["properties"]
     assert scheduling["runtimeClassName"]["type"] == "string"
+
+
+def test_scale_to_zero_in_mode_operator_needs_the_gateway() -> None:
+    """minReplicas 0 in mode operator is valid for the API server (no CEL rule can know
+    whether voxtral-gateway runs) and refused by the operator when it runs without one."""
+    sample = VALID["mini-preset"] | {
+        "spec": {
+            "model": {"preset": "voxtral-mini-3b"},
+            "autoscaling": {"minReplicas": 0, "scaleDown": {"idleSeconds": 1200}},
+        }
+    }
+    assert not cel_errors(sample)
+    with pytest.raises(SpecError) as caught:
+        resolve(parse(sample), gateway=False)
+    assert caught.value.message == (
+        "spec.autoscaling.minReplicas 0 in mode operator needs voxtral-gateway, which holds a "
+        "service's requests while its first replica starts: install the chart with "
+        "gateway.enabled=true (the operator then runs with VOXTRAL_OPERATOR_GATEWAY=true), or "
+        "set minReplicas to 1"
+    )
+    resolved = resolve(parse(sample), gateway=True)
+    assert resolved.scales_to_zero
+    assert resolved.scaling is not None
+    assert resolved.scaling.config().scale_down.idle_seconds == 1200
+    assert resolved.start_replicas == 1  # a new Deployment starts with one replica

@@ -99,6 +99,9 @@ def test_parse_what_prometheus_client_writes() -> None:
     done = Counter("vllm:request_success", "done", labels, registry=registry)
     in_flight = Gauge("voxtral_requests_in_flight", "in flight", registry=registry)
     queued = Gauge("voxtral_requests_queued", "queued", registry=registry)
+    answered = Counter("voxtral_requests", "requests", ["endpoint", "code"], registry=registry)
+    answered.labels("transcriptions", "200").inc(5)
+    answered.labels("v2", "429").inc(2)
     running.labels("voxtral-mini", "0").set(7)
     waiting.labels("voxtral-mini", "0").set(2)
     kv.labels("voxtral-mini", "0").set(0.9)
@@ -108,6 +111,7 @@ def test_parse_what_prometheus_client_writes() -> None:
     s = parse_signals(generate_latest(registry).decode())
     assert (s.engine_running, s.engine_waiting, s.kv_cache_usage) == (7, 2, 0.9)
     assert (s.in_flight, s.queued, s.demand) == (9, 1, 10)
+    assert s.requests == 7  # the counter's _total samples, not its _created ones
 
 
 def test_parse_plain_vllm_server() -> None:
@@ -147,6 +151,8 @@ class Cluster:
     history: History = field(default_factory=History)
     decisions: list[Decision] = field(default_factory=list)
     counts: list[int] = field(default_factory=list)
+    answered: float = 0.0  # the request counters of the ready replicas, summed
+    held: int = 0  # requests voxtral-gateway holds
 
     @property
     def desired(self) -> int:
@@ -164,6 +170,7 @@ class Cluster:
             in_flight=admitted,
             queued=each - admitted,
             kv_cache_usage=kv_usage,
+            requests=self.answered / self.ready,
         )
         return [signal] * self.ready
 
@@ -181,6 +188,7 @@ class Cluster:
             len(self.starting),
             self.pending,
             self.pending_since,
+            self.held,
         )
         decision = decide(now, fleet, self.history, self.config)
         self.history = decision.history
@@ -392,9 +400,45 @@ def test_min_replicas_clamp() -> None:
     assert counts[-1] == 2 and min(counts) == 2
 
 
-def test_never_below_one_replica() -> None:
+def test_never_below_one_replica_by_the_load() -> None:
+    """minReplicas 0 (scale to zero) still keeps one replica while requests come, however
+    few: the load formula never asks for 0."""
     c = Cluster(ready=2, config=replace(CONFIG, min_replicas=0))
-    assert steady(c, 0, 3600)[-1] == 1
+    for i in range(240):  # an hour: one short request between two reads, each minute
+        c.answered += 1 if i % 4 == 0 else 0
+        c.step(i * TICK, 0)
+    assert c.counts[-1] == 1 and min(c.counts) == 1
+
+
+def test_scales_to_zero_after_idle_seconds() -> None:
+    idle = 600
+    config = replace(CONFIG, min_replicas=0, scale_down=ScaleDown(300, 8, idle))
+    c = Cluster(ready=2, config=config)
+    c.answered = 40.0
+    steady(c, 0, 900)
+    zero = c.counts.index(0)
+    assert zero * TICK >= idle
+    assert (zero - 1) * TICK < idle + TICK  # no later than the tick after idleSeconds
+    assert c.decisions[zero].reason == f"no request for {zero * TICK} s (scaleDown.idleSeconds 600)"
+    assert set(c.counts[zero:]) == {0}  # nothing held: stays at zero
+
+
+def test_a_held_request_orders_one_replica_from_zero() -> None:
+    config = replace(CONFIG, min_replicas=0, scale_down=ScaleDown(300, 8, 600))
+    c = Cluster(ready=0, config=config)
+    assert c.step(0, 0).replicas == 0
+    assert c.decisions[-1].reason == "scaled to zero: no request"
+    c.held = 3
+    woken = c.step(2, 0)
+    assert woken.replicas == 1
+    assert woken.reason == "3 request(s) held by voxtral-gateway: starting a replica"
+    # while it starts, the order stands (and nothing more is ordered for the same requests)
+    counts = [c.step(2 + t, 0).replicas for t in range(TICK, int(COLD_START), TICK)]
+    assert set(counts) == {1}
+    # ready: the held requests are answered; the idle time counts from then
+    c.held, c.answered = 0, 3
+    counts = c.replay([0] * 60, start=2 + COLD_START)
+    assert counts.index(0) * TICK >= 600 - TICK
 
 
 @pytest.mark.parametrize("step", [1, 3])

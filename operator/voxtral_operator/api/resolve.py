@@ -70,6 +70,12 @@ class Resolved:
         return scaling
 
     @property
+    def scales_to_zero(self) -> bool:
+        """Mode operator with minReplicas 0: voxtral-gateway holds requests at zero."""
+        scaling = self.scaling
+        return scaling is not None and scaling.mode == "operator" and scaling.min_replicas == 0
+
+    @property
     def replicas_from(self) -> str:
         """Who decides the Deployment's replicas: "spec" or the autoscaling mode."""
         return "spec" if self.scaling is None else self.scaling.mode
@@ -96,10 +102,22 @@ def _hf_dir(source: HuggingFaceSource) -> str:
     return f"{MODELS_MOUNT}/hf/{source.repo.replace('/', '--')}/{safe}"
 
 
-def resolve(service: VoxtralService, prometheus_address: str = "") -> Resolved:
+def resolve(
+    service: VoxtralService, prometheus_address: str = "", gateway: bool = True
+) -> Resolved:
     """Fill in the preset's defaults and check that the model fits the GPUs.
-    `prometheus_address` is the operator's default for KEDA's triggers."""
+    `prometheus_address` is the operator's default for KEDA's triggers; `gateway` says
+    whether voxtral-gateway is installed (scale to zero in mode operator needs it)."""
     spec = service.spec
+    scaling = spec.scaling
+    to_zero = scaling is not None and scaling.mode == "operator" and scaling.min_replicas == 0
+    if to_zero and not gateway:
+        raise SpecError(
+            "spec.autoscaling.minReplicas 0 in mode operator needs voxtral-gateway, which "
+            "holds a service's requests while its first replica starts: install the chart "
+            "with gateway.enabled=true (the operator then runs with "
+            "VOXTRAL_OPERATOR_GATEWAY=true), or set minReplicas to 1"
+        )
     preset = PRESETS[spec.model.preset] if spec.model.preset else None
     gpus = spec.gpus_per_replica or (
         preset.gpus_per_replica if preset else DEFAULT_GPUS_PER_REPLICA

@@ -90,6 +90,14 @@ class ScaleDownSpec(Model):
         le=1000,
         description="Replicas removed at most per decision.",
     )
+    idle_seconds: int = Field(
+        default=defaults.SCALE_TO_ZERO_IDLE_SECONDS,
+        ge=1,
+        le=604800,
+        description="With minReplicas 0 (mode operator): after this long without a request, "
+        "the service goes to 0 replicas. voxtral-gateway then holds the next request, "
+        "tells the operator at once, and forwards it when a replica is ready.",
+    )
 
 
 class AutoscalingSpec(Model):
@@ -111,8 +119,11 @@ class AutoscalingSpec(Model):
         default=defaults.MIN_REPLICAS,
         ge=0,
         le=1000,
-        description="Fewest replicas. 0 only in mode keda, with something that wakes the "
-        "service (Prometheus triggers see no load without a replica).",
+        description="Fewest replicas. 0 (scale to zero) in mode operator needs voxtral-gateway "
+        "(the chart's gateway.enabled), which holds requests while a replica starts: the "
+        "service goes to 0 after scaleDown.idleSeconds without a request. In mode keda, 0 "
+        "needs something else that wakes the service (Prometheus triggers see no load "
+        "without a replica).",
     )
     max_replicas: int = Field(
         default=defaults.MAX_REPLICAS,
@@ -142,10 +153,10 @@ class AutoscalingSpec(Model):
         ),
         (
             "!has(self.minReplicas) || self.minReplicas >= 1 || "
-            "(has(self.mode) && self.mode in ['keda', 'none'])",
-            "spec.autoscaling.minReplicas 0 needs mode keda: the operator and a "
-            "HorizontalPodAutoscaler read the load from running replicas, so they keep at "
-            "least one",
+            "!has(self.mode) || self.mode != 'hpa'",
+            "spec.autoscaling.minReplicas 0 needs mode operator (with voxtral-gateway, which "
+            "holds requests while a replica starts) or keda: a HorizontalPodAutoscaler reads "
+            "the load from running replicas, so it keeps at least one",
         ),
         (
             "!has(self.mode) || !(self.mode in ['keda', 'hpa']) || !has(self.scaleDown) || "
@@ -160,7 +171,7 @@ class AutoscalingSpec(Model):
     def _bounds(self) -> AutoscalingSpec:
         if self.min_replicas > self.max_replicas:
             raise ValueError(self.cel_rules[0][1])
-        if self.min_replicas == 0 and self.mode not in ("keda", "none"):
+        if self.min_replicas == 0 and self.mode == "hpa":
             raise ValueError(self.cel_rules[1][1])
         if self.mode in ("keda", "hpa") and self.scale_down.delay_seconds > HPA_MAX_WINDOW:
             raise ValueError(self.cel_rules[2][1])
@@ -182,7 +193,11 @@ class AutoscalingSpec(Model):
             max_replicas=self.max_replicas,
             target=Target(t.queue_per_replica, t.kv_cache_usage, t.concurrency_per_replica),
             scale_up=ScaleUp(self.scale_up.stabilization_seconds, self.scale_up.max_step),
-            scale_down=ScaleDown(self.scale_down.delay_seconds, self.scale_down.max_step),
+            scale_down=ScaleDown(
+                self.scale_down.delay_seconds,
+                self.scale_down.max_step,
+                self.scale_down.idle_seconds,
+            ),
             interval_seconds=interval_seconds,
         )
 
@@ -255,6 +270,11 @@ class AutoscalingStatus(StatusModel):
     )
     last_scale_time: str | None = Field(
         default=None, description="RFC 3339 time of the last change of replicas."
+    )
+    held_requests: int | None = Field(
+        default=None,
+        description="Requests voxtral-gateway holds for this service while no replica is "
+        "ready (scale from zero), as its replicas last reported them.",
     )
 
 

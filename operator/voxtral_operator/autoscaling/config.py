@@ -29,6 +29,8 @@ class ScaleUp:
 class ScaleDown:
     delay_seconds: float = defaults.SCALE_DOWN_DELAY_SECONDS
     max_step: int = defaults.SCALE_DOWN_MAX_STEP
+    idle_seconds: float = defaults.SCALE_TO_ZERO_IDLE_SECONDS
+    """With minReplicas 0: no request for this long and the service goes to 0 replicas."""
 
 
 @dataclass(frozen=True)
@@ -60,5 +62,7 @@ class ScalingConfig:
             raise ValueError("scaleUp.maxStep and scaleDown.maxStep must be at least 1")
         if self.interval_seconds <= 0:
             raise ValueError("the decision interval must be greater than zero")
+        if self.scale_down.idle_seconds <= 0:
+            raise ValueError("scaleDown.idleSeconds must be greater than zero")
         if self.scale_up.stabilization_seconds < 0 or self.scale_down.delay_seconds < 0:
             raise ValueError("scaleUp.stabilizationSeconds and scaleDown.delaySeconds must be >= 0")

@@ -66,6 +66,13 @@ large steps are safe; this bounds the rest (after a surge to 40 replicas on a
 20 requests/s baseline the simulation comes back in 8 steps: 40, 32, 24, 20, 17, 9, 5,
 4, 3, 2)."""
 
+SCALE_TO_ZERO_IDLE_SECONDS: Final = 600
+"""With minReplicas 0, the service goes to 0 replicas after this long without a request.
+Bringing a Small replica back costs the first request ~2 minutes (engine start 74-94 s
+plus the pod) and the GPUs that time: 10 minutes, five cold starts, is long enough that a
+pause inside a working session (a meeting, lunch at a desk) does not cost one, and short
+enough that nights and weekends are free (`benchmarks/autoscaling_sim.py`, office hours)."""
+
 # ---- constants of the formula (not in the spec) -----------------------------------------
 
 INTERVAL_SECONDS: Final = 15

@@ -44,10 +44,13 @@ Then, knowing that a replica takes minutes to start:
 - GPU-aware: while replicas are Pending unschedulable (no node has the GPUs) the count
   never rises (more Pending pods buy nothing), `Decision.limited` says why (the message
   of the ScalingLimited condition), and scaling up resumes once they schedule.
-- Always within [minReplicas, maxReplicas], and never below one: with no ready replica
-  there is no load to read (scaling from zero needs a request-level activator, a proxy
-  that holds the first request while a replica starts; no mode has one: KEDA's
-  Prometheus triggers see no load without pods either).
+- Always within [minReplicas, maxReplicas], and never below one by the load: with no
+  ready replica there is no load to read.
+- Scale to zero (minReplicas 0, with voxtral-gateway): after ``scaleDown.idleSeconds``
+  without activity (no request in any replica: their request counters still, no work in
+  them, nothing held) the count goes to 0. At 0 the gateway holds the requests that come
+  (``Fleet.held``, reported on the VoxtralService) and one replica is ordered as soon as
+  one is held; the load decides from there.
 """
 
 from __future__ import annotations
@@ -76,6 +79,8 @@ class Fleet:
     takes the pod for another reason: more replicas would not schedule either)."""
     unschedulable_since: float | None = None
     """When the oldest of those became unschedulable."""
+    held: int = 0
+    """Requests voxtral-gateway holds for the service because no replica is ready."""
 
 
 @dataclass(frozen=True)
@@ -92,6 +97,11 @@ class History:
     """When replicas were last added."""
     ordered_need: int = 0
     """The need they were added for."""
+    active_at: float | None = None
+    """When the service last showed activity (a request answered, work in a replica, a
+    request held), or when the policy first looked."""
+    requests: float | None = None
+    """The ready replicas' request counters summed, as last read."""
 
 
 @dataclass(frozen=True)
@@ -156,6 +166,12 @@ def decide(now: float, fleet: Fleet, history: History, config: ScalingConfig) ->
         and now - history.ordered_at < defaults.STARTUP_GRACE_SECONDS
     )
 
+    requests = sum(r.requests for r in fleet.ready)
+    active = sample.demand > 0 or fleet.held > 0 or requests != history.requests
+    active_at = now if active or history.active_at is None else history.active_at
+    if config.min_replicas == 0 and current == 0:
+        return _from_zero(now, fleet, replace(history, active_at=active_at, requests=requests))
+
     floor = max(config.min_replicas, 1)  # with no ready replica there is no load to read
     need = _need(sample, (*kept, sample), fleet, history, config, in_flight)
     wanted = min(max(need.replicas, floor), config.max_replicas)
@@ -203,6 +219,11 @@ def decide(now: float, fleet: Fleet, history: History, config: ScalingConfig) ->
         )
         replicas = min(replicas, current)
 
+    idle = now - active_at
+    if config.min_replicas == 0 and not in_flight and idle >= down.idle_seconds:
+        replicas = 0
+        reason = f"no request for {idle:.0f} s (scaleDown.idleSeconds {down.idle_seconds:g})"
+
     ordered_at, ordered_need = history.ordered_at, history.ordered_need
     if replicas > current:
         ordered_at, ordered_need = now, max(wanted, replicas)
@@ -217,5 +238,21 @@ def decide(now: float, fleet: Fleet, history: History, config: ScalingConfig) ->
         reason,
         limited,
         need.replicas,
-        History(samples, changed_at, replicas, ordered_at, ordered_need),
+        History(samples, changed_at, replicas, ordered_at, ordered_need, active_at, requests),
+    )
+
+
+def _from_zero(now: float, fleet: Fleet, history: History) -> Decision:
+    """At 0 replicas: one is ordered once voxtral-gateway holds a request, else none."""
+    if fleet.held == 0:
+        return Decision(
+            0, "scaled to zero: no request", None, 0, replace(history, samples=(), replicas=0)
+        )
+    reason = f"{fleet.held} request(s) held by voxtral-gateway: starting a replica"
+    return Decision(
+        1,
+        reason,
+        None,
+        1,
+        replace(history, samples=(), changed_at=now, replicas=1, ordered_at=now, ordered_need=1),
     )

@@ -20,6 +20,10 @@ ENGINE_WAITING: Final = "vllm:num_requests_waiting"
 KV_CACHE_USAGE: Final = "vllm:kv_cache_usage_perc"
 IN_FLIGHT: Final = "voxtral_requests_in_flight"
 QUEUED: Final = "voxtral_requests_queued"
+REQUESTS: Final = "voxtral_requests_total"
+"""The predictor's counter of inference requests answered (all endpoints and codes): the
+sign of activity that scale to zero waits to stop (a short request between two reads
+leaves the gauges at 0)."""
 KNOWN: Final = frozenset({ENGINE_RUNNING, ENGINE_WAITING, KV_CACHE_USAGE, IN_FLIGHT, QUEUED})
 
 
@@ -42,6 +46,8 @@ class ReplicaSignals:
     kv_cache_usage: float = 0.0
     in_flight: float = 0.0
     queued: float = 0.0
+    requests: float = 0.0
+    """Inference requests answered since the replica started (a counter)."""
 
     @property
     def queue(self) -> float:
@@ -77,8 +83,11 @@ def parse_signals(text: str) -> ReplicaSignals:
         families = list(text_string_to_metric_families(text))
     except ValueError as exc:
         raise MetricsError(f"not Prometheus text exposition: {exc}") from exc
+    requests = 0.0
     for family in families:
         for sample in family.samples:
+            if sample.name == REQUESTS:
+                requests += _value(sample.value, sample.name)
             if sample.name not in KNOWN:
                 continue
             value = _value(sample.value, sample.name)
@@ -97,4 +106,5 @@ def parse_signals(text: str) -> ReplicaSignals:
         kv_cache_usage=totals.get(KV_CACHE_USAGE, 0.0),
         in_flight=totals.get(IN_FLIGHT, 0.0),
         queued=totals.get(QUEUED, 0.0),
+        requests=requests,
     )

@@ -34,6 +34,10 @@ class ScalingState:
     limited_reason: str = ""
     unreadable: str | None = None
     """Why ScalingActive is False (no ready replica's /metrics could be read), or None."""
+    held: int = 0
+    """Requests voxtral-gateway holds for the service (no replica ready), as reported."""
+    held_since: str | None = None
+    """RFC 3339 time the oldest of them was first held."""
 
 
 @dataclass(frozen=True)
@@ -59,9 +63,10 @@ def tick(
     history: History,
     config: ScalingConfig,
     state: ScalingState,
+    held: int = 0,
 ) -> Tick:
-    """Decide from the reads of the ready replicas (by pod name) and the Deployment's
-    replicas now (`desired`)."""
+    """Decide from the reads of the ready replicas (by pod name), the Deployment's
+    replicas now (`desired`) and the requests voxtral-gateway holds (`held`)."""
     ready = [r.name for r in census.ready]
     signals = [read for name in ready if isinstance(read := reads.get(name), ReplicaSignals)]
     errors = {name: read for name in ready if isinstance(read := reads.get(name, "not read"), str)}
@@ -86,6 +91,7 @@ def tick(
         starting=census.starting,
         unschedulable=census.unschedulable,
         unschedulable_since=census.unschedulable_since,
+        held=held,
     )
     decision = decide(now, fleet, history, config)
     replicas, new_history, reason = decision.replicas, decision.history, decision.reason
@@ -132,7 +138,7 @@ def tick(
         )
     summary = (
         f"{len(signals)}/{len(ready)} ready replicas read, {census.starting} starting, "
-        f"{census.unschedulable} unschedulable; need {decision.need}, "
+        f"{census.unschedulable} unschedulable, {held} held; need {decision.need}, "
         f"{desired} → {replicas}: {reason}"
     )
     return Tick(write, new_history, new_state, decision, summary)

@@ -51,6 +51,7 @@ from voxtral_operator.status.scaling import (
     OPTIONAL_CONDITIONS,
     autoscaling_status,
     monitoring_condition,
+    scaled_to_zero_condition,
     scaling_conditions,
 )
 
@@ -282,6 +283,14 @@ def plan(
         top = Cond(COND_READY, "False", model.reason, model.message)
     elif serving is not None:
         top = Cond(COND_READY, "False", *serving)
+    elif not available.ok and _held_at_zero(resolved, available):
+        top = Cond(
+            COND_READY,
+            "True",
+            "ScaledToZero",
+            f"{resolved.model_label} scaled to zero: served through voxtral-gateway, which "
+            "holds a request while a replica starts",
+        )
     elif not available.ok:
         top = Cond(COND_READY, "False", available.reason, available.message)
     else:
@@ -292,6 +301,8 @@ def plan(
     )
     monitored = monitoring_condition(resolved, lookups.apis)
     extra += [monitored] if monitored is not None else []
+    zero = scaled_to_zero_condition(resolved, deployment, lookups.scaling)
+    extra += [zero] if zero is not None else []
     leaving = _leaving_autoscaler(resolved, wanted, children)
     if leaving is not None and resolved.scaling is not None:
         extra = [c for c in extra if c.type != COND_SCALING_ACTIVE] + [leaving]
@@ -321,7 +332,7 @@ def plan(
     }
     if service_there:
         status["endpoints"] = endpoints(resolved, ctx.cluster_domain)
-    if top.ok:
+    if top.ok and top.reason == "Serving":
         status["message"] = (
             f"{resolved.model_label} on {ready}/{desired} replicas; OpenAI "
             f"base URL {endpoints(resolved, ctx.cluster_domain)['openai']}"
@@ -347,6 +358,11 @@ def plan(
         problem=waiting,
         recheck=recheck,
     )
+
+
+def _held_at_zero(resolved: Resolved, available: Cond) -> bool:
+    """Scaled to zero on purpose, with voxtral-gateway in front: the service serves."""
+    return available.reason == "ScaledToZero" and resolved.scales_to_zero
 
 
 def _leaving_autoscaler(

@@ -236,6 +236,12 @@ def available_condition(
             )
     if desired == 0:
         why = "spec.replicas is 0" if resolved.operator_owns_replicas else "autoscaled to 0"
+        if resolved.scales_to_zero and resolved.scaling is not None:
+            idle = resolved.scaling.scale_down.idle_seconds
+            why = (
+                f"scaled to zero after {idle} s without a request: "
+                "voxtral-gateway holds the next request while a replica starts"
+            )
         return (
             Cond(COND_AVAILABLE, "False", "ScaledToZero", why),
             replicas,

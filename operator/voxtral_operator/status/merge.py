@@ -13,6 +13,7 @@ COND_READY: Final = "Ready"
 COND_SCALING_ACTIVE: Final = "ScalingActive"
 COND_SCALING_LIMITED: Final = "ScalingLimited"
 COND_MONITORING_READY: Final = "MonitoringReady"
+COND_SCALED_TO_ZERO: Final = "ScaledToZero"
 COND_SYNCED: Final = "Synced"
 CONDITION_ORDER: Final = (
     COND_MODEL_READY,
@@ -22,6 +23,7 @@ CONDITION_ORDER: Final = (
     COND_SCALING_ACTIVE,
     COND_SCALING_LIMITED,
     COND_MONITORING_READY,
+    COND_SCALED_TO_ZERO,
 )
 
 Status = Literal["True", "False", "Unknown"]

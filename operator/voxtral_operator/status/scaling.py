@@ -17,6 +17,7 @@ from voxtral_operator.autoscaling.step import ScalingState
 from voxtral_operator.cluster import optional_apis
 from voxtral_operator.status.merge import (
     COND_MONITORING_READY,
+    COND_SCALED_TO_ZERO,
     COND_SCALING_ACTIVE,
     COND_SCALING_LIMITED,
     Cond,
@@ -24,7 +25,12 @@ from voxtral_operator.status.merge import (
 )
 
 Body = Mapping[str, Any]
-OPTIONAL_CONDITIONS = (COND_SCALING_ACTIVE, COND_SCALING_LIMITED, COND_MONITORING_READY)
+OPTIONAL_CONDITIONS = (
+    COND_SCALING_ACTIVE,
+    COND_SCALING_LIMITED,
+    COND_MONITORING_READY,
+    COND_SCALED_TO_ZERO,
+)
 
 
 def _served(served: Mapping[str, bool], api: optional_apis.Api) -> bool:
@@ -67,6 +73,8 @@ def autoscaling_status(
         when = state.last_scale_time if state else None
         entry["lastDecision"] = decision or before.get("lastDecision")
         entry["lastScaleTime"] = when or before.get("lastScaleTime")
+        if scaling.min_replicas == 0:
+            entry["heldRequests"] = state.held if state else before.get("heldRequests", 0)
     elif scaling.mode == "hpa":
         hpa_status = (hpa or {}).get("status") or {}
         entry["lastScaleTime"] = hpa_status.get("lastScaleTime")
@@ -183,6 +191,50 @@ def scaling_conditions(
     if hpa_limited is not None:
         conds.append(hpa_limited)
     return conds
+
+
+def scaled_to_zero_condition(
+    resolved: Resolved, deployment: Body | None, state: ScalingState | None
+) -> Cond | None:
+    """ScaledToZero, while the service may scale to zero: True at 0 replicas (with the
+    requests the gateway holds, if any), False with the idle time that takes it there."""
+    scaling = resolved.scaling
+    if scaling is None or not resolved.scales_to_zero or deployment is None:
+        return None
+    idle = f"{scaling.scale_down.idle_seconds} s"
+    desired = int((deployment.get("spec") or {}).get("replicas", 1))
+    ready = int((deployment.get("status") or {}).get("readyReplicas") or 0)
+    held = state.held if state else 0
+    waiting = (
+        f"voxtral-gateway holds {held} request(s) since {state.held_since}"
+        if state and held
+        else ""
+    )
+    if desired == 0:
+        return Cond(
+            COND_SCALED_TO_ZERO,
+            "True",
+            "Idle",
+            f"0 replicas after {idle} without a request; "
+            + (
+                f"{waiting}: starting a replica"
+                if waiting
+                else "voxtral-gateway holds the next request while a replica starts"
+            ),
+        )
+    if waiting and ready == 0:
+        return Cond(
+            COND_SCALED_TO_ZERO,
+            "False",
+            "Waking",
+            f"{waiting}: a replica is starting (a cold start takes minutes)",
+        )
+    return Cond(
+        COND_SCALED_TO_ZERO,
+        "False",
+        "Active",
+        f"{desired} replica(s); scales to zero after {idle} without a request",
+    )
 
 
 def monitoring_condition(resolved: Resolved, served: Mapping[str, bool]) -> Cond | None:
