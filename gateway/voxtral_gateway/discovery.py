@@ -26,6 +26,7 @@ from .upstreams import Upstream
 SELECTOR = "app.kubernetes.io/managed-by=voxtral-operator,app.kubernetes.io/component=predictor"
 SERVED_NAME = "voxtral.dev/served-name"
 SERVICE_NAME = "kubernetes.io/service-name"
+INSTANCE = "app.kubernetes.io/instance"  # on a predictor Service: its VoxtralService
 
 Key = tuple[str, str]  # (namespace, name)
 
@@ -60,20 +61,32 @@ class Catalog:
     def __init__(self, pools: Pools):
         self.pools = pools
         self.services: dict[Key, str] = {}  # predictor Service -> served name
+        self.owners: dict[Key, str] = {}  # predictor Service -> its VoxtralService
         self.slices: dict[Key, tuple[str, Object]] = {}  # slice -> (its Service, the slice)
 
     def reset_services(self, items: Iterable[Object], namespace: str | None) -> None:
         self.services = {k: v for k, v in self.services.items() if namespace not in (None, k[0])}
+        self.owners = {k: v for k, v in self.owners.items() if k in self.services}
         for obj in items:
             self.change_service("ADDED", obj)
 
     def change_service(self, kind: str, obj: Object) -> None:
-        served = ((obj.get("metadata") or {}).get("annotations") or {}).get(SERVED_NAME)
+        meta = obj.get("metadata") or {}
+        served = (meta.get("annotations") or {}).get(SERVED_NAME)
         if kind == "DELETED" or not served:
             self.services.pop(_key(obj), None)
+            self.owners.pop(_key(obj), None)
         else:
             self.services[_key(obj)] = served
+            self.owners[_key(obj)] = (meta.get("labels") or {}).get(INSTANCE) or _key(obj)[1]
         self.publish()
+
+    def owner(self, served: str) -> Key | None:
+        """The VoxtralService (namespace, name) that serves ``served``, if exactly one does."""
+        found = [
+            (ns, self.owners[(ns, svc)]) for (ns, svc), s in self.services.items() if s == served
+        ]
+        return found[0] if len(found) == 1 else None
 
     def reset_slices(self, items: Iterable[Object], namespace: str | None) -> None:
         self.slices = {k: v for k, v in self.slices.items() if namespace not in (None, k[0])}
@@ -109,10 +122,9 @@ class Catalog:
             metrics.READY_REPLICAS.labels(served).set(len(self.pools.ready(served)))
 
 
-async def watch(kube: Kube, pools: Pools, namespaces: list[str]) -> None:
+async def watch(kube: Kube, catalog: Catalog, namespaces: list[str]) -> None:
     """Follow the predictor Services and their EndpointSlices, in ``namespaces`` (all when
-    empty), forever."""
-    catalog = Catalog(pools)
+    empty), into ``catalog``, forever."""
     scopes: list[str | None] = list(namespaces) or [None]
     async with kube.client() as client:
         tasks = []

@@ -28,7 +28,13 @@ class Hold:
         self.max_held = max_held
         self.seconds = seconds
         self._lines: dict[str, deque[asyncio.Future[None]]] = {}
+        self.observers: list[Callable[[str, int], None]] = []
+        """Told (service, requests held) whenever the count of a service changes."""
         pools.listeners.append(self.wake)
+
+    def _changed(self, service: str) -> None:
+        for observer in self.observers:
+            observer(service, len(self._lines.get(service) or ()))
 
     async def until_ready(
         self, service: str, where: Callable[[Replica], bool] | None = None
@@ -42,6 +48,7 @@ class Hold:
         turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         line.append(turn)
         metrics.HELD.labels(service).inc()
+        self._changed(service)
         try:
             await asyncio.wait_for(turn, self.seconds)
         except TimeoutError as exc:
@@ -50,6 +57,7 @@ class Hold:
             if turn in line:
                 line.remove(turn)
             metrics.HELD.labels(service).dec()
+            self._changed(service)
 
     def wake(self) -> None:
         """Release, in arrival order, what waits for a service that has a ready replica."""
@@ -59,3 +67,4 @@ class Hold:
                     turn = line.popleft()
                     if not turn.done():
                         turn.set_result(None)
+                self._changed(service)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +28,7 @@ class Options:
     api_keys_file: str = ""  # keys.py: who may call, and their audio seconds a minute
     hold_seconds: float = 300.0  # hold.py: a GPU replica's cold start, and some
     max_held: int = 100  # hold.py: requests held a service
+    pod_name: str = ""  # report.py: the annotation this replica reports held requests under
 
     @property
     def discover(self) -> bool:
@@ -102,6 +104,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=[n for n in _env("namespaces", "").split() if n],
         help="without --upstream: a namespace to find services in; repeat (default: all)",
     )
+    parser.add_argument(
+        "--pod-name",
+        default=_env("pod_name", "") or socket.gethostname(),
+        help="with discovery: this replica's name in its reports of held requests (the "
+        "held.gateway.voxtral.dev/<name> annotation of a VoxtralService; default: the host "
+        "name, which is the pod's)",
+    )
     return parser
 
 
@@ -143,4 +152,5 @@ def parse(argv: list[str] | None = None) -> Options:
         api_keys_file=ns.api_keys_file,
         hold_seconds=ns.hold_seconds,
         max_held=ns.max_held,
+        pod_name=ns.pod_name,
     )

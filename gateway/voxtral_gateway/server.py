@@ -22,6 +22,7 @@ from .keys import KeyFile
 from .kube import Kube
 from .options import Options
 from .pool import Pools
+from .report import Reporter
 
 log = logging.getLogger(__name__)
 GRACE_SECONDS = 30.0
@@ -35,18 +36,24 @@ class _HttpServer(uvicorn.Server):
 
 async def serve(options: Options) -> int:
     pools = Pools(options.upstreams)
-    found: asyncio.Task[None] | None = None
+    hold = Hold(pools, options.max_held, options.hold_seconds)
+    tasks: list[asyncio.Task[None]] = []
     if options.discover:
         kube = Kube(options.kube_api) if options.kube_api else Kube.in_cluster()
-        found = asyncio.create_task(discovery.watch(kube, pools, list(options.namespaces)))
+        catalog = discovery.Catalog(pools)
+        reporter = Reporter(kube, catalog.owner, options.pod_name)
+        hold.observers.append(reporter.held)
+        tasks += [
+            asyncio.create_task(discovery.watch(kube, catalog, list(options.namespaces))),
+            asyncio.create_task(reporter.run()),
+        ]
     client = httpx.AsyncClient(
         timeout=httpx.Timeout(connect=5.0, read=None, write=60.0, pool=None),
         limits=httpx.Limits(max_connections=None, max_keepalive_connections=256),
     )
     await health.check_all(client, pools)  # route from the first request on
-    watcher = asyncio.create_task(health.poll(client, pools, options.health_interval))
+    tasks.append(asyncio.create_task(health.poll(client, pools, options.health_interval)))
     keys = KeyFile(Path(options.api_keys_file)) if options.api_keys_file else None
-    hold = Hold(pools, options.max_held, options.hold_seconds)
     app = HttpGateway(pools, client, options.max_body_mb, keys, hold)
     http = _HttpServer(
         uvicorn.Config(
@@ -86,11 +93,10 @@ async def serve(options: Options) -> int:
         await http.serve()
     finally:
         await rpc.stop(grace=GRACE_SECONDS)
-        for task in (watcher, found):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await passthrough.close()
         await client.aclose()
     return 0

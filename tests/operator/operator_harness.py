@@ -190,7 +190,9 @@ class Cluster:
             sub="status",
         )
 
-    async def create_pod(self, name: str, instance: str = "voxtral") -> dict[str, Any]:
+    async def create_pod(
+        self, name: str, instance: str = "voxtral", port: int = 8080
+    ) -> dict[str, Any]:
         """A predictor pod of the service's Deployment, as its ReplicaSet would create it
         (the status comes from pod_ready / pod_unschedulable, as the kubelet and the
         scheduler would write it)."""
@@ -210,7 +212,7 @@ class Cluster:
                     {
                         "name": "predictor",
                         "image": "voxtral-predictor",
-                        "ports": [{"name": "http", "containerPort": 8080}],
+                        "ports": [{"name": "http", "containerPort": port}],
                     }
                 ]
             },
