@@ -131,7 +131,9 @@ async def test_a_request_at_zero_wakes_the_service_and_idle_takes_it_back(
         await api.create_vxs("voxtral", SPEC)
         job = await eventually(lambda: first_child(emulator, "Job"), what="the download Job")
         await api.mark_job_complete(job["metadata"]["name"])
-        deployment = await eventually(lambda: first_child(emulator, "Deployment"), what="Deployment")
+        deployment = await eventually(
+            lambda: first_child(emulator, "Deployment"), what="Deployment"
+        )
         assert deployment["spec"]["replicas"] == 0  # spec.replicas 0: created at zero
         controller.service = await eventually(
             lambda: first_child(emulator, "Service"), what="the predictor Service"
@@ -142,15 +144,9 @@ async def test_a_request_at_zero_wakes_the_service_and_idle_takes_it_back(
         assert condition(vxs, "Available")["reason"] == "ScaledToZero"
         playing = asyncio.create_task(controller.run())
 
-        gateway = await asyncio.to_thread(
-            start_gateway,
-            tmp_path,
-            extra=(
-                "--kube-api", str(api.http.base_url), "--hold-seconds", "240",
-                "--pod-name", "gateway-0",
-            ),  # fmt: skip
-            expect=0,
-        )
+        flags = ("--kube-api", str(api.http.base_url), "--hold-seconds", "240")
+        flags += ("--pod-name", "gateway-0")
+        gateway = await asyncio.to_thread(start_gateway, tmp_path, extra=flags, expect=0)
         sent = time.monotonic()
         held = asyncio.create_task(transcribe(gateway))
         # the gateway reports it on the VoxtralService, the operator orders a replica
