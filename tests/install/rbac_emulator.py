@@ -33,6 +33,7 @@ class RbacEmulator(VoxtralEmulator):
             ("keda.sh/v1alpha1/scaledobjects", "ScaledObject"),
             ("monitoring.coreos.com/v1/servicemonitors", "ServiceMonitor"),
             ("monitoring.coreos.com/v1/prometheusrules", "PrometheusRule"),
+            ("inference.networking.k8s.io/v1/inferencepools", "InferencePool"),
         ):
             self.resources[resource] = kmock.ResourceInfo(
                 kind=kind, singular=kind.lower(), namespaced=True, verbs=VERBS

@@ -31,7 +31,9 @@ PREDICTOR_IMAGE = api.DEFAULT_IMAGE
 
 def env_of(deployment: dict[str, object]) -> dict[str, str]:
     container = deployment["spec"]["template"]["spec"]["containers"][0]  # type: ignore[index]
-    return {e["name"]: e["value"] for e in container["env"]}
+    return {
+        e["name"]: e["value"] if "value" in e else str(e["valueFrom"]) for e in container["env"]
+    }
 
 
 @pytest.mark.parametrize("values", [[], ["-f", str(EVERYTHING)]], ids=["defaults", "everything"])
@@ -361,8 +363,10 @@ def test_the_values_schema_checks_the_defaults_and_the_everything_file() -> None
 
 def test_the_gateway_is_installed_by_default_with_what_it_calls_and_nothing_more() -> None:
     """Two replicas (a PodDisruptionBudget keeps one), its own ServiceAccount with list and
-    watch of Services and EndpointSlices (cluster-wide, or a Role in each served namespace),
-    a Service with HTTP and gRPC; `gateway.enabled=false` renders none of it."""
+    watch of Services and EndpointSlices and patch of VoxtralServices (its reports of held
+    requests; cluster-wide, or a Role in each served namespace), its pod's name for those
+    reports, a Service with HTTP and gRPC; the operator told the gateway is there;
+    `gateway.enabled=false` renders none of it."""
     docs = render()
     assert kinds(docs, of="gateway") == [
         "ClusterRole", "ClusterRoleBinding", "Deployment", "PodDisruptionBudget", "Service",
@@ -385,7 +389,11 @@ def test_the_gateway_is_installed_by_default_with_what_it_calls_and_nothing_more
             "resources": ["endpointslices"],
             "verbs": ["list", "watch"],
         },
+        {"apiGroups": ["voxtral.dev"], "resources": ["voxtralservices"], "verbs": ["patch"]},
     ]
+    pod_name = next(e for e in container["env"] if e["name"] == "VOXTRAL_GATEWAY_POD_NAME")
+    assert pod_name["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+    assert env_of(find(docs, "Deployment"))["VOXTRAL_OPERATOR_GATEWAY"] == "true"
     service = find(docs, "Service", of="gateway")
     assert [(p["name"], p["port"]) for p in service["spec"]["ports"]] == [
         ("http", 8080),
@@ -400,7 +408,9 @@ def test_the_gateway_is_installed_by_default_with_what_it_calls_and_nothing_more
     assert env_of(find(scoped, "Deployment", of="gateway"))["VOXTRAL_GATEWAY_NAMESPACES"] == (
         "team-a team-b"
     )
-    assert kinds(render("--set", "gateway.enabled=false"), of="gateway") == []
+    without = render("--set", "gateway.enabled=false")
+    assert kinds(without, of="gateway") == []
+    assert env_of(find(without, "Deployment"))["VOXTRAL_OPERATOR_GATEWAY"] == "false"
 
 
 def test_the_gateways_api_keys_come_from_a_secret_volume() -> None:

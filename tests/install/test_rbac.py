@@ -137,7 +137,7 @@ async def exercise(cluster: Cluster, em: RbacEmulator) -> None:
     """The e2e scenario that makes every call of EXPECTED_CALLS: a private model with its
     token Secret, a PDB that comes and goes, a replaced download Job, an invalid service
     (an Event), a service waiting for its claim; then the same service autoscaled by KEDA
-    and monitored, by an HPA, by the operator (which lists its pods and hands the replicas
+    and monitored and pooled (an InferencePool), by an HPA, by the operator (which lists its pods and hands the replicas
     over through the scale subresource), and neither (each autoscaler and the monitoring
     objects deleted in turn)."""
     secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "hf-token"},
@@ -167,15 +167,19 @@ async def exercise(cluster: Cluster, em: RbacEmulator) -> None:
     keda = {
         "autoscaling": {"mode": "keda", "prometheusAddress": "http://prometheus:9090"},
         "monitoring": {"enabled": True},
+        "routing": {"inferencePool": True},
     }
     await cluster.patch(VXS_API, "voxtralservices", "voxtral", {"spec": keda})
-    wanted = {"ScaledObject", "ServiceMonitor", "PrometheusRule", "ConfigMap"}
+    wanted = {"ScaledObject", "ServiceMonitor", "PrometheusRule", "ConfigMap", "InferencePool"}
     await eventually(lambda: _has(em, wanted), timeout=20, what=f"{wanted}")
     hpa = {"autoscaling": {"mode": "hpa", "prometheusAddress": None}}
     await cluster.patch(VXS_API, "voxtralservices", "voxtral", {"spec": hpa})
     await eventually(lambda: _has(em, {"HorizontalPodAutoscaler"}), timeout=20, what="the HPA")
     await cluster.patch(
-        VXS_API, "voxtralservices", "voxtral", {"spec": {"autoscaling": None, "monitoring": None}}
+        VXS_API,
+        "voxtralservices",
+        "voxtral",
+        {"spec": {"autoscaling": None, "monitoring": None, "routing": None}},
     )
     await settle(em)
     operator = {"autoscaling": {"minReplicas": 2}}

@@ -1,5 +1,6 @@
-"""Offline checks of the custom resources the operator builds for KEDA and the Prometheus
-Operator, whose CRDs no cluster here can serve and kubernetes-validate does not know.
+"""Offline checks of the custom resources the operator builds for KEDA, the Prometheus
+Operator and the Gateway API Inference Extension, whose CRDs no cluster here can serve and
+kubernetes-validate does not know (the InferencePool's model: inference_pool_model.py).
 
 Their structure is checked against pydantic models generated from the projects' own CRDs
 (cloudcoil-models-keda 2.16.1, cloudcoil-models-prometheus-operator 0.80.1): every field's
@@ -24,7 +25,10 @@ def _models() -> dict[tuple[str, str], type[BaseModel]]:
     from cloudcoil.models.keda.v1alpha1 import ScaledObject
     from cloudcoil.models.prometheus_operator.v1 import PodMonitor, PrometheusRule, ServiceMonitor
 
+    from inference_pool_model import InferencePool
+
     return {
+        ("inference.networking.k8s.io/v1", "InferencePool"): InferencePool,
         ("keda.sh/v1alpha1", "ScaledObject"): ScaledObject,
         ("monitoring.coreos.com/v1", "ServiceMonitor"): ServiceMonitor,
         ("monitoring.coreos.com/v1", "PodMonitor"): PodMonitor,
@@ -61,7 +65,8 @@ def _differences(kept: Any, given: Any, path: str = "") -> list[str]:
 
 
 def custom_problems(obj: dict[str, Any]) -> list[str]:
-    """What is wrong with a KEDA or Prometheus Operator object ([] when nothing is)."""
+    """What is wrong with a KEDA, Prometheus Operator or InferencePool object ([] when
+    nothing is)."""
     from pydantic import ValidationError
 
     model = _models()[(obj["apiVersion"], obj["kind"])]

@@ -315,6 +315,7 @@ CHILD_RESOURCES = {
     "ScaledObject": "keda.sh/v1alpha1/scaledobjects",
     "ServiceMonitor": "monitoring.coreos.com/v1/servicemonitors",
     "PrometheusRule": "monitoring.coreos.com/v1/prometheusrules",
+    "InferencePool": "inference.networking.k8s.io/v1/inferencepools",
 }
 
 

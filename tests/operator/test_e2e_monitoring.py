@@ -86,3 +86,48 @@ async def test_monitoring_objects_follow_the_prometheus_operator(
 
 async def _none_left(emulator: VoxtralEmulator) -> bool:
     return not {"ServiceMonitor", "PrometheusRule", "ConfigMap"} & set(children(emulator))
+
+
+POOLED = vxs(
+    {
+        "model": {"preset": "voxtral-mini-3b"},
+        "routing": {"inferencePool": True, "endpointPicker": {"serviceName": "voxtral-epp"}},
+    }
+)
+
+
+async def test_the_inference_pool_follows_the_inference_extension(
+    cluster: Cluster, emulator: VoxtralEmulator, operator: OperatorRun
+) -> None:
+    """spec.routing.inferencePool: a condition while the InferencePool CRD is not served,
+    the pool (valid, selecting the predictor pods) once it is, gone when turned off."""
+    await ready_service(cluster, emulator, POOLED)
+    vxs_ = await until_condition(cluster, "InferencePoolReady", "False", "InferencePoolCRDMissing")
+    assert (
+        "inference.networking.k8s.io/v1 InferencePool"
+        in (condition(vxs_, "InferencePoolReady")["message"])
+    )
+    assert "InferencePool" not in children(emulator)
+
+    await emulator.install_crd(
+        "inference.networking.k8s.io", "v1", "inferencepools", "InferencePool"
+    )
+    pool = await eventually(
+        lambda: first_child(emulator, "InferencePool"), timeout=15, what="InferencePool"
+    )
+    validate(pool, "1.37.0")
+    deployment = children(emulator)["Deployment"][0]
+    assert pool["spec"]["selector"]["matchLabels"] == deployment["spec"]["selector"]["matchLabels"]
+    assert pool["spec"]["endpointPickerRef"]["name"] == "voxtral-epp"
+    vxs_ = await until_condition(cluster, "InferencePoolReady", "True", "Created")
+    assert "voxtral-epp:9002 (FailClose)" in condition(vxs_, "InferencePoolReady")["message"]
+
+    await cluster.patch(VXS_API, "voxtralservices", "voxtral", {"spec": {"routing": None}})
+    await eventually(lambda: _no_pool(emulator), timeout=10, what="the InferencePool deleted")
+    await settle(emulator)
+    status = (await cluster.vxs("voxtral"))["status"]
+    assert "InferencePoolReady" not in {c["type"] for c in status["conditions"]}
+
+
+async def _no_pool(emulator: VoxtralEmulator) -> bool:
+    return "InferencePool" not in children(emulator)

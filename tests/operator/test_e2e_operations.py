@@ -127,6 +127,7 @@ APPLIED = (
     ("monitoring.coreos.com", "servicemonitors"),
     ("monitoring.coreos.com", "prometheusrules"),
     ("", "configmaps"),
+    ("inference.networking.k8s.io", "inferencepools"),
 )
 EXPECTED_CALLS = {
     ("list", "apiextensions.k8s.io", "customresourcedefinitions"),

@@ -250,3 +250,47 @@ def test_the_gpu_panel_reads_the_services_gpu_resource() -> None:
     model = json.loads(next(iter(config_map["data"].values())))
     (gpus,) = [p for p in model["panels"] if p["title"] == "GPUs"]
     assert 'resource="amd_com_gpu"' in gpus["targets"][0]["expr"]
+
+
+def test_the_inference_pool_selects_the_predictor_pods_on_their_http_port() -> None:
+    plain = build_children(resolved(with_spec("mini-preset", routing={"inferencePool": True})))
+    pool = plain.inference_pool
+    assert pool is not None and custom_problems(pool) == []
+    deployment = plain.deployment
+    assert pool["spec"]["selector"]["matchLabels"] == deployment["spec"]["selector"]["matchLabels"]
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    http = next(p["containerPort"] for p in container["ports"] if p["name"] == "http")
+    assert pool["spec"]["targetPorts"] == [{"number": http}]  # the pod's port, not the Service's
+    assert "endpointPickerRef" not in pool["spec"]
+    picked = with_spec(
+        "mini-preset",
+        routing={"inferencePool": True, "endpointPicker": {"serviceName": "voxtral-epp"}},
+    )
+    pool = build_children(resolved(picked)).inference_pool
+    assert pool is not None and custom_problems(pool) == []
+    assert pool["spec"]["endpointPickerRef"] == {
+        "group": "",
+        "kind": "Service",
+        "name": "voxtral-epp",
+        "port": {"number": 9002},
+        "failureMode": "FailClose",
+    }
+    assert build_children(resolved(VALID["mini-preset"])).inference_pool is None
+
+
+def test_the_inference_pool_model_refuses_what_the_crd_refuses() -> None:
+    """The hand-written model of the InferencePool (no package ships one) catches what the
+    CRD's validation would: a check that cannot fail would pass anything."""
+    pool = build_children(
+        resolved(with_spec("mini-preset", routing={"inferencePool": True}))
+    ).inference_pool
+    assert pool is not None
+    for broken, why in (
+        ({**pool["spec"], "targetPorts": []}, "at least 1"),
+        ({**pool["spec"], "targetPorts": [{"number": 8080}, {"number": 8080}]}, "unique"),
+        ({**pool["spec"], "appProtocol": "grpc"}, "kubernetes.io/h2c"),
+        ({**pool["spec"], "endpointPickerRef": {"name": "epp"}}, "port is required"),
+        ({**pool["spec"], "targetPort": [{"number": 8080}]}, "Extra inputs"),
+    ):
+        problems = custom_problems({**pool, "spec": broken})
+        assert problems and why in problems[0], (broken, problems)

@@ -31,6 +31,7 @@ COMPONENT_DOWNLOAD: Final = "model-download"
 COMPONENT_CACHE: Final = "model-cache"
 COMPONENT_AUTOSCALER: Final = "autoscaler"
 COMPONENT_MONITORING: Final = "monitoring"
+COMPONENT_ROUTING: Final = "routing"
 
 
 def deployment(service: str) -> str:
@@ -60,6 +61,11 @@ def autoscaler(service: str) -> str:
 
 def monitor(service: str) -> str:
     """The ServiceMonitor and the PrometheusRule."""
+    return service
+
+
+def inference_pool(service: str) -> str:
+    """The InferencePool of spec.routing (the endpoint picker's --pool-name)."""
     return service
 
 

@@ -453,6 +453,39 @@ class ServiceSpec(Model):
         return self
 
 
+class EndpointPickerSpec(Model):
+    """The Gateway API Inference Extension's endpoint picker (EPP) that a Gateway asks which
+    pod of the pool gets each request (its InferencePool's endpointPickerRef)."""
+
+    service_name: DnsName = Field(
+        description="The Service of the endpoint picker, in the VoxtralService's namespace "
+        "(e.g. the one the inferencepool Helm chart installs, started with --pool-name set "
+        "to this service's name).",
+    )
+    port: Port = Field(default=9002, description="Its gRPC ext-proc port.")
+    failure_mode: Literal["FailClose", "FailOpen"] = Field(
+        default="FailClose",
+        description="When the picker does not answer: FailClose drops the request, FailOpen "
+        "lets the Gateway pick a pod itself.",
+    )
+
+
+class RoutingSpec(Model):
+    """How requests reach the replicas besides the Service and voxtral-gateway."""
+
+    inference_pool: bool = Field(
+        default=False,
+        description="Create an InferencePool (inference.networking.k8s.io/v1, the Gateway "
+        "API Inference Extension) selecting the predictor pods on the HTTP port, for "
+        "Gateway API users whose Gateway routes through an endpoint picker; the pods export "
+        "the vllm: queue, running and KV-cache gauges it reads. Created once the "
+        "InferencePool CRD is served (the InferencePoolReady condition says otherwise).",
+    )
+    endpoint_picker: EndpointPickerSpec | None = Field(
+        default=None, description=EndpointPickerSpec.__doc__
+    )
+
+
 class ResourcesSpec(Model):
     """CPU and memory of one replica (requests; memory is also the limit). GPUs come
     from gpusPerReplica."""
@@ -562,6 +595,7 @@ class VoxtralServiceSpec(Model):
     monitoring: MonitoringSpec = Field(
         default_factory=MonitoringSpec, description=MonitoringSpec.__doc__
     )
+    routing: RoutingSpec = Field(default_factory=RoutingSpec, description=RoutingSpec.__doc__)
 
     @property
     def scaling(self) -> AutoscalingSpec | None:

@@ -18,6 +18,7 @@ from voxtral_operator.builders.monitoring import (
 )
 from voxtral_operator.builders.pdb import build_pdb
 from voxtral_operator.builders.pvc import build_cache_claim
+from voxtral_operator.builders.routing import build_inference_pool
 from voxtral_operator.builders.scaling import build_hpa, build_scaled_object
 from voxtral_operator.builders.service import build_service
 
@@ -27,8 +28,9 @@ Manifest = dict[str, Any]
 @dataclass(frozen=True)
 class Children:
     """Every child the operator wants for one VoxtralService (None: it wants none). The
-    custom resources (ScaledObject, ServiceMonitor, PrometheusRule) are wanted whether or
-    not their CRDs are installed: the planner creates them only where they are."""
+    custom resources (ScaledObject, ServiceMonitor, PrometheusRule, InferencePool) are
+    wanted whether or not their CRDs are installed: the planner creates them only where
+    they are."""
 
     deployment: Manifest
     service: Manifest
@@ -40,6 +42,7 @@ class Children:
     service_monitor: Manifest | None = None
     prometheus_rule: Manifest | None = None
     dashboard: Manifest | None = None
+    inference_pool: Manifest | None = None
 
     def all(self) -> list[Manifest]:
         """In creation order: storage, download, serving, then the network and the PDB,
@@ -55,6 +58,7 @@ class Children:
             self.service_monitor,
             self.prometheus_rule,
             self.dashboard,
+            self.inference_pool,
         ]
         return [item for item in items if item is not None]
 
@@ -71,6 +75,7 @@ def build_children(resolved: Resolved) -> Children:
         service_monitor=build_service_monitor(resolved),
         prometheus_rule=build_prometheus_rule(resolved),
         dashboard=build_dashboard_config_map(resolved),
+        inference_pool=build_inference_pool(resolved),
     )
 
 

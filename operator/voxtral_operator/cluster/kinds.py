@@ -43,6 +43,7 @@ RESOURCES: Final[dict[str, Resource]] = {
     "ScaledObject": Resource("keda.sh", "v1alpha1", "scaledobjects"),
     "ServiceMonitor": Resource("monitoring.coreos.com", "v1", "servicemonitors"),
     "PrometheusRule": Resource("monitoring.coreos.com", "v1", "prometheusrules"),
+    "InferencePool": Resource("inference.networking.k8s.io", "v1", "inferencepools"),
     api.KIND: Resource(api.GROUP, api.VERSION, api.PLURAL),
 }
 
@@ -59,6 +60,7 @@ CHILDREN: Final = (
     "ScaledObject",
     "ServiceMonitor",
     "PrometheusRule",
+    "InferencePool",
 )
 # The children it deletes when it no longer wants them. Never the model cache: losing
 # downloaded weights must be a person's decision (it goes with the VoxtralService). Nor the

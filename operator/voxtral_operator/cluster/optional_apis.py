@@ -1,8 +1,9 @@
 """The optional APIs a service may need, and which ones it needs. Pure.
 
-KEDA's ScaledObject and the Prometheus Operator's ServiceMonitor and PrometheusRule are
-custom resources that exist only where their CRDs are installed; mode hpa's Pods metrics
-come from the custom metrics API, served only where a metrics adapter is. The controller
+KEDA's ScaledObject, the Prometheus Operator's ServiceMonitor and PrometheusRule and the
+Gateway API Inference Extension's InferencePool are custom resources that exist only where
+their CRDs are installed; mode hpa's Pods metrics come from the custom metrics API, served
+only where a metrics adapter is. The controller
 asks the API server's discovery (no RBAC needed, so it also works under namespaced Roles)
 and the planner creates a custom resource only where its API is served, with a condition
 saying what is missing otherwise.
@@ -39,6 +40,7 @@ def _of(kind: str) -> Api:
 SCALED_OBJECTS: Final = _of("ScaledObject")
 SERVICE_MONITORS: Final = _of("ServiceMonitor")
 PROMETHEUS_RULES: Final = _of("PrometheusRule")
+INFERENCE_POOLS: Final = _of("InferencePool")
 CUSTOM_METRICS: Final = Api("custom.metrics.k8s.io")
 
 # The API each optional kind is created through.
@@ -46,6 +48,7 @@ BY_KIND: Final = {
     "ScaledObject": SCALED_OBJECTS,
     "ServiceMonitor": SERVICE_MONITORS,
     "PrometheusRule": PROMETHEUS_RULES,
+    "InferencePool": INFERENCE_POOLS,
 }
 
 
@@ -62,4 +65,6 @@ def required(resolved: Resolved) -> tuple[Api, ...]:
         wanted.append(SERVICE_MONITORS)
         if monitoring.alerts.enabled:
             wanted.append(PROMETHEUS_RULES)
+    if resolved.service.spec.routing.inference_pool:
+        wanted.append(INFERENCE_POOLS)
     return tuple(wanted)

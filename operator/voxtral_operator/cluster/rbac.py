@@ -116,6 +116,12 @@ SERVED: Final[tuple[Grant, ...]] = (
         "the alerts of spec.monitoring",
     ),
     Grant(
+        "inference.networking.k8s.io",
+        "inferencepools",
+        ("get", "list", "watch", "create", "patch", "delete"),
+        "the InferencePool of spec.routing",
+    ),
+    Grant(
         "",
         "configmaps",
         ("get", "list", "watch", "create", "patch", "delete"),

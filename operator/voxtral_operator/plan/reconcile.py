@@ -50,6 +50,7 @@ from voxtral_operator.status.refusals import (
 from voxtral_operator.status.scaling import (
     OPTIONAL_CONDITIONS,
     autoscaling_status,
+    inference_pool_condition,
     monitoring_condition,
     scaled_to_zero_condition,
     scaling_conditions,
@@ -301,6 +302,8 @@ def plan(
     )
     monitored = monitoring_condition(resolved, lookups.apis)
     extra += [monitored] if monitored is not None else []
+    pooled = inference_pool_condition(resolved, lookups.apis)
+    extra += [pooled] if pooled is not None else []
     zero = scaled_to_zero_condition(resolved, deployment, lookups.scaling)
     extra += [zero] if zero is not None else []
     leaving = _leaving_autoscaler(resolved, wanted, children)
@@ -521,6 +524,7 @@ def _actions(
     sync_optional(wanted.service_monitor)
     sync_optional(wanted.prometheus_rule)
     sync(wanted.dashboard)
+    sync_optional(wanted.inference_pool)
 
     for kind, name, _ in unwanted:
         if kind in AUTOSCALERS:

@@ -14,6 +14,7 @@ COND_SCALING_ACTIVE: Final = "ScalingActive"
 COND_SCALING_LIMITED: Final = "ScalingLimited"
 COND_MONITORING_READY: Final = "MonitoringReady"
 COND_SCALED_TO_ZERO: Final = "ScaledToZero"
+COND_INFERENCE_POOL_READY: Final = "InferencePoolReady"
 COND_SYNCED: Final = "Synced"
 CONDITION_ORDER: Final = (
     COND_MODEL_READY,
@@ -24,6 +25,7 @@ CONDITION_ORDER: Final = (
     COND_SCALING_LIMITED,
     COND_MONITORING_READY,
     COND_SCALED_TO_ZERO,
+    COND_INFERENCE_POOL_READY,
 )
 
 Status = Literal["True", "False", "Unknown"]

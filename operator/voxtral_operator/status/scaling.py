@@ -16,6 +16,7 @@ from voxtral_operator.api.resolve import Resolved
 from voxtral_operator.autoscaling.step import ScalingState
 from voxtral_operator.cluster import optional_apis
 from voxtral_operator.status.merge import (
+    COND_INFERENCE_POOL_READY,
     COND_MONITORING_READY,
     COND_SCALED_TO_ZERO,
     COND_SCALING_ACTIVE,
@@ -30,6 +31,7 @@ OPTIONAL_CONDITIONS = (
     COND_SCALING_LIMITED,
     COND_MONITORING_READY,
     COND_SCALED_TO_ZERO,
+    COND_INFERENCE_POOL_READY,
 )
 
 
@@ -263,3 +265,32 @@ def monitoring_condition(resolved: Resolved, served: Mapping[str, bool]) -> Cond
     if monitoring.alerts.enabled:
         what += f"; alerts in PrometheusRule {names.monitor(resolved.name)}"
     return Cond(COND_MONITORING_READY, "True", "Monitored", what + dashboard)
+
+
+def inference_pool_condition(resolved: Resolved, served: Mapping[str, bool]) -> Cond | None:
+    """InferencePoolReady, while spec.routing.inferencePool is on."""
+    routing = resolved.service.spec.routing
+    if not routing.inference_pool:
+        return None
+    pool = names.inference_pool(resolved.name)
+    if not _served(served, optional_apis.INFERENCE_POOLS):
+        return Cond(
+            COND_INFERENCE_POOL_READY,
+            "False",
+            "InferencePoolCRDMissing",
+            "the Gateway API Inference Extension's CRD is not installed (no "
+            "inference.networking.k8s.io/v1 InferencePool): install its manifests; "
+            f"InferencePool {pool} is created once the API is served",
+        )
+    picker = routing.endpoint_picker
+    via = (
+        f"endpoint picker Service {picker.service_name}:{picker.port} ({picker.failure_mode})"
+        if picker is not None
+        else "no endpoint picker set (spec.routing.endpointPicker)"
+    )
+    return Cond(
+        COND_INFERENCE_POOL_READY,
+        "True",
+        "Created",
+        f"InferencePool {pool} selects the predictor pods on their HTTP port; {via}",
+    )
