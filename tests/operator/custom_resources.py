@@ -24,7 +24,6 @@ from pydantic import BaseModel
 def _models() -> dict[tuple[str, str], type[BaseModel]]:
     from cloudcoil.models.keda.v1alpha1 import ScaledObject
     from cloudcoil.models.prometheus_operator.v1 import PodMonitor, PrometheusRule, ServiceMonitor
-
     from inference_pool_model import InferencePool
 
     return {
