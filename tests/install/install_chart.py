@@ -15,6 +15,7 @@ import jsonschema
 import kubernetes_validate
 import yaml
 from helm import helm_path
+from custom_resources import custom_problems
 from operator_samples import cel_errors, schema_errors
 
 ROOT: Final = Path(__file__).resolve().parents[2]
@@ -31,8 +32,9 @@ CUSTOM_KINDS: Final = {
     ("voxtral.dev/v1alpha1", "VoxtralService"): "crds/voxtral.dev_voxtralservices.yaml",
     ("kopf.dev/v1", "ClusterKopfPeering"): "crds/kopf.dev_peerings.yaml",
     ("kopf.dev/v1", "KopfPeering"): "crds/kopf.dev_peerings.yaml",
-    # The Prometheus Operator's CRD is not available offline: checked by hand in the tests.
-    ("monitoring.coreos.com/v1", "ServiceMonitor"): "",
+    # The Prometheus Operator's CRD is not in the chart: checked against the models generated
+    # from it (tests/operator/custom_resources.py), as the operator's own ServiceMonitors.
+    ("monitoring.coreos.com/v1", "ServiceMonitor"): "custom_resources",
     # kustomize's own file format, not an API object.
     ("kustomize.config.k8s.io/v1beta1", "Kustomization"): "",
 }
@@ -112,8 +114,8 @@ def crd_schemas(path: str) -> dict[str, dict[str, Any]]:
 
 def problems(doc: dict[str, Any]) -> list[str]:
     """Everything wrong with one object, for both Kubernetes versions: [] when none. A custom
-    resource is checked against its CRD where the chart has it; a ServiceMonitor or a
-    Kustomization only for its identity (no schema offline)."""
+    resource is checked against its CRD where the chart has it, a ServiceMonitor against the
+    Prometheus Operator's models, a Kustomization only for its identity."""
     key = (doc.get("apiVersion"), doc.get("kind"))
     if key in CUSTOM_KINDS:
         source = CUSTOM_KINDS[key]
@@ -125,6 +127,8 @@ def problems(doc: dict[str, Any]) -> list[str]:
             )
         if key[1] == "VoxtralService":  # strict field validation and the CEL rules
             return schema_errors(doc) + cel_errors(doc)
+        if source == "custom_resources":
+            return custom_problems(doc)
         schema = crd_schemas(source)[str(key[1])]
         validator = jsonschema.Draft4Validator(schema)
         return [f"{e.json_path}: {e.message}" for e in validator.iter_errors(doc)]

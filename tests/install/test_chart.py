@@ -197,6 +197,19 @@ def test_everything_renders_every_optional_object() -> None:
     example = find(docs, "VoxtralService")
     assert example["metadata"]["namespace"] == "team-a"
     assert example["spec"]["model"]["preset"] == "voxtral-small-24b"
+    # the gateway's metrics, which the services' dashboards read
+    gateway_monitor = find(docs, "ServiceMonitor", of="gateway")
+    gateway_service = find(docs, "Service", of="gateway")
+    selected = gateway_monitor["spec"]["selector"]["matchLabels"].items()
+    assert selected <= gateway_service["metadata"]["labels"].items()
+    assert selected <= find(docs, "Deployment", of="gateway")["spec"]["template"]["metadata"][
+        "labels"
+    ].items()
+    assert gateway_monitor["spec"]["endpoints"] == [
+        {"port": "http", "path": "/metrics", "interval": "15s"}
+    ]
+    assert gateway_monitor["metadata"]["labels"]["release"] == "prometheus"
+    assert "ServiceMonitor" not in kinds(render(), of="gateway")
 
 
 def test_the_metrics_service_selects_the_operator_pods() -> None:

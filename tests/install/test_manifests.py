@@ -253,7 +253,7 @@ def test_the_grafana_dashboard_is_a_dashboard() -> None:
     model = json.loads((MANIFESTS / "grafana" / "voxtral-dashboard.json").read_text())
     assert model["uid"] == "voxtral" and model["schemaVersion"] >= 36
     names = [v["name"] for v in model["templating"]["list"]]
-    assert names == ["datasource", "namespace", "service"]
+    assert names == ["datasource", "namespace", "service", "model"]
     titles = {p["title"] for p in model["panels"]}
     assert titles >= {
         "Audio processed",
@@ -263,6 +263,11 @@ def test_the_grafana_dashboard_is_a_dashboard() -> None:
         "Errors by code",
         "Replicas: desired and ready",
         "GPUs",
+        # issue 17: what voxtral-gateway sees of the service
+        "Gateway: requests by code",
+        "Gateway: held requests and ready replicas",
+        "Gateway: requests per replica",
+        "Gateway: upstream time",
     }
     ids = [p["id"] for p in model["panels"]]
     assert len(ids) == len(set(ids))

@@ -22,7 +22,12 @@ from voxtral_operator.api.resolve import parse, resolve
 from voxtral_operator.builders import build_children, promql
 from voxtral_predictor.grpc_gate import STATUS
 
-GRAFANA = {"$namespace": "default", "$service": "voxtral", "$__rate_interval": "5m"}
+GRAFANA = {
+    "$namespace": "default",
+    "$service": "voxtral",
+    "$model": "voxtral",
+    "$__rate_interval": "5m",
+}
 ADAPTER = {"<<.LabelMatchers>>": 'namespace="default",pod="voxtral-1-a"', "<<.GroupBy>>": "pod"}
 # kube-state-metrics' series (not a predictor's): the alerts' and dashboard's replica counts
 KUBE_STATE = {
@@ -93,7 +98,27 @@ def test_every_series_asked_for_is_one_a_predictor_exports(predictor: Predictor)
     exported = {line.split("{")[0].split(" ")[0] for line in text.splitlines() if line[:1] != "#"}
     asked = set().union(*(series_names(expr) for _, expr in shipped()))
     assert {promql.QUEUE_WAIT + "_bucket", promql.RUNNING, promql.IN_FLIGHT} <= asked
-    assert asked - KUBE_STATE - exported == set()
+    assert asked - KUBE_STATE - gateway_series() - exported == set()
+
+
+def gateway_series() -> set[str]:
+    """Every series name voxtral-gateway exports, from its registry's families and their
+    types (a counter's _total, a histogram's _bucket, _sum and _count)."""
+    from voxtral_gateway import metrics as gateway
+
+    suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count"), "gauge": ("",)}
+    return {
+        family.name + suffix
+        for family in gateway.REGISTRY.collect()
+        for suffix in suffixes[family.type]
+    }
+
+
+def test_the_dashboards_gateway_panels_ask_for_what_the_gateway_exports() -> None:
+    asked = set().union(*(series_names(expr) for _, expr in shipped()))
+    gateway = {name for name in asked if name.startswith("voxtral_gateway_")}
+    assert len(gateway) == 6
+    assert gateway <= gateway_series()
 
 
 def test_the_error_ratio_counts_server_failures_of_both_protocols() -> None:

@@ -4,7 +4,9 @@ One builder for both forms: the generic dashboard under `manifests/grafana/` (ch
 namespace and the service in its variables) and each service's own, in the ConfigMap of
 `monitoring.build_dashboard_config_map` (variables fixed to that service, hidden). The
 `service` variable lists the `service` label that the ServiceMonitor's scrapes carry; the
-replica and GPU panels read kube-state-metrics (kube-prometheus-stack ships both).
+replica and GPU panels read kube-state-metrics (kube-prometheus-stack ships both); the
+gateway panels read voxtral-gateway's series (the chart's ServiceMonitor scrapes them), by
+the served name in the `model` variable.
 """
 
 from __future__ import annotations
@@ -156,7 +158,60 @@ def panels(gpu_resource: str = "nvidia.com/gpu") -> list[dict[str, Any]]:
     ]
     return [
         _panel(i, title, unit, targets, description)
-        for i, (title, unit, targets, description) in enumerate(specs)
+        for i, (title, unit, targets, description) in enumerate(specs + _gateway_panels())
+    ]
+
+
+def _gateway_panels() -> list[tuple[str, str, list[tuple[str, str]], str]]:
+    """What voxtral-gateway saw of the service (its series carry the served name as
+    `model`; empty without the gateway)."""
+    model = 'model="$model"'
+    return [
+        (
+            "Gateway: requests by code",
+            "reqps",
+            [
+                (
+                    f"sum by (code) (rate({promql.GATEWAY_REQUESTS}{{{model}}}[{RATE}]))",
+                    "{{code}}",
+                ),
+                (f"sum(rate({promql.GATEWAY_RETRIES}{{{model}}}[{RATE}]))", "retried"),
+            ],
+            "Requests answered through voxtral-gateway, by HTTP status or gRPC status name "
+            "(401/429: API keys; 503: no replica within the hold time), and those it sent "
+            "again to another replica after a 429 or 503.",
+        ),
+        (
+            "Gateway: held requests and ready replicas",
+            "short",
+            [
+                (f"sum({promql.GATEWAY_HELD}{{{model}}})", "held (scale from zero)"),
+                (f"max({promql.GATEWAY_READY}{{{model}}})", "ready replicas routed to"),
+            ],
+            "Requests the gateway holds while no replica is ready (scaled to zero, or all "
+            "restarting), and the ready replicas it routes to.",
+        ),
+        (
+            "Gateway: requests per replica",
+            "reqps",
+            [
+                (
+                    f"sum by (replica) (rate({promql.GATEWAY_ROUTED}{{{model}}}[{RATE}]))",
+                    "{{replica}}",
+                )
+            ],
+            "Requests the gateway sent to each replica (least outstanding audio first): "
+            "even shares mean the load is balanced.",
+        ),
+        (
+            "Gateway: upstream time",
+            "s",
+            [
+                (promql.quantile(q, promql.GATEWAY_UPSTREAM, model, RATE), f"p{round(q * 100)}")
+                for q in (0.5, 0.95)
+            ],
+            "From the gateway sending a request to a replica to the end of its answer.",
+        ),
     ]
 
 
@@ -180,9 +235,13 @@ def _variable(name: str, label: str, query: str, value: str | None) -> dict[str,
 
 
 def build_dashboard(
-    namespace: str | None = None, service: str | None = None, gpu_resource: str = "nvidia.com/gpu"
+    namespace: str | None = None,
+    service: str | None = None,
+    gpu_resource: str = "nvidia.com/gpu",
+    model: str | None = None,
 ) -> dict[str, Any]:
-    """The dashboard, for one service (namespace and service given) or for any (None)."""
+    """The dashboard, for one service (namespace, service and its served name `model`
+    given) or for any (None)."""
     one = namespace is not None and service is not None
     title = f"Voxtral: {namespace}/{service}" if one else "Voxtral"
     return {
@@ -216,6 +275,12 @@ def build_dashboard(
                     "Service",
                     f'label_values({promql.RUNNING}{{namespace="$namespace"}}, service)',
                     service if one else None,
+                ),
+                _variable(
+                    "model",
+                    "Served name (gateway)",
+                    f"label_values({promql.GATEWAY_READY}, model)",
+                    (model or service) if one else None,
                 ),
             ]
         },

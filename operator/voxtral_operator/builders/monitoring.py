@@ -88,8 +88,9 @@ def build_dashboard_config_map(resolved: Resolved) -> dict[str, Any] | None:
     monitoring = resolved.service.spec.monitoring
     if not monitoring.enabled or not monitoring.dashboard:
         return None
+    spec = resolved.service.spec
     dashboard = build_dashboard(
-        resolved.namespace, resolved.name, resolved.service.spec.gpu_resource
+        resolved.namespace, resolved.name, spec.gpu_resource, spec.model.served_name
     )
     return finish(
         resolved,

@@ -38,6 +38,15 @@ QUEUE_WAIT: Final = "voxtral_queue_wait_seconds"
 FAILED_CODES: Final = "5..|429|RESOURCE_EXHAUSTED|UNAVAILABLE|INTERNAL|UNKNOWN|DEADLINE_EXCEEDED"
 SUCCESS_CODES: Final = "2..|OK"
 
+# voxtral-gateway's series (its own Deployment, scraped by the chart's ServiceMonitor),
+# labelled `model` with the served name.
+GATEWAY_REQUESTS: Final = "voxtral_gateway_requests_total"
+GATEWAY_HELD: Final = "voxtral_gateway_held_requests"
+GATEWAY_READY: Final = "voxtral_gateway_ready_replicas"
+GATEWAY_ROUTED: Final = "voxtral_gateway_routing_decisions_total"
+GATEWAY_RETRIES: Final = "voxtral_gateway_retries_total"
+GATEWAY_UPSTREAM: Final = "voxtral_gateway_upstream_seconds"
+
 # The names hpa mode's HorizontalPodAutoscaler asks the custom metrics API for (the
 # prometheus-adapter rules of `adapter_rules` serve them per pod).
 POD_DEMAND: Final = "voxtral_demand"
