@@ -14,8 +14,8 @@ from typing import Any, Final
 import jsonschema
 import kubernetes_validate
 import yaml
-from helm import helm_path
 from custom_resources import custom_problems
+from helm import helm_path
 from operator_samples import cel_errors, schema_errors
 
 ROOT: Final = Path(__file__).resolve().parents[2]
