@@ -53,6 +53,9 @@ Policies, each with minReplicas 1 and the same maxReplicas (40):
   queue included), so that only the rule differs;
 - ours: `voxtral_operator.autoscaling.decide` with its defaults, every 15 s, on the
   replicas' simulated `ReplicaSignals`;
+- on the office-hours trace (a week, idle nights and weekend): ours with minReplicas 1
+  against ours with minReplicas 0 (scale to zero after scaleDown.idleSeconds; a request
+  at zero is held, as voxtral-gateway holds it, and the operator decides at once);
 - two references, not policies: told the true arrival rate the moment it changes, one
   orders the static sizing per request/s at once (down after 300 s): only the cold start
   stands between it and the load, what a policy that reacts, rather than predicts, is up
@@ -75,7 +78,14 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from voxtral_operator.autoscaling import Fleet, History, ReplicaSignals, ScalingConfig, decide
+from voxtral_operator.autoscaling import (
+    Fleet,
+    History,
+    ReplicaSignals,
+    ScaleDown,
+    ScalingConfig,
+    decide,
+)
 from voxtral_operator.autoscaling import defaults as d
 
 # Small, 30 s clips: (running sequences, clips of 30 s finished per second)
@@ -205,7 +215,28 @@ def make_traces(seed: int) -> list[Trace]:
         down = (t >= end) & (t < end + fall)
         bursty[down] = base * (10 - 9 * (t[down] - end) / fall)
     traces.append(Trace("bursty", bursty, "20 req/s, 4 surges to 200 within a minute"))
+    traces.append(office_hours(rng))
     return traces
+
+
+def office_hours(rng: np.random.Generator) -> Trace:
+    """A week of a team's transcription service: weekdays 8:00-19:00 (up from 8 to a
+    plateau of 24 req/s by 10:00, a lunch dip to half at 12:30-13:30, down from 17:00),
+    +-10 % wander; nights and the weekend idle but for one stray request an hour (a
+    scheduled job, a colleague abroad)."""
+    t = np.arange(7 * 24 * 3600, dtype=float)
+    hour = (t % 86400) / 3600
+    weekday = (t // 86400) < 5
+    day = np.interp(hour, [0, 8, 10, 12.5, 13, 13.5, 17, 19, 24], [0, 0, 24, 24, 12, 24, 24, 0, 0])
+    walk = np.convolve(rng.normal(0, 1, t.size), np.ones(300) / 300, mode="same")
+    wander = 1 + 0.1 * walk / max(float(np.abs(walk).max()), 1e-9)
+    rates = np.where(weekday, day * wander, 0.0)
+    rates = np.where(rates < 1 / 3600, 1 / 3600, rates)  # the stray request an hour
+    return Trace(
+        "office-hours",
+        rates,
+        "a week: weekdays 8-19 h up to 24 req/s (lunch dip), nights and weekend 1 req/h",
+    )
 
 
 def arrivals(trace: Trace, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -223,6 +254,9 @@ def arrivals(trace: Trace, seed: int) -> tuple[np.ndarray, np.ndarray]:
 class Policy:
     name = "policy"
     interval = 15.0
+    wakes = False
+    """Decides at once when a request arrives at zero replicas (voxtral-gateway's report),
+    not at its next tick."""
 
     def decide(self, now: float, fleet: Fleet) -> int:
         raise NotImplementedError
@@ -339,6 +373,10 @@ class Ours(Policy):
     def __init__(self, config: ScalingConfig) -> None:
         self.config = config
         self.history = History()
+        if config.min_replicas == 0:
+            idle = config.scale_down.idle_seconds
+            self.name = f"ours, scale to zero (idle {idle:g} s, gateway holds)"
+            self.wakes = True
 
     def decide(self, now: float, fleet: Fleet) -> int:
         decision = decide(now, fleet, self.history, self.config)
@@ -351,6 +389,7 @@ class Ours(Policy):
 
 class Replica:
     __slots__ = (
+        "answered",
         "created",
         "engine_wait",
         "gpus_freed",
@@ -380,6 +419,7 @@ class Replica:
         self.v = 0.0  # work each running sequence has received (processor sharing)
         self.last = 0.0
         self.version = 0
+        self.answered = 0  # the predictor's request counter
 
 
 @dataclass
@@ -389,6 +429,8 @@ class Result:
     gpu_hours: float
     max_replicas: int
     scale_events: int
+    held: np.ndarray
+    """Requests that arrived with no replica ready (waited for a cold start)."""
 
 
 @dataclass
@@ -417,6 +459,7 @@ class Sim:
         seq = 0
         ready: list[Replica] = []
         unrouted: deque[int] = deque()
+        held = np.zeros(n_req, dtype=bool)  # arrived with no replica ready
         scale_events = 0
         peak = 0
 
@@ -468,6 +511,7 @@ class Sim:
                     submit(r, req, now)
                 elif open_chunks[req] == 0:
                     done[req] = now
+                    r.answered += 1
                     r.in_flight -= 1
                     if r.queue:
                         admit(r, r.queue.popleft(), now)
@@ -543,13 +587,19 @@ class Sim:
                         kv_cache_usage=kv,
                         in_flight=r.in_flight,
                         queued=len(r.queue),
+                        requests=r.answered,
                     )
                 )
             starting = sum(r.state == "starting" for r in self.replicas)
             pending = [r.created for r in self.replicas if r.state == "pending"]
             desired = len(ready) + starting + len(pending)
             return Fleet(
-                signals, desired, starting, len(pending), min(pending) if pending else None
+                signals,
+                desired,
+                starting,
+                len(pending),
+                min(pending) if pending else None,
+                held=len(unrouted),
             )
 
         set_replicas(self.initial, 0.0)
@@ -583,6 +633,13 @@ class Sim:
                 route(i, t_arr)
             else:
                 unrouted.append(i)
+                held[i] = True
+                fleet = observe(t_arr)
+                if self.policy.wakes and fleet.desired == 0:
+                    # at zero: the gateway reports the held request, the operator decides now
+                    want = self.policy.decide(t_arr, fleet)
+                    if want != fleet.desired:
+                        set_replicas(want, t_arr)
             i += 1
 
         gpu_seconds = 0.0
@@ -592,7 +649,7 @@ class Sim:
             end = self.horizon if r.gpus_freed is None else min(r.gpus_freed, self.horizon)
             gpu_seconds += (end - r.scheduled) * p.gpus_per_replica
         waits = first_run - self.times
-        return Result(waits, done - self.times, gpu_seconds / 3600, peak, scale_events)
+        return Result(waits, done - self.times, gpu_seconds / 3600, peak, scale_events, held)
 
 
 # ---------------------------------------------------------------- the comparison
@@ -608,6 +665,7 @@ class Job:
     replicas: int = 0  # static: the count; others: the initial fleet
     per_rate: float = 0.0  # oracle: replicas per request/s
     gpu_cap: int | None = None
+    idle: float = 0.0  # ours-zero: scaleDown.idleSeconds
 
 
 def sized_for(rate: float, profile: Profile, mean_work: float) -> int:
@@ -638,6 +696,9 @@ def make_policy(job: Job) -> Policy:
     if job.policy == "prescient":
         lead = job.profile.cold_start + 60
         return Oracle(job.trace.rates, job.per_rate, job.max_replicas, lead)
+    if job.policy == "ours-zero":
+        down = ScaleDown(idle_seconds=job.idle)
+        return Ours(ScalingConfig(min_replicas=0, max_replicas=job.max_replicas, scale_down=down))
     return Ours(ScalingConfig(max_replicas=job.max_replicas))
 
 
@@ -654,6 +715,35 @@ def slo_share(r: Result) -> float:
     return float(np.mean(r.waits < WAIT_SLO)) * 100
 
 
+ZERO_TRACE = "office-hours"
+
+
+def print_scale_to_zero(
+    rows: list[tuple[Job, Result]], one: Result, static: Result, profile: Profile
+) -> None:
+    """What scale to zero saves against minReplicas 1 and static, and what it costs: the
+    requests that arrived with no replica ready wait for a cold start."""
+    print(
+        f"Scale to zero on {ZERO_TRACE} (cold start {profile.cold_start:g} s; requests at "
+        "zero are held by the gateway and wake the operator at once):"
+    )
+    print()
+    print(
+        "| scaleDown.idleSeconds | GPU-hours | vs minReplicas 1 | vs static | requests held "
+        "at zero | their p50 / max wait s | wait < 2 s (all) |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for j, r in rows:
+        waits = r.waits[r.held]
+        p50, worst = (np.percentile(waits, 50), waits.max()) if waits.size else (0.0, 0.0)
+        print(
+            f"| {j.idle:g} | {r.gpu_hours:.1f} | {r.gpu_hours / one.gpu_hours:.0%} | "
+            f"{r.gpu_hours / static.gpu_hours:.0%} | {int(r.held.sum())} of {r.waits.size} | "
+            f"{p50:.0f} / {worst:.0f} | {slo_share(r):.2f} % |"
+        )
+    print()
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     ap.add_argument("--seed", type=int, default=7)
@@ -661,7 +751,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--gpus-per-replica", type=int, default=2)
     ap.add_argument("--max-replicas", type=int, default=40, help="maxReplicas of autoscalers")
     ap.add_argument("--gpu-cap", type=int, default=None, help="GPUs the cluster has (autoscalers)")
-    ap.add_argument("--traces", default="steady,diurnal,bursty")
+    ap.add_argument("--traces", default="steady,diurnal,bursty,office-hours")
+    ap.add_argument(
+        "--idle", default="300,600,1800", help="scaleDown.idleSeconds tried with scale to zero"
+    )
     ap.add_argument("--workers", type=int, default=2)
     args = ap.parse_args(argv)
     profile = replace(
@@ -674,9 +767,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     work = mean_work(profile, args.seed)
     started = time.perf_counter()
 
-    def job(trace: Trace, policy: str, replicas: int = 0, per_rate: float = 0.0) -> Job:
+    def job(
+        trace: Trace, policy: str, replicas: int = 0, per_rate: float = 0.0, idle: float = 0.0
+    ) -> Job:
         cap = None if policy == "static" else args.gpu_cap
-        return Job(trace, policy, profile, args.seed, args.max_replicas, replicas, per_rate, cap)
+        return Job(
+            trace, policy, profile, args.seed, args.max_replicas, replicas, per_rate, cap, idle
+        )
 
     with multiprocessing.Pool(args.workers) as pool:
         # Static at peak: the fewest replicas that meet the SLO through the trace's peak,
@@ -693,6 +790,11 @@ def main(argv: Sequence[str] | None = None) -> None:
             n = static[t.name][0].replicas
             per_rate = n / peak_rate(t)
             initial = max(1, math.ceil(float(t.rates[:60].mean()) * per_rate))
+            if t.name == ZERO_TRACE:  # minReplicas 1 against scale to zero
+                others.append(job(t, "ours", initial))
+                idles = [float(x) for x in args.idle.split(",") if x]
+                others += [job(t, "ours-zero", 0, idle=idle) for idle in idles]
+                continue
             for policy in ("keda", "kubeai-requests", "kubeai", "ours"):
                 others.append(job(t, policy, initial))
             others.append(job(t, "oracle", initial, per_rate))
@@ -736,7 +838,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         )
     print()
     by = {(j.trace.name, j.policy): r for j, _, r in rows}
+    zero_rows = [(j, r) for j, _, r in rows if j.policy == "ours-zero"]
+    if zero_rows:
+        print_scale_to_zero(zero_rows, by[(ZERO_TRACE, "ours")], static[ZERO_TRACE][1], profile)
     for t in traces:
+        if t.name == ZERO_TRACE:
+            continue
         ours = by[(t.name, "ours")]
         gpu = ours.gpu_hours / static[t.name][1].gpu_hours
         notes = [
