@@ -252,7 +252,8 @@ async def _nap(
 
 
 def _scaled_by_operator(spec: kopf.Spec, **_: Any) -> bool:
-    return mode_of(spec) == "operator"
+    """Mode operator, on the operator's own Deployment (KServe scales its own)."""
+    return mode_of(spec) == "operator" and spec.get("runtime", "deployment") == "deployment"
 
 
 @kopf.daemon(

@@ -6,8 +6,8 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, fields
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from .longform import Policy
@@ -141,6 +141,11 @@ _HELP: dict[str, tuple[Callable[[str], Any], str]] = {
 }  # fmt: skip
 
 
+# KServe's names for the same options (its custom runtimes get --model_dir and
+# --model_name; --model_name and the ports already have underscore aliases).
+_KSERVE_ALIASES: dict[str, list[str]] = {"model": ["--model_dir"]}
+
+
 def env_name(name: str) -> str:
     return ENV_PREFIX + name.upper()
 
@@ -162,6 +167,7 @@ def build_parser(parents: Sequence[argparse.ArgumentParser] = ()) -> argparse.Ar
         flag = "--" + f.name.replace("_", "-")
         alias = "--" + f.name
         names = [flag] if alias == flag else [flag, alias]
+        names += _KSERVE_ALIASES.get(f.name, [])
         default = getattr(defaults, f.name)
         if f.name == "vllm_args":
             default = " ".join(default)
@@ -227,8 +233,27 @@ def options_from_namespace(ns: argparse.Namespace) -> Options:
                 f"least {least}"
             )
     if not options.model:
+        options = replace(options, model=kserve_model_dir(os.environ, os.path.isdir))
+    if not options.model:
         raise SystemExit(
             f"voxtral-predictor: --model (or {env_name('model')}) is required: the path "
-            "of a Voxtral checkpoint; `voxtral-tiny-model DIR` writes a tiny one"
+            "of a Voxtral checkpoint; `voxtral-tiny-model DIR` writes a tiny one (under "
+            f"KServe: --model_dir, STORAGE_URI, or the model in {KSERVE_MODEL_DIR})"
         )
     return options
+
+
+KSERVE_MODEL_DIR = "/mnt/models"
+"""Where KServe's storage initializer puts an InferenceService's model."""
+
+
+def kserve_model_dir(env: Mapping[str, str], is_dir: Callable[[str], bool]) -> str:
+    """The model as KServe hands it to a custom runtime when no --model/--model_dir is
+    given: STORAGE_URI when it names a local path (file:// or absolute), else the storage
+    initializer's download, /mnt/models (STORAGE_URI hf://, s3://, pvc://...), if there."""
+    uri = env.get("STORAGE_URI", "")
+    if uri.startswith("file://"):
+        return uri.removeprefix("file://")
+    if uri.startswith("/"):
+        return uri
+    return KSERVE_MODEL_DIR if is_dir(KSERVE_MODEL_DIR) else ""

@@ -15,6 +15,7 @@ import jsonschema
 import kubernetes_validate
 import yaml
 from custom_resources import custom_problems
+from kserve_models import kserve_problems
 from helm import helm_path
 from operator_samples import cel_errors, schema_errors
 
@@ -35,6 +36,9 @@ CUSTOM_KINDS: Final = {
     # The Prometheus Operator's CRD is not in the chart: checked against the models generated
     # from it (tests/operator/custom_resources.py), as the operator's own ServiceMonitors.
     ("monitoring.coreos.com/v1", "ServiceMonitor"): "custom_resources",
+    # KServe's kinds: against the kserve package's generated models (kserve_models.py).
+    ("serving.kserve.io/v1alpha1", "ClusterServingRuntime"): "kserve_models",
+    ("serving.kserve.io/v1beta1", "InferenceService"): "kserve_models",
     # kustomize's own file format, not an API object.
     ("kustomize.config.k8s.io/v1beta1", "Kustomization"): "",
 }
@@ -129,6 +133,8 @@ def problems(doc: dict[str, Any]) -> list[str]:
             return schema_errors(doc) + cel_errors(doc)
         if source == "custom_resources":
             return custom_problems(doc)
+        if source == "kserve_models":
+            return kserve_problems(doc)
         schema = crd_schemas(source)[str(key[1])]
         validator = jsonschema.Draft4Validator(schema)
         return [f"{e.json_path}: {e.message}" for e in validator.iter_errors(doc)]

@@ -106,3 +106,32 @@ def test_a_number_that_cannot_work_is_refused_at_start(flags: list[str], said: s
     with pytest.raises(SystemExit, match=re.escape(said)):
         options_from_namespace(build_parser().parse_args(["--model", "/m", *flags]))
     options_from_namespace(build_parser().parse_args(["--model", "/m", "--max-queue", "0"]))
+
+
+def test_kserve_conventions_of_a_custom_runtime(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What KServe passes a custom runtime: --model_dir and --model_name ({{.Name}}), its
+    own flags (its parser is a parent of ours), or only STORAGE_URI / the storage
+    initializer's /mnt/models."""
+    from kserve.model_server import parser as kserve_parser
+
+    from voxtral_predictor.options import kserve_model_dir
+
+    monkeypatch.delenv("VOXTRAL_MODEL", raising=False)
+    parser = build_parser([kserve_parser])
+    flags = ["--model_dir=/mnt/models", "--model_name=voxtral-mini", "--http_port=8080"]
+    options = options_from_namespace(parser.parse_args([*flags, "--workers", "1"]))
+    assert (options.model, options.model_name, options.http_port) == (
+        "/mnt/models",
+        "voxtral-mini",
+        8080,
+    )
+    assert kserve_model_dir({"STORAGE_URI": "file:///models/voxtral"}, bool) == "/models/voxtral"
+    assert kserve_model_dir({"STORAGE_URI": "/models/voxtral"}, bool) == "/models/voxtral"
+    downloaded = {"STORAGE_URI": "hf://mistralai/Voxtral-Mini-3B-2507"}
+    assert kserve_model_dir(downloaded, lambda path: path == "/mnt/models") == "/mnt/models"
+    assert kserve_model_dir({}, lambda path: False) == ""
+    monkeypatch.setenv("STORAGE_URI", "file:///weights/voxtral")
+    assert options_from_namespace(build_parser().parse_args([])).model == "/weights/voxtral"
+    monkeypatch.setenv("STORAGE_URI", "hf://mistralai/Voxtral-Mini-3B-2507")  # not downloaded
+    with pytest.raises(SystemExit, match="STORAGE_URI, or the model in /mnt/models"):
+        options_from_namespace(build_parser().parse_args([]))

@@ -100,3 +100,9 @@ app.kubernetes.io/component: {{ .component }}
 {{- fail (printf "metrics.port and health.port are both %v: give them different ports" .Values.metrics.port) }}
 {{- end }}
 {{- end }}
+
+{{/* The predictor image of the KServe ClusterServingRuntime. */}}
+{{- define "voxtral-operator.kserveImage" -}}
+{{- $image := .Values.kserve.servingRuntime.image }}
+{{- printf "%s:%s" $image.repository (default .Chart.AppVersion $image.tag) }}
+{{- end }}

@@ -110,8 +110,10 @@ def resolve(
     whether voxtral-gateway is installed (scale to zero in mode operator needs it)."""
     spec = service.spec
     scaling = spec.scaling
+    if spec.runtime == "kserve":
+        _check_kserve(service)
     to_zero = scaling is not None and scaling.mode == "operator" and scaling.min_replicas == 0
-    if to_zero and not gateway:
+    if to_zero and not gateway and spec.runtime == "deployment":
         raise SpecError(
             "spec.autoscaling.minReplicas 0 in mode operator needs voxtral-gateway, which "
             "holds a service's requests while its first replica starts: install the chart "
@@ -165,6 +167,28 @@ def resolve(
     )
     check_fit(resolved)
     return resolved
+
+
+def _check_kserve(service: VoxtralService) -> None:
+    """What spec.runtime kserve cannot do: KServe's HPA scales on CPU or memory only, and
+    its storage initializer does not take the token of spec.model...tokenSecretRef."""
+    spec = service.spec
+    if spec.scaling is not None and spec.scaling.mode == "hpa":
+        raise SpecError(
+            "spec.autoscaling.mode hpa with spec.runtime kserve: KServe's HorizontalPodAutoscaler "
+            "scales on CPU or memory only, which says nothing of a GPU's speech load; use mode "
+            "operator (Knative's KPA on request concurrency) or keda (Prometheus)",
+            reason="UnsupportedWithKServe",
+        )
+    source = spec.model.source
+    if source is not None and source.hugging_face and source.hugging_face.token_secret_ref:
+        raise SpecError(
+            "spec.model.source.huggingFace.tokenSecretRef with spec.runtime kserve: KServe's "
+            "storage initializer reads the Hugging Face token from its own configuration "
+            "(an HF_TOKEN in the storage secret KServe is set up with), not from this Secret; "
+            "remove tokenSecretRef and give KServe the token, or use spec.runtime deployment",
+            reason="UnsupportedWithKServe",
+        )
 
 
 def check_fit(resolved: Resolved) -> None:

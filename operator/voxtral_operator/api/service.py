@@ -531,6 +531,15 @@ class VoxtralServiceSpec(Model):
     """The desired state of a Voxtral service. Everything but `model` has a default."""
 
     model: ModelSpec = Field(description=ModelSpec.__doc__)
+    runtime: Literal["deployment", "kserve"] = Field(
+        default="deployment",
+        description="deployment: the operator runs the predictor in a Deployment of its own, "
+        "with a Service, a model cache and the autoscaling and monitoring of this spec. "
+        "kserve: the service becomes one KServe InferenceService on the `voxtral` "
+        "ClusterServingRuntime (manifests/kserve/; the chart's kserve.servingRuntime.enabled), "
+        "which KServe runs: RawDeployment, or Serverless (Knative) in autoscaling mode "
+        "operator or with minReplicas 0. Cannot change once the service exists.",
+    )
     gpus_per_replica: Literal[1, 2, 4, 8] | None = Field(
         default=None,
         description="GPUs of one replica, which is also vLLM's tensor-parallel size. "
@@ -624,7 +633,11 @@ class Endpoints(Model):
 
     http: str = Field(description="Base URL of the HTTP port (KServe REST, health, metrics).")
     openai: str = Field(description="Base URL for OpenAI clients (…/v1).")
-    grpc: str = Field(description="host:port of the KServe v2 gRPC server.")
+    grpc: str | None = Field(
+        default=None,
+        description="host:port of the KServe v2 gRPC server (none under KServe Serverless: "
+        "Knative serves one port).",
+    )
 
 
 class VoxtralServiceStatus(StatusModel):
@@ -646,6 +659,10 @@ class VoxtralServiceStatus(StatusModel):
         default=None, description="The spec generation this status describes."
     )
     endpoints: Endpoints | None = None
+    url: str | None = Field(
+        default=None,
+        description="spec.runtime kserve: the InferenceService's URL, as KServe reports it.",
+    )
     message: str | None = Field(default=None, description="What is going on, or what to do.")
     selector: str | None = Field(
         default=None,

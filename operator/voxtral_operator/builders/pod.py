@@ -83,9 +83,9 @@ def compile_cache_volume(resolved: Resolved) -> list[dict[str, Any]]:
     return [{"name": "compile-cache", "emptyDir": {"sizeLimit": COMPILE_CACHE_SIZE}}]
 
 
-def probes() -> dict[str, Any]:
+def probes(port: str | int = "http") -> dict[str, Any]:
     def http_get(path: str) -> dict[str, Any]:
-        return {"path": path, "port": "http"}
+        return {"path": path, "port": port}
 
     return {
         "livenessProbe": {
@@ -103,10 +103,10 @@ def probes() -> dict[str, Any]:
     }
 
 
-def startup_probe(resolved: Resolved) -> dict[str, Any]:
-    budget = resolved.service.spec.engine.startup_timeout_seconds
+def startup_probe(budget: int, port: str | int = "http") -> dict[str, Any]:
+    """Up to `budget` seconds (engine.startupTimeoutSeconds) for the engine to start."""
     return {
-        "httpGet": {"path": "/v2/health/live", "port": "http"},
+        "httpGet": {"path": "/v2/health/live", "port": port},
         "periodSeconds": STARTUP_PERIOD_SECONDS,
         "timeoutSeconds": 5,
         "failureThreshold": -(-budget // STARTUP_PERIOD_SECONDS),
@@ -182,7 +182,7 @@ def predictor_pod_spec(resolved: Resolved) -> dict[str, Any]:
             {"name": "grpc", "containerPort": GRPC_PORT, "protocol": "TCP"},
         ],
         "resources": resources(resolved),
-        "startupProbe": startup_probe(resolved),
+        "startupProbe": startup_probe(spec.engine.startup_timeout_seconds),
         **probes(),
         "securityContext": container_security(),
         "volumeMounts": [

@@ -44,6 +44,7 @@ RESOURCES: Final[dict[str, Resource]] = {
     "ServiceMonitor": Resource("monitoring.coreos.com", "v1", "servicemonitors"),
     "PrometheusRule": Resource("monitoring.coreos.com", "v1", "prometheusrules"),
     "InferencePool": Resource("inference.networking.k8s.io", "v1", "inferencepools"),
+    "InferenceService": Resource("serving.kserve.io", "v1beta1", "inferenceservices"),
     api.KIND: Resource(api.GROUP, api.VERSION, api.PLURAL),
 }
 
@@ -61,11 +62,15 @@ CHILDREN: Final = (
     "ServiceMonitor",
     "PrometheusRule",
     "InferencePool",
+    "InferenceService",
 )
 # The children it deletes when it no longer wants them. Never the model cache: losing
 # downloaded weights must be a person's decision (it goes with the VoxtralService). Nor the
 # Deployment and the Service, which always exist under the service's own name (and which
-# RBAC does not let it delete).
+# RBAC does not let it delete), nor the InferenceService of spec.runtime kserve, which
+# exists as long as its service (the runtime cannot change).
 DELETABLE: Final = tuple(
-    kind for kind in CHILDREN if kind not in ("PersistentVolumeClaim", "Deployment", "Service")
+    kind
+    for kind in CHILDREN
+    if kind not in ("PersistentVolumeClaim", "Deployment", "Service", "InferenceService")
 )

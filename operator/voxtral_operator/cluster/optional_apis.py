@@ -41,6 +41,7 @@ SCALED_OBJECTS: Final = _of("ScaledObject")
 SERVICE_MONITORS: Final = _of("ServiceMonitor")
 PROMETHEUS_RULES: Final = _of("PrometheusRule")
 INFERENCE_POOLS: Final = _of("InferencePool")
+INFERENCE_SERVICES: Final = _of("InferenceService")
 CUSTOM_METRICS: Final = Api("custom.metrics.k8s.io")
 
 # The API each optional kind is created through.
@@ -49,11 +50,14 @@ BY_KIND: Final = {
     "ServiceMonitor": SERVICE_MONITORS,
     "PrometheusRule": PROMETHEUS_RULES,
     "InferencePool": INFERENCE_POOLS,
+    "InferenceService": INFERENCE_SERVICES,
 }
 
 
 def required(resolved: Resolved) -> tuple[Api, ...]:
     """The optional APIs this service's spec asks for."""
+    if resolved.service.spec.runtime == "kserve":
+        return (INFERENCE_SERVICES,)  # KServe runs it: nothing else of this spec applies
     wanted: list[Api] = []
     scaling = resolved.scaling
     if scaling is not None and scaling.mode == "keda":

@@ -116,6 +116,13 @@ SERVED: Final[tuple[Grant, ...]] = (
         "the alerts of spec.monitoring",
     ),
     Grant(
+        "serving.kserve.io",
+        "inferenceservices",
+        ("get", "list", "watch", "create", "patch"),
+        "the InferenceService of spec.runtime kserve (deleted with its service, by the "
+        "garbage collector)",
+    ),
+    Grant(
         "inference.networking.k8s.io",
         "inferencepools",
         ("get", "list", "watch", "create", "patch", "delete"),

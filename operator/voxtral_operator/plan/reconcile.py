@@ -23,6 +23,7 @@ from voxtral_operator.builders.meta import spec_hash
 from voxtral_operator.cluster import kinds, optional_apis
 from voxtral_operator.cluster.kinds import RESOURCES
 from voxtral_operator.plan.drift import in_sync
+from voxtral_operator.plan.kserve import plan_kserve
 from voxtral_operator.status.conditions import (
     Lookups,
     Waiting,
@@ -147,6 +148,8 @@ def needs(
     only until the Deployment exists, and what explains a wait (a claim's events, pods) only
     while a child has waited `grace` seconds since it was made (None `now`: at once): a
     steady state, and the first seconds of a new child, cost no reads."""
+    if resolved.service.spec.runtime == "kserve":
+        return Needs(apis=optional_apis.required(resolved))  # KServe runs the rest
     secret = None
     hf = resolved.hugging_face
     ref = hf.token_secret_ref if hf is not None else None
@@ -257,6 +260,15 @@ def plan(
     previous = dict(body.get("status") or {})
     if isinstance(resolved, SpecError):
         return _plan_invalid(resolved, previous, generation, children, ctx)
+    changed = _runtime_changed(resolved, children)
+    if changed is not None:
+        return _plan_invalid(changed, previous, generation, children, ctx)
+    if resolved.service.spec.runtime == "kserve":
+        applies, mirrored, patch = plan_kserve(
+            body, resolved, children, lookups.apis, lookups.refused, ctx.now
+        )
+        applied: list[Action] = [Apply(m, create=_key_of(m) not in children) for m in applies]
+        return Plan(actions=applied, status=mirrored, status_patch=patch)
 
     wanted = build_children(resolved)
     model, waiting = model_condition(resolved, wanted, children, lookups)
@@ -360,6 +372,27 @@ def plan(
         status_patch=status_patch(previous, status),
         problem=waiting,
         recheck=recheck,
+    )
+
+
+def _key_of(manifest: Mapping[str, Any]) -> ChildKey:
+    return (manifest["kind"], manifest["metadata"]["name"])
+
+
+def _runtime_changed(resolved: Resolved, children: Mapping[ChildKey, Body]) -> SpecError | None:
+    """spec.runtime cannot change: the children of the other runtime are still there."""
+    uid = resolved.service.metadata.uid
+    kserve = resolved.service.spec.runtime == "kserve"
+    other = ("Deployment", resolved.name) if kserve else ("InferenceService", resolved.name)
+    child = children.get(other)
+    if child is None or not _controlled_by(child, uid):
+        return None
+    was, now = ("deployment", "kserve") if kserve else ("kserve", "deployment")
+    return SpecError(
+        f"spec.runtime changed from {was} to {now}: a VoxtralService keeps the runtime it was "
+        f"created with (its {other[0]} {other[1]} still serves); set spec.runtime back to "
+        f"{was}, or delete the service and create it again with runtime {now}",
+        reason="RuntimeChanged",
     )
 
 
