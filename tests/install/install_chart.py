@@ -15,8 +15,8 @@ import jsonschema
 import kubernetes_validate
 import yaml
 from custom_resources import custom_problems
-from kserve_models import kserve_problems
 from helm import helm_path
+from kserve_models import kserve_problems
 from operator_samples import cel_errors, schema_errors
 
 ROOT: Final = Path(__file__).resolve().parents[2]

@@ -202,9 +202,10 @@ def test_everything_renders_every_optional_object() -> None:
     gateway_service = find(docs, "Service", of="gateway")
     selected = gateway_monitor["spec"]["selector"]["matchLabels"].items()
     assert selected <= gateway_service["metadata"]["labels"].items()
-    assert selected <= find(docs, "Deployment", of="gateway")["spec"]["template"]["metadata"][
-        "labels"
-    ].items()
+    assert (
+        selected
+        <= find(docs, "Deployment", of="gateway")["spec"]["template"]["metadata"]["labels"].items()
+    )
     assert gateway_monitor["spec"]["endpoints"] == [
         {"port": "http", "path": "/metrics", "interval": "15s"}
     ]

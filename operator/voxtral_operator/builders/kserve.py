@@ -133,9 +133,7 @@ def build_serving_runtime(image: str) -> dict[str, Any]:
             ],
             "protocolVersions": ["v1", "v2", "grpc-v2"],
             "containers": [container],
-            "volumes": [
-                {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": "4Gi"}}
-            ],
+            "volumes": [{"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": "4Gi"}}],
         },
     }
 
