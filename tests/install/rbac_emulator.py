@@ -34,6 +34,7 @@ class RbacEmulator(VoxtralEmulator):
             ("monitoring.coreos.com/v1/servicemonitors", "ServiceMonitor"),
             ("monitoring.coreos.com/v1/prometheusrules", "PrometheusRule"),
             ("inference.networking.k8s.io/v1/inferencepools", "InferencePool"),
+            ("serving.kserve.io/v1beta1/inferenceservices", "InferenceService"),
         ):
             self.resources[resource] = kmock.ResourceInfo(
                 kind=kind, singular=kind.lower(), namespaced=True, verbs=VERBS

@@ -153,6 +153,7 @@ def test_everything_renders_every_optional_object() -> None:
     assert kinds(docs) == [
         "ClusterRole",
         "ClusterRoleBinding",
+        "ClusterServingRuntime",
         "CustomResourceDefinition",
         "CustomResourceDefinition",
         "CustomResourceDefinition",
@@ -437,3 +438,21 @@ def test_the_gateways_api_keys_come_from_a_secret_volume() -> None:
     assert env["VOXTRAL_GATEWAY_API_KEYS_FILE"] == "/etc/voxtral-gateway/keys/keys.json"
     plain = find(render(), "Deployment", of="gateway")["spec"]["template"]["spec"]
     assert "volumes" not in plain
+
+
+def test_the_kserve_runtime_is_the_operators_own_with_the_chosen_image() -> None:
+    """kserve.servingRuntime.enabled: the ClusterServingRuntime the operator's builder makes
+    (manifests/kserve/clusterservingruntime.yaml), KServe's {{.Name}} kept, the image from
+    the values; not rendered by default."""
+    from voxtral_operator.builders.kserve import build_serving_runtime
+
+    runtime = find(render("-f", str(EVERYTHING)), "ClusterServingRuntime")
+    assert runtime["metadata"]["labels"]["app.kubernetes.io/component"] == "kserve-runtime"
+    expected = build_serving_runtime("registry.example/voxtral-predictor:1.2.3")
+    del runtime["metadata"]["labels"]
+    assert runtime == expected
+    assert runtime["spec"]["containers"][0]["args"][0] == "--model_name={{.Name}}"
+    assert "ClusterServingRuntime" not in kinds(render())
+    default = find(render("--set", "kserve.servingRuntime.enabled=true"), "ClusterServingRuntime")
+    image = default["spec"]["containers"][0]["image"]
+    assert image == f"ghcr.io/voxtral-operator/voxtral-predictor:{__version__}"

@@ -139,7 +139,7 @@ async def exercise(cluster: Cluster, em: RbacEmulator) -> None:
     (an Event), a service waiting for its claim; then the same service autoscaled by KEDA
     and monitored and pooled (an InferencePool), by an HPA, by the operator (which lists its pods and hands the replicas
     over through the scale subresource), and neither (each autoscaler and the monitoring
-    objects deleted in turn)."""
+    objects deleted in turn); and a service on KServe (its InferenceService, then updated)."""
     secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "hf-token"},
               "stringData": {"token": "hf_x"}}  # fmt: skip
     await cluster.create("v1", "secrets", secret)
@@ -186,6 +186,14 @@ async def exercise(cluster: Cluster, em: RbacEmulator) -> None:
     await cluster.patch(VXS_API, "voxtralservices", "voxtral", {"spec": operator})
     await eventually(lambda: _scaled(em), timeout=20, what="the scale of 2 and a pod list")
     await settle(em)
+    # spec.runtime kserve: one InferenceService, changed with its spec
+    await cluster.create_vxs(
+        "on-kserve", {"runtime": "kserve", "model": {"preset": "voxtral-mini-3b"}}
+    )
+    await eventually(lambda: _kserved(em), timeout=20, what="the InferenceService")
+    await cluster.patch(VXS_API, "voxtralservices", "on-kserve", {"spec": {"replicas": 2}})
+    await eventually(lambda: _kserved(em, "patch"), timeout=20, what="its update")
+    await settle(em)
 
 
 async def _looked(em: RbacEmulator) -> bool:
@@ -194,6 +202,12 @@ async def _looked(em: RbacEmulator) -> bool:
 
 async def _has(em: RbacEmulator, kinds: set[str]) -> bool:
     return kinds <= set(children(em))
+
+
+async def _kserved(em: RbacEmulator, verb: str = "create") -> bool:
+    return (verb, "serving.kserve.io", "inferenceservices") in used(em) and bool(
+        em.list("serving.kserve.io/v1beta1/inferenceservices", "default")
+    )
 
 
 async def _scaled(em: RbacEmulator) -> bool:

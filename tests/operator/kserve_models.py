@@ -18,6 +18,7 @@ PRIMITIVES = {"str": str, "int": int, "bool": bool, "float": (int, float), "obje
 # Declared by name, serialised as a string or a number (resource.Quantity, IntOrString):
 # the generators emit no model for them.
 SCALARS = {"V1beta1MetricQuantity", "IntOrString"}
+TIMES = {"datetime", "date"}  # RFC 3339 strings on the wire (the API server's metadata)
 POD_FIELDS = (
     "nodeSelector", "tolerations", "affinity", "priorityClassName", "imagePullSecrets",
     "runtimeClassName", "terminationGracePeriodSeconds", "volumes",
@@ -49,6 +50,8 @@ def problems(value: Any, type_name: str, path: str = "") -> list[str]:
             return [f"{path}: an integer expected, not {value!r}"]
         ok = isinstance(value, PRIMITIVES[type_name])  # type: ignore[arg-type]
         return [] if ok else [f"{path}: {type_name} expected, not {value!r}"]
+    if type_name in TIMES:
+        return [] if isinstance(value, str) else [f"{path}: an RFC 3339 time expected"]
     if type_name in SCALARS:
         ok = isinstance(value, (str, int, float)) and not isinstance(value, bool)
         return [] if ok else [f"{path}: a {type_name} (string or number) expected"]

@@ -316,6 +316,7 @@ CHILD_RESOURCES = {
     "ServiceMonitor": "monitoring.coreos.com/v1/servicemonitors",
     "PrometheusRule": "monitoring.coreos.com/v1/prometheusrules",
     "InferencePool": "inference.networking.k8s.io/v1/inferencepools",
+    "InferenceService": "serving.kserve.io/v1beta1/inferenceservices",
 }
 
 

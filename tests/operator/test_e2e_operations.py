@@ -152,6 +152,11 @@ EXPECTED_CALLS = {
     ("list", "", "pods"),
     ("patch", "apps", "deployments/scale"),
     *(("delete", group, resource) for group, resource in APPLIED[5:]),
+    # spec.runtime kserve (issue 18): applied, never deleted (the garbage collector does)
+    *(
+        (verb, "serving.kserve.io", "inferenceservices")
+        for verb in ("get", "list", "watch", "create", "patch")
+    ),
 }
 
 
