@@ -175,6 +175,23 @@ def test_what_kserve_cannot_do_is_refused(spec: dict[str, Any], said: str) -> No
     assert caught.value.reason == "UnsupportedWithKServe" and said in caught.value.message
 
 
+def test_settings_kserve_would_ignore_are_refused_not_dropped() -> None:
+    spec = {
+        "runtime": "kserve",
+        "model": {"preset": "voxtral-mini-3b"},
+        "cache": {"size": "100Gi"},
+        "monitoring": {"enabled": True},
+    }
+    with pytest.raises(SpecError) as caught:
+        resolved(spec)
+    assert caught.value.message.startswith(
+        "spec.cache, spec.monitoring with spec.runtime kserve: KServe owns"
+    )
+    # left out, or off: fine
+    kept = {k: v for k, v in spec.items() if k != "cache"}
+    assert resolved({**kept, "monitoring": {"enabled": False}}).name == "voxtral"
+
+
 def test_scale_to_zero_under_kserve_needs_no_gateway() -> None:
     """Knative's activator holds the requests: minReplicas 0 in mode operator resolves
     without voxtral-gateway (which the deployment runtime needs)."""

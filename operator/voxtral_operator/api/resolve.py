@@ -180,6 +180,17 @@ def _check_kserve(service: VoxtralService) -> None:
             "operator (Knative's KPA on request concurrency) or keda (Prometheus)",
             reason="UnsupportedWithKServe",
         )
+    unused = [name for name in ("cache", "service", "rollout") if name in spec.model_fields_set]
+    unused += ["monitoring"] if spec.monitoring.enabled else []
+    unused += ["routing"] if spec.routing.inference_pool else []
+    if unused:
+        fields = ", ".join(f"spec.{name}" for name in unused)
+        raise SpecError(
+            f"{fields} with spec.runtime kserve: KServe owns the pods' storage, Service, "
+            "rollout and metrics, so these would do nothing; remove them (KServe's own "
+            "InferenceService settings cover them), or use spec.runtime deployment",
+            reason="UnsupportedWithKServe",
+        )
     source = spec.model.source
     if source is not None and source.hugging_face and source.hugging_face.token_secret_ref:
         raise SpecError(
