@@ -180,7 +180,7 @@ def _check_kserve(service: VoxtralService) -> None:
             "operator (Knative's KPA on request concurrency) or keda (Prometheus)",
             reason="UnsupportedWithKServe",
         )
-    unused = [name for name in ("cache", "service", "rollout") if name in spec.model_fields_set]
+    unused: list[str] = [n for n in ("cache", "service", "rollout") if n in spec.model_fields_set]
     unused += ["monitoring"] if spec.monitoring.enabled else []
     unused += ["routing"] if spec.routing.inference_pool else []
     if unused:
