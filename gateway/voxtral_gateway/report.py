@@ -56,6 +56,7 @@ class Reporter:
         self._sent: dict[str, tuple[int, float]] = {}  # service -> (count, when) last written
         self._dirty = asyncio.Event()
         self._warned: set[int] = set()
+        self._unowned: set[str] = set()
 
     def held(self, service: str, count: int) -> None:
         """Hold's observer: ``count`` requests of ``service`` wait now."""
@@ -64,15 +65,27 @@ class Reporter:
         self.counts[service] = count
         self._dirty.set()
 
+    def _next_refresh(self) -> float:
+        """Seconds until a report of held requests is due again (REFRESH_SECONDS at most)."""
+        due = [sent + REFRESH_SECONDS for service, (n, sent) in self._sent.items() if n]
+        wait = min(due, default=time.monotonic() + REFRESH_SECONDS) - time.monotonic()
+        return max(MIN_GAP, wait)
+
     async def run(self) -> None:
         async with self.kube.client() as client:
-            while True:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._dirty.wait(), REFRESH_SECONDS)
-                self._dirty.clear()
-                for service in list(self.counts):
-                    await self._report(client, service)
-                await asyncio.sleep(MIN_GAP)
+            try:
+                while True:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._dirty.wait(), self._next_refresh())
+                    self._dirty.clear()
+                    for service in list(self.counts):
+                        await self._report(client, service)
+                    await asyncio.sleep(MIN_GAP)
+            finally:  # stopping: withdraw what this pod reported (best effort)
+                for service in list(self._sent):
+                    self.counts[service] = 0
+                    with contextlib.suppress(Exception):
+                        await asyncio.shield(self._report(client, service))
 
     async def _report(self, client: httpx.AsyncClient, service: str) -> None:
         count = self.counts[service]
@@ -84,8 +97,16 @@ class Reporter:
         if sent is not None and sent[0] == count and now - sent[1] < REFRESH_SECONDS:
             return
         owner = self.owner(service)
-        if owner is None:
-            return  # not (or not unambiguously) a VoxtralService: nobody to tell
+        if owner is None:  # not (or not unambiguously) a VoxtralService: nobody to tell
+            if service not in self._unowned:
+                self._unowned.add(service)
+                log.warning(
+                    "requests held for %r, but no single VoxtralService serves that name "
+                    "(unknown, or served in several namespaces): no replica is ordered for "
+                    "them",
+                    service,
+                )
+            return
         value = (
             json.dumps(
                 {"held": count, "since": rfc3339(self.since[service]), "at": rfc3339(time.time())}
@@ -119,4 +140,5 @@ class Reporter:
             self._sent[service] = (count, now)
         else:
             self._sent.pop(service, None)
-            self.counts.pop(service, None)
+            if not self.counts.get(service):  # a request held during the PATCH stays
+                self.counts.pop(service, None)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -71,10 +71,19 @@ class Autoscaler:
     def wake(self, owner: Owner) -> None:
         self.woken(owner).set()
 
+    def reported(self, owner: Owner, annotations: Mapping[str, str]) -> bool:
+        """Whether a change of the service is worth a tick now: a gateway holds requests
+        for it (a fresh report), or it held some at the last tick (they are answered)."""
+        if held_requests(annotations, self.clock()).count > 0:
+            return True
+        state = self.controller.scaling.get(owner)
+        return state is not None and state.held > 0
+
     async def tick(self, owner: Owner, logger: Logger, notify: Notify | None = None) -> Tick | None:
         """One read-decide-write of one service; None when it is not (or no longer) in
         operator mode, or has no Deployment yet. Failures are logged, not raised: the next
         tick tries again."""
+        self.woken(owner).clear()  # this tick answers any wake-up so far
         try:
             return await self._tick(owner, logger, notify)
         except (ApiFailure, KubeError) as exc:
@@ -102,7 +111,6 @@ class Autoscaler:
             return None
         if deployment_key not in controller.children(owner):
             return None  # the model is not in place yet
-        self.woken(owner).clear()
         now = self.clock()
         held = held_requests((body.get("metadata") or {}).get("annotations") or {}, now)
         pods = await controller.kube.list("Pod", owner[0], selector(owner[1]))

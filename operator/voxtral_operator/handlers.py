@@ -202,7 +202,7 @@ async def voxtralservice_event(
     if type == "DELETED":
         _controller(memo).forget((namespace, name), uid)
         _autoscaler(memo).forget((namespace, name))
-    elif held.reported(body.metadata.annotations):
+    elif _autoscaler(memo).reported((namespace, name), body.metadata.annotations):
         # voxtral-gateway holds requests for it: decide now, not at the next period
         _autoscaler(memo).wake((namespace, name))
 

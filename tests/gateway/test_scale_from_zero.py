@@ -157,7 +157,9 @@ async def test_a_request_at_zero_wakes_the_service_and_idle_takes_it_back(
         report = json.loads(vxs["metadata"]["annotations"][HELD_KEY])
         assert report["held"] == 1 and report["since"].endswith("Z")
         # while the replica starts, the status says who waits
-        await eventually(lambda: status_shows(api, "Waking", 1), what="Waking", timeout=60)
+        vxs = await eventually(lambda: status_shows(api, "Waking", 1), what="Waking", timeout=60)
+        ready = condition(vxs, "Ready")  # it serves meanwhile: the gateway holds the request
+        assert (ready["status"], ready["reason"]) in {("True", "Waking"), ("True", "ScaledToZero")}
         answered = await held
         assert answered.status_code == 200, answered.text
         assert answered.json()["text"]

@@ -4,6 +4,7 @@ renders what it should."""
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from typing import Any
@@ -385,7 +386,7 @@ def test_the_gateway_is_installed_by_default_with_what_it_calls_and_nothing_more
     docs = render()
     assert kinds(docs, of="gateway") == [
         "ClusterRole", "ClusterRoleBinding", "Deployment", "PodDisruptionBudget", "Service",
-        "ServiceAccount",
+        "ServiceAccount", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding",
     ]  # fmt: skip
     deployment = find(docs, "Deployment", of="gateway")
     assert deployment["spec"]["replicas"] == 2
@@ -456,3 +457,68 @@ def test_the_kserve_runtime_is_the_operators_own_with_the_chosen_image() -> None
     default = find(render("--set", "kserve.servingRuntime.enabled=true"), "ClusterServingRuntime")
     image = default["spec"]["containers"][0]["image"]
     assert image == f"ghcr.io/voxtral-operator/voxtral-predictor:{__version__}"
+
+
+def test_the_gateway_may_patch_only_its_reports_of_held_requests() -> None:
+    """RBAC grants the gateway patch on whole VoxtralServices; the chart's
+    ValidatingAdmissionPolicy, for the gateway's ServiceAccount only, lets through what
+    report.py writes and refuses any other change. Its CEL evaluated here on both."""
+    import cel
+
+    docs = render()
+    policy = find(docs, "ValidatingAdmissionPolicy", of="gateway")
+    binding = find(docs, "ValidatingAdmissionPolicyBinding", of="gateway")
+    assert binding["spec"] == {
+        "policyName": policy["metadata"]["name"],
+        "validationActions": ["Deny"],
+    }
+    account = find(docs, "ServiceAccount", of="gateway")["metadata"]
+    (condition,) = policy["spec"]["matchConditions"]
+    assert cel.evaluate(
+        condition["expression"],
+        {
+            "request": {
+                "userInfo": {
+                    "username": f"system:serviceaccount:{account['namespace']}:{account['name']}"
+                }
+            }
+        },
+    )
+    assert not cel.evaluate(
+        condition["expression"],
+        {
+            "request": {
+                "userInfo": {"username": "system:serviceaccount:voxtral-system:voxtral-operator"}
+            }
+        },
+    )
+    old = {
+        "metadata": {"name": "v", "annotations": {"voxtral.dev/x": "1"}, "labels": {"a": "b"}},
+        "spec": {"model": {"preset": "voxtral-mini-3b"}},
+    }
+
+    def refused(new: dict[str, object]) -> list[str]:
+        return [
+            v["message"]
+            for v in policy["spec"]["validations"]
+            if not cel.evaluate(v["expression"], {"object": new, "oldObject": old})
+        ]
+
+    report = '{"held": 1, "since": "2026-11-30T10:00:00.000Z", "at": "2026-11-30T10:00:00.000Z"}'
+    reported = copy.deepcopy(old)
+    reported["metadata"]["annotations"]["held.gateway.voxtral.dev/gateway-7d9f-x"] = report
+    assert refused(reported) == []
+    withdrawn = copy.deepcopy(old)  # and from a report back to none
+    assert refused(withdrawn) == []
+    edited = copy.deepcopy(reported)
+    edited["spec"]["image"] = "evil:1"
+    assert refused(edited) == [
+        "voxtral-gateway may only report held requests (held.gateway.voxtral.dev/ "
+        "annotations): it changed spec"
+    ]
+    other = copy.deepcopy(old)
+    other["metadata"]["annotations"]["voxtral.dev/x"] = "2"
+    assert "another annotation" in refused(other)[0]
+    relabelled = copy.deepcopy(old)
+    relabelled["metadata"]["labels"] = {}
+    assert "labels, finalizers or owners" in refused(relabelled)[0]

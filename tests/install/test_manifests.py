@@ -43,6 +43,8 @@ def test_install_yaml_is_the_chart_with_its_defaults() -> None:
             "CustomResourceDefinition",
             "ClusterRole",
             "ClusterRoleBinding",
+            "ValidatingAdmissionPolicy",
+            "ValidatingAdmissionPolicyBinding",
         ):
             assert doc["metadata"]["namespace"] == namespace, doc["kind"]
         labels = doc["metadata"].get("labels", {})

@@ -167,7 +167,7 @@ async def exercise(cluster: Cluster, em: RbacEmulator) -> None:
     keda = {
         "autoscaling": {"mode": "keda", "prometheusAddress": "http://prometheus:9090"},
         "monitoring": {"enabled": True},
-        "routing": {"inferencePool": True},
+        "routing": {"inferencePool": True, "endpointPicker": {"serviceName": "epp"}},
     }
     await cluster.patch(VXS_API, "voxtralservices", "voxtral", {"spec": keda})
     wanted = {"ScaledObject", "ServiceMonitor", "PrometheusRule", "ConfigMap", "InferencePool"}

@@ -4,7 +4,8 @@ ships models of it, so these are written from kubernetes-sigs/gateway-api-infere
 api/v1/inferencepool_types.go and shared_types.go (commit 84436a96), field by field with
 their kubebuilder validations (required fields, MinItems/MaxItems, enums, ranges, patterns).
 Unknown fields are refused (the API server prunes them, so a misspelt field would be lost
-without a word). Metadata is Kubernetes' ObjectMeta, checked elsewhere."""
+without a word). endpointPickerRef is required, as the CRDs of releases v1.0 to v1.5 require it
+(optional from v1.6); appProtocol exists from v1.4 only. Metadata is Kubernetes' ObjectMeta, checked elsewhere."""
 
 from __future__ import annotations
 
@@ -64,7 +65,7 @@ class InferencePoolSpec(_Strict):
     selector: LabelSelector
     targetPorts: Annotated[list[Port], Field(min_length=1, max_length=8)]
     appProtocol: Literal["http", "kubernetes.io/h2c"] = "http"
-    endpointPickerRef: EndpointPickerRef | None = None
+    endpointPickerRef: EndpointPickerRef  # required by the CRDs of v1.0 to v1.5
 
     @model_validator(mode="after")
     def _unique_ports(self) -> InferencePoolSpec:

@@ -250,6 +250,11 @@ INVALID: dict[str, tuple[dict[str, Any], str, bool]] = {
         "spec.engine.gpuMemoryUtilization",
         False,
     ),
+    "inference-pool-without-picker": (
+        vxs({"model": {"preset": "voxtral-mini-3b"}, "routing": {"inferencePool": True}}),
+        "spec.routing.inferencePool needs spec.routing.endpointPicker",
+        True,
+    ),
     "scaling-min-above-max": (
         vxs(
             {

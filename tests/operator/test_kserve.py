@@ -130,6 +130,7 @@ def test_mode_operator_or_zero_replicas_is_knative_kpa() -> None:
     assert (predictor["minReplicas"], predictor["maxReplicas"]) == (0, 3)
     assert (predictor["scaleMetric"], predictor["scaleTarget"]) == ("concurrency", 64)
     assert "ports" not in predictor["model"]  # Knative: one port, the runtime's
+    assert "terminationGracePeriodSeconds" not in predictor  # Knative's PodSpec mask refuses it
     env = {e["name"]: e["value"] for e in predictor["model"]["env"]}
     assert env["VOXTRAL_TENSOR_PARALLEL_SIZE"] == "2"
 
@@ -144,7 +145,9 @@ def test_mode_keda_is_kserves_keda_on_the_demand_query() -> None:
     source = metric["external"]["metric"]
     assert source["serverAddress"] == "http://prometheus:9090"
     assert 'pod=~"voxtral-predictor-[a-z0-9]+-[a-z0-9]+"' in source["query"]
-    assert metric["external"]["target"] == {"type": "AverageValue", "averageValue": "64"}
+    # KServe hands KEDA target.value as the trigger's threshold (keda_reconciler.go)
+    assert metric["external"]["target"] == {"type": "Value", "value": "64"}
+    assert built["spec"]["predictor"]["terminationGracePeriodSeconds"] == 60
 
 
 @pytest.mark.parametrize(
@@ -166,6 +169,20 @@ def test_mode_keda_is_kserves_keda_on_the_demand_query() -> None:
                 }
             },
             "KServe's storage initializer reads the Hugging Face token from its own",
+        ),
+        (
+            {
+                "model": {"preset": "voxtral-mini-3b"},
+                "autoscaling": {"mode": "keda", "minReplicas": 0},
+            },
+            "has nothing to wake the service; use mode operator",
+        ),
+        (
+            {
+                "model": {"preset": "voxtral-mini-3b"},
+                "autoscaling": {"scaleDown": {"delaySeconds": 7200}},
+            },
+            "Knative's scale-down-delay is at most an hour",
         ),
     ],
 )

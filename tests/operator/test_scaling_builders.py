@@ -252,22 +252,19 @@ def test_the_gpu_panel_reads_the_services_gpu_resource() -> None:
     assert 'resource="amd_com_gpu"' in gpus["targets"][0]["expr"]
 
 
+POOLED = {"inferencePool": True, "endpointPicker": {"serviceName": "voxtral-epp"}}
+
+
 def test_the_inference_pool_selects_the_predictor_pods_on_their_http_port() -> None:
-    plain = build_children(resolved(with_spec("mini-preset", routing={"inferencePool": True})))
-    pool = plain.inference_pool
+    built = build_children(resolved(with_spec("mini-preset", routing=POOLED)))
+    pool = built.inference_pool
     assert pool is not None and custom_problems(pool) == []
-    deployment = plain.deployment
+    deployment = built.deployment
     assert pool["spec"]["selector"]["matchLabels"] == deployment["spec"]["selector"]["matchLabels"]
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
     http = next(p["containerPort"] for p in container["ports"] if p["name"] == "http")
     assert pool["spec"]["targetPorts"] == [{"number": http}]  # the pod's port, not the Service's
-    assert "endpointPickerRef" not in pool["spec"]
-    picked = with_spec(
-        "mini-preset",
-        routing={"inferencePool": True, "endpointPicker": {"serviceName": "voxtral-epp"}},
-    )
-    pool = build_children(resolved(picked)).inference_pool
-    assert pool is not None and custom_problems(pool) == []
+    assert "appProtocol" not in pool["spec"]  # http by default; absent from CRDs before v1.4
     assert pool["spec"]["endpointPickerRef"] == {
         "group": "",
         "kind": "Service",
@@ -281,15 +278,14 @@ def test_the_inference_pool_selects_the_predictor_pods_on_their_http_port() -> N
 def test_the_inference_pool_model_refuses_what_the_crd_refuses() -> None:
     """The hand-written model of the InferencePool (no package ships one) catches what the
     CRD's validation would: a check that cannot fail would pass anything."""
-    pool = build_children(
-        resolved(with_spec("mini-preset", routing={"inferencePool": True}))
-    ).inference_pool
+    pool = build_children(resolved(with_spec("mini-preset", routing=POOLED))).inference_pool
     assert pool is not None
     for broken, why in (
         ({**pool["spec"], "targetPorts": []}, "at least 1"),
         ({**pool["spec"], "targetPorts": [{"number": 8080}, {"number": 8080}]}, "unique"),
         ({**pool["spec"], "appProtocol": "grpc"}, "kubernetes.io/h2c"),
         ({**pool["spec"], "endpointPickerRef": {"name": "epp"}}, "port is required"),
+        ({k: v for k, v in pool["spec"].items() if k != "endpointPickerRef"}, "Field required"),
         ({**pool["spec"], "targetPort": [{"number": 8080}]}, "Extra inputs"),
     ):
         problems = custom_problems({**pool, "spec": broken})

@@ -59,8 +59,3 @@ def held(annotations: Mapping[str, str], now: float) -> Held:
         if first is not None:
             since = first if since is None else min(since, first)
     return Held(count, since)
-
-
-def reported(annotations: Mapping[str, str]) -> bool:
-    """Whether any gateway replica's report is there (fresh or not)."""
-    return any(key.startswith(PREFIX) for key in annotations)

@@ -169,6 +169,9 @@ def resolve(
     return resolved
 
 
+HOUR: Final = 3600
+
+
 def _check_kserve(service: VoxtralService) -> None:
     """What spec.runtime kserve cannot do: KServe's HPA scales on CPU or memory only, and
     its storage initializer does not take the token of spec.model...tokenSecretRef."""
@@ -178,6 +181,21 @@ def _check_kserve(service: VoxtralService) -> None:
             "spec.autoscaling.mode hpa with spec.runtime kserve: KServe's HorizontalPodAutoscaler "
             "scales on CPU or memory only, which says nothing of a GPU's speech load; use mode "
             "operator (Knative's KPA on request concurrency) or keda (Prometheus)",
+            reason="UnsupportedWithKServe",
+        )
+    scaling = spec.scaling
+    if scaling is not None and scaling.mode == "keda" and scaling.min_replicas == 0:
+        raise SpecError(
+            "spec.autoscaling.minReplicas 0 in mode keda with spec.runtime kserve: KServe's "
+            "KEDA autoscaler in RawDeployment has nothing to wake the service; use mode "
+            "operator, which runs it on Knative (its activator holds requests at zero)",
+            reason="UnsupportedWithKServe",
+        )
+    serverless = scaling is not None and (scaling.mode == "operator" or scaling.min_replicas == 0)
+    if serverless and scaling is not None and scaling.scale_down.delay_seconds > HOUR:
+        raise SpecError(
+            "spec.autoscaling.scaleDown.delaySeconds over 3600 with spec.runtime kserve: "
+            "Knative's scale-down-delay is at most an hour",
             reason="UnsupportedWithKServe",
         )
     unused: list[str] = [n for n in ("cache", "service", "rollout") if n in spec.model_fields_set]

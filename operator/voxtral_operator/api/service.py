@@ -477,13 +477,29 @@ class RoutingSpec(Model):
         default=False,
         description="Create an InferencePool (inference.networking.k8s.io/v1, the Gateway "
         "API Inference Extension) selecting the predictor pods on the HTTP port, for "
-        "Gateway API users whose Gateway routes through an endpoint picker; the pods export "
-        "the vllm: queue, running and KV-cache gauges it reads. Created once the "
-        "InferencePool CRD is served (the InferencePoolReady condition says otherwise).",
+        "Gateway API users whose Gateway routes through an endpoint picker (endpointPicker, "
+        "required); the pods export the vllm: queue, running and KV-cache gauges it reads. "
+        "Created once the InferencePool CRD is served (the InferencePoolReady condition "
+        "says otherwise).",
     )
     endpoint_picker: EndpointPickerSpec | None = Field(
         default=None, description=EndpointPickerSpec.__doc__
     )
+
+    cel_rules = (
+        (
+            "!has(self.inferencePool) || !self.inferencePool || has(self.endpointPicker)",
+            "spec.routing.inferencePool needs spec.routing.endpointPicker: an InferencePool "
+            "names the endpoint picker its Gateway asks (required by the InferencePool CRD "
+            "of the Inference Extension v1.0 to v1.5)",
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _picker_with_pool(self) -> RoutingSpec:
+        if self.inference_pool and self.endpoint_picker is None:
+            raise ValueError(self.cel_rules[0][1])
+        return self
 
 
 class ResourcesSpec(Model):

@@ -9,7 +9,11 @@ the runtime's. In RawDeployment the predictor's Service gets the container's fir
 port 80 and each further port as itself (a `grpc` port: appProtocol kubernetes.io/h2c;
 reconcilers/service); Knative (Serverless) takes one port, so gRPC is reachable in
 RawDeployment only. Deployment modes are named as KServe 0.15-0.21 name them
-(`RawDeployment`, `Serverless`; later releases read them as `Standard` and `Knative`).
+(`RawDeployment`, `Serverless`; later releases read them as `Standard` and `Knative`);
+`autoscalerClass: none` needs KServe 0.15.1 or later. In Serverless, Knative's PodSpec mask
+applies: tolerations, nodeSelector, affinity, priorityClassName and runtimeClassName need
+Knative's `kubernetes.podspec-*` features enabled (config-features), and the InferenceService
+carries no terminationGracePeriodSeconds (Knative refuses it).
 
 Autoscaling, mapped to what KServe offers:
 - absent or mode none: RawDeployment, no autoscaler (`autoscalerClass: none`),
@@ -19,7 +23,7 @@ Autoscaling, mapped to what KServe offers:
   scaleDown.idleSeconds -> scale-to-zero-pod-retention-period); Knative's activator holds
   requests while a replica starts;
 - mode keda: RawDeployment with KServe's KEDA autoscaler on the same Prometheus demand query
-  as the deployment runtime's ScaledObject;
+  as the deployment runtime's ScaledObject (minReplicas 0 refused: use mode operator);
 - mode hpa: refused by `api/resolve.py` (KServe's HPA scales on CPU or memory only).
 """
 
@@ -181,7 +185,9 @@ def _scaling(resolved: Resolved) -> tuple[dict[str, str], dict[str, Any]]:
                 "serverAddress": resolved.prometheus_address or "",
                 "query": query,
             },
-            "target": {"type": "AverageValue", "averageValue": f"{target:g}"},
+            # KServe hands KEDA `target.value` as the trigger's threshold (keda_reconciler.go),
+            # which KEDA's Prometheus scaler compares per replica (metricType AverageValue)
+            "target": {"type": "Value", "value": f"{target:g}"},
         },
     }
     return {AUTOSCALER_CLASS: "keda"}, bounds | {"autoScaling": {"metrics": [metric]}}
@@ -220,9 +226,10 @@ def build_inference_service(resolved: Resolved) -> dict[str, Any] | None:
         "model": model,
         **autoscaling,
         "timeout": REQUEST_TIMEOUT_SECONDS,
-        "terminationGracePeriodSeconds": spec.engine.drain_timeout_seconds + 30,
         **scheduling(resolved),
     }
+    if mode == RAW:  # Knative's PodSpec mask refuses it; Knative drains by its own timeout
+        predictor["terminationGracePeriodSeconds"] = spec.engine.drain_timeout_seconds + 30
     if spec.scheduling.runtime_class_name:
         predictor["runtimeClassName"] = spec.scheduling.runtime_class_name
     volumes_gib = SHM_GIB_PER_GPU * resolved.gpus

@@ -17,6 +17,7 @@ from voxtral_operator.api import names
 from voxtral_operator.api.problems import SpecError
 from voxtral_operator.api.quantity import parse_quantity
 from voxtral_operator.api.resolve import Resolved
+from voxtral_operator.autoscaling.step import ScalingState
 from voxtral_operator.builders import Children, build_children
 from voxtral_operator.builders.download_job import download_job_name
 from voxtral_operator.builders.meta import spec_hash
@@ -296,13 +297,15 @@ def plan(
         top = Cond(COND_READY, "False", model.reason, model.message)
     elif serving is not None:
         top = Cond(COND_READY, "False", *serving)
-    elif not available.ok and _held_at_zero(resolved, available):
+    elif not available.ok and _held_at_zero(resolved, available, lookups.scaling):
+        waking = available.reason != "ScaledToZero"
         top = Cond(
             COND_READY,
             "True",
-            "ScaledToZero",
-            f"{resolved.model_label} scaled to zero: served through voxtral-gateway, which "
-            "holds a request while a replica starts",
+            "Waking" if waking else "ScaledToZero",
+            f"{resolved.model_label} "
+            + ("waking from zero" if waking else "scaled to zero")
+            + ": served through voxtral-gateway, which holds requests while a replica starts",
         )
     elif not available.ok:
         top = Cond(COND_READY, "False", available.reason, available.message)
@@ -314,7 +317,14 @@ def plan(
     )
     monitored = monitoring_condition(resolved, lookups.apis)
     extra += [monitored] if monitored is not None else []
-    pooled = inference_pool_condition(resolved, lookups.apis)
+    pool_key = ("InferencePool", names.inference_pool(resolved.name))
+    pool_refusal = refusal_summary(refused_among(refused, {pool_key}))
+    pooled = inference_pool_condition(
+        resolved,
+        lookups.apis,
+        projected.get(pool_key),
+        pool_refusal[1] if pool_refusal is not None else None,
+    )
     extra += [pooled] if pooled is not None else []
     zero = scaled_to_zero_condition(resolved, deployment, lookups.scaling)
     extra += [zero] if zero is not None else []
@@ -396,9 +406,13 @@ def _runtime_changed(resolved: Resolved, children: Mapping[ChildKey, Body]) -> S
     )
 
 
-def _held_at_zero(resolved: Resolved, available: Cond) -> bool:
-    """Scaled to zero on purpose, with voxtral-gateway in front: the service serves."""
-    return available.reason == "ScaledToZero" and resolved.scales_to_zero
+def _held_at_zero(resolved: Resolved, available: Cond, state: ScalingState | None) -> bool:
+    """Scaled to zero on purpose with voxtral-gateway in front, or starting its first
+    replica for requests the gateway holds: the service serves (they wait), Ready stays."""
+    if not resolved.scales_to_zero:
+        return False
+    waking = available.reason == "Loading" and state is not None and state.held > 0
+    return available.reason == "ScaledToZero" or waking
 
 
 def _leaving_autoscaler(

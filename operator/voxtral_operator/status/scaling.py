@@ -267,8 +267,11 @@ def monitoring_condition(resolved: Resolved, served: Mapping[str, bool]) -> Cond
     return Cond(COND_MONITORING_READY, "True", "Monitored", what + dashboard)
 
 
-def inference_pool_condition(resolved: Resolved, served: Mapping[str, bool]) -> Cond | None:
-    """InferencePoolReady, while spec.routing.inferencePool is on."""
+def inference_pool_condition(
+    resolved: Resolved, served: Mapping[str, bool], child: Body | None, refused: str | None
+) -> Cond | None:
+    """InferencePoolReady, while spec.routing.inferencePool is on: False while the CRD is
+    not served or the API server refuses the pool (`refused`: what it said)."""
     routing = resolved.service.spec.routing
     if not routing.inference_pool:
         return None
@@ -282,11 +285,17 @@ def inference_pool_condition(resolved: Resolved, served: Mapping[str, bool]) -> 
             "inference.networking.k8s.io/v1 InferencePool): install its manifests; "
             f"InferencePool {pool} is created once the API is served",
         )
+    if refused is not None:
+        return Cond(COND_INFERENCE_POOL_READY, "False", "InferencePoolRefused", refused)
+    if child is None:
+        return Cond(
+            COND_INFERENCE_POOL_READY, "False", "Creating", f"creating InferencePool {pool}"
+        )
     picker = routing.endpoint_picker
     via = (
         f"endpoint picker Service {picker.service_name}:{picker.port} ({picker.failure_mode})"
         if picker is not None
-        else "no endpoint picker set (spec.routing.endpointPicker)"
+        else "no endpoint picker"
     )
     return Cond(
         COND_INFERENCE_POOL_READY,
