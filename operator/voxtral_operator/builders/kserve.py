@@ -41,10 +41,12 @@ from voxtral_operator.builders.pod import (
     MULTI_GPU_ENV,
     SHM_GIB_PER_GPU,
     container_security,
+    engine_env,
     probes,
     resources,
     scheduling,
     startup_probe,
+    vllm_args_env,
 )
 
 RUNTIME_API: Final = "serving.kserve.io/v1alpha1"
@@ -61,29 +63,6 @@ SERVERLESS: Final = "Serverless"
 PROGRESS_DEADLINE_SECONDS: Final = 3600
 REQUEST_TIMEOUT_SECONDS: Final = 3600
 COMPONENT: Final = "inference-service"
-
-
-def engine_env(engine: EngineSpec) -> dict[str, str]:
-    """The predictor's engine settings as VOXTRAL_* variables (the model, its name and the
-    ports come from the runtime's arguments)."""
-    env = {
-        "VOXTRAL_MAX_MODEL_LEN": str(engine.max_model_len),
-        "VOXTRAL_GPU_MEMORY_UTILIZATION": f"{engine.gpu_memory_utilization:g}",
-        "VOXTRAL_MAX_AUDIO_SECONDS": f"{engine.max_audio_seconds:g}",
-        "VOXTRAL_MAX_CHAT_AUDIO_SECONDS": f"{engine.max_chat_audio_seconds:g}",
-        "VOXTRAL_MAX_UPLOAD_MB": f"{engine.max_upload_mb:g}",
-        "VOXTRAL_DRAIN_TIMEOUT": str(engine.drain_timeout_seconds),
-    }
-    optional = {
-        "VOXTRAL_MAX_CONCURRENCY": engine.max_concurrency,
-        "VOXTRAL_MAX_QUEUE": engine.max_queue,
-        "VOXTRAL_MAX_NUM_SEQS": engine.max_num_seqs,
-        "VOXTRAL_API_SERVERS": engine.api_servers,
-    }
-    env |= {name: str(value) for name, value in optional.items() if value is not None}
-    if engine.extra_args:
-        env["VOXTRAL_VLLM_ARGS"] = " ".join(engine.extra_args)
-    return env
 
 
 def _env_list(env: dict[str, str]) -> list[dict[str, str]]:
@@ -106,7 +85,7 @@ def build_serving_runtime(image: str) -> dict[str, Any]:
             f"--grpc_port={GRPC_PORT}",
         ],
         "env": _env_list(
-            {"HF_HUB_OFFLINE": "1", "HOME": "/tmp", **engine_env(engine), **MULTI_GPU_ENV}
+            {"HF_HUB_OFFLINE": "1", "HOME": "/tmp", **engine_env(engine, None), **MULTI_GPU_ENV}
         ),
         # Knative takes one port, named http1 or h2c; an InferenceService in RawDeployment
         # adds the gRPC port (build_inference_service).
@@ -200,10 +179,12 @@ def build_inference_service(resolved: Resolved) -> dict[str, Any] | None:
         return None
     mode = deployment_mode(resolved)
     annotations, autoscaling = _scaling(resolved)
-    env = {**engine_env(spec.engine), "VOXTRAL_TENSOR_PARALLEL_SIZE": str(resolved.gpus)}
-    if resolved.api_servers is not None:
-        env["VOXTRAL_API_SERVERS"] = str(resolved.api_servers)
-    env |= dict(spec.engine.env)
+    env = {
+        "VOXTRAL_TENSOR_PARALLEL_SIZE": str(resolved.gpus),
+        **engine_env(spec.engine, resolved.api_servers),
+        **vllm_args_env(spec.engine),
+        **spec.engine.env,
+    }
     model: dict[str, Any] = {
         "modelFormat": {"name": MODEL_FORMAT},
         "runtime": RUNTIME_NAME,

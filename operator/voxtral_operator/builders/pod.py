@@ -7,6 +7,7 @@ from typing import Any, Final
 
 from voxtral_operator.api.quantity import canonical_quantity
 from voxtral_operator.api.resolve import COMPILE_CACHE_DIR, MODELS_MOUNT, Resolved
+from voxtral_operator.api.service import EngineSpec
 
 HTTP_PORT: Final = 8080
 GRPC_PORT: Final = 8081
@@ -30,6 +31,31 @@ def _number(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else str(value)
 
 
+def engine_env(engine: EngineSpec, api_servers: int | None) -> dict[str, str]:
+    """The predictor's engine settings as VOXTRAL_* variables: the operator's Deployment's,
+    and KServe's (builders/kserve.py)."""
+    env = {
+        "VOXTRAL_MAX_MODEL_LEN": str(engine.max_model_len),
+        "VOXTRAL_GPU_MEMORY_UTILIZATION": _number(engine.gpu_memory_utilization),
+        "VOXTRAL_MAX_AUDIO_SECONDS": _number(engine.max_audio_seconds),
+        "VOXTRAL_MAX_CHAT_AUDIO_SECONDS": _number(engine.max_chat_audio_seconds),
+        "VOXTRAL_MAX_UPLOAD_MB": _number(engine.max_upload_mb),
+        "VOXTRAL_DRAIN_TIMEOUT": str(engine.drain_timeout_seconds),
+    }
+    optional = {
+        "VOXTRAL_MAX_CONCURRENCY": engine.max_concurrency,
+        "VOXTRAL_MAX_QUEUE": engine.max_queue,
+        "VOXTRAL_MAX_NUM_SEQS": engine.max_num_seqs,
+        "VOXTRAL_API_SERVERS": api_servers,
+    }
+    env |= {name: str(value) for name, value in optional.items() if value is not None}
+    return env
+
+
+def vllm_args_env(engine: EngineSpec) -> dict[str, str]:
+    return {"VOXTRAL_VLLM_ARGS": shlex.join(engine.extra_args)} if engine.extra_args else {}
+
+
 def predictor_env(resolved: Resolved) -> list[dict[str, Any]]:
     spec = resolved.service.spec
     engine = spec.engine
@@ -40,25 +66,11 @@ def predictor_env(resolved: Resolved) -> list[dict[str, Any]]:
         "VOXTRAL_HTTP_PORT": str(HTTP_PORT),
         "VOXTRAL_GRPC_PORT": str(GRPC_PORT),
         "VOXTRAL_TENSOR_PARALLEL_SIZE": str(resolved.gpus),
-        "VOXTRAL_MAX_MODEL_LEN": str(engine.max_model_len),
-        "VOXTRAL_GPU_MEMORY_UTILIZATION": _number(engine.gpu_memory_utilization),
-        "VOXTRAL_MAX_AUDIO_SECONDS": _number(engine.max_audio_seconds),
-        "VOXTRAL_MAX_CHAT_AUDIO_SECONDS": _number(engine.max_chat_audio_seconds),
-        "VOXTRAL_MAX_UPLOAD_MB": _number(engine.max_upload_mb),
-        "VOXTRAL_DRAIN_TIMEOUT": str(engine.drain_timeout_seconds),
+        **engine_env(engine, resolved.api_servers),
     }
-    if engine.max_concurrency is not None:
-        env["VOXTRAL_MAX_CONCURRENCY"] = str(engine.max_concurrency)
-    if engine.max_queue is not None:
-        env["VOXTRAL_MAX_QUEUE"] = str(engine.max_queue)
-    if engine.max_num_seqs is not None:
-        env["VOXTRAL_MAX_NUM_SEQS"] = str(engine.max_num_seqs)
-    if resolved.api_servers is not None:
-        env["VOXTRAL_API_SERVERS"] = str(resolved.api_servers)
     # vLLM's compile cache, shared by the replicas (only the first one compiles)
     env["VOXTRAL_COMPILE_CACHE"] = COMPILE_CACHE_MOUNT
-    if engine.extra_args:
-        env["VOXTRAL_VLLM_ARGS"] = shlex.join(engine.extra_args)
+    env |= vllm_args_env(engine)
     # The weights are local: never reach for the Hub at start-up. An arbitrary uid has no
     # home directory; caches (vLLM's compile cache, Triton's) go to /tmp.
     env.update({"HF_HUB_OFFLINE": "1", "HOME": "/tmp"})
