@@ -587,7 +587,6 @@ class Sim:
                         kv_cache_usage=kv,
                         in_flight=r.in_flight,
                         queued=len(r.queue),
-                        requests=r.answered,
                     )
                 )
             starting = sum(r.state == "starting" for r in self.replicas)
@@ -600,6 +599,7 @@ class Sim:
                 len(pending),
                 min(pending) if pending else None,
                 held=len(unrouted),
+                answered={str(r.rid): r.answered for r in ready},
             )
 
         set_replicas(self.initial, 0.0)

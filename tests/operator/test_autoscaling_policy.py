@@ -151,7 +151,7 @@ class Cluster:
     history: History = field(default_factory=History)
     decisions: list[Decision] = field(default_factory=list)
     counts: list[int] = field(default_factory=list)
-    answered: float = 0.0  # the request counters of the ready replicas, summed
+    answered: float = 0.0  # requests answered (by pod-0)
     held: int = 0  # requests voxtral-gateway holds
 
     @property
@@ -170,7 +170,6 @@ class Cluster:
             in_flight=admitted,
             queued=each - admitted,
             kv_cache_usage=kv_usage,
-            requests=self.answered / self.ready,
         )
         return [signal] * self.ready
 
@@ -189,6 +188,8 @@ class Cluster:
             self.pending,
             self.pending_since,
             self.held,
+            # requests are counted on pod-0, which stays while the fleet shrinks
+            {f"pod-{i}": self.answered if i == 0 else 0.0 for i in range(self.ready)},
         )
         decision = decide(now, fleet, self.history, self.config)
         self.history = decision.history
@@ -408,6 +409,22 @@ def test_never_below_one_replica_by_the_load() -> None:
         c.answered += 1 if i % 4 == 0 else 0
         c.step(i * TICK, 0)
     assert c.counts[-1] == 1 and min(c.counts) == 1
+
+
+def test_replicas_coming_and_going_are_not_requests() -> None:
+    """Activity is a request counter that grew on the same pod: a pod that goes (its
+    counter leaves the sum) or a new one (its own counter) does not restart the idle time."""
+    config = replace(CONFIG, min_replicas=0, scale_down=ScaleDown(60, 8, 600))
+    fleet = Fleet([ReplicaSignals(), ReplicaSignals()], 2, answered={"a": 40, "b": 7})
+    first = decide(0, fleet, History(), config)
+    shrunk = Fleet([ReplicaSignals()], 1, answered={"a": 40})
+    later = decide(300, shrunk, replace(first.history, replicas=1), config)
+    assert later.history.active_at == 0  # b went away: no request
+    grown = Fleet([ReplicaSignals(), ReplicaSignals()], 2, answered={"a": 40, "c": 3})
+    again = decide(450, grown, replace(later.history, replicas=2), config)
+    assert again.history.active_at == 0  # c is new: its count is not news
+    busy = Fleet([ReplicaSignals(), ReplicaSignals()], 2, answered={"a": 41, "c": 3})
+    assert decide(465, busy, again.history, config).history.active_at == 465
 
 
 def test_scales_to_zero_after_idle_seconds() -> None:

@@ -47,16 +47,16 @@ Then, knowing that a replica takes minutes to start:
 - Always within [minReplicas, maxReplicas], and never below one by the load: with no
   ready replica there is no load to read.
 - Scale to zero (minReplicas 0, with voxtral-gateway): after ``scaleDown.idleSeconds``
-  without activity (no request in any replica: their request counters still, no work in
-  them, nothing held) the count goes to 0. At 0 the gateway holds the requests that come
-  (``Fleet.held``, reported on the VoxtralService) and one replica is ordered as soon as
-  one is held; the load decides from there.
+  without activity (no request answered: no replica's request counter grew since its last
+  read, no work in them, nothing held) the count goes to 0. At 0 the gateway holds the
+  requests that come (``Fleet.held``, reported on the VoxtralService) and one replica is
+  ordered as soon as one is held; the load decides from there.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 
 from voxtral_operator.autoscaling import defaults, needs
 from voxtral_operator.autoscaling.config import ScalingConfig
@@ -81,6 +81,8 @@ class Fleet:
     """When the oldest of those became unschedulable."""
     held: int = 0
     """Requests voxtral-gateway holds for the service because no replica is ready."""
+    answered: Mapping[str, float] = field(default_factory=dict)
+    """Each ready replica's request counter (voxtral_requests_total), by pod."""
 
 
 @dataclass(frozen=True)
@@ -100,8 +102,8 @@ class History:
     active_at: float | None = None
     """When the service last showed activity (a request answered, work in a replica, a
     request held), or when the policy first looked."""
-    requests: float | None = None
-    """The ready replicas' request counters summed, as last read."""
+    answered: Mapping[str, float] = field(default_factory=dict)
+    """The request counter of each replica read last time, by pod."""
 
 
 @dataclass(frozen=True)
@@ -166,11 +168,14 @@ def decide(now: float, fleet: Fleet, history: History, config: ScalingConfig) ->
         and now - history.ordered_at < defaults.STARTUP_GRACE_SECONDS
     )
 
-    requests = sum(r.requests for r in fleet.ready)
-    active = sample.demand > 0 or fleet.held > 0 or requests != history.requests
+    # A request answered since the last read shows as a counter that grew on the same pod:
+    # replicas coming, going or unreadable for a read do not count as activity.
+    answered = any(n > history.answered.get(pod, n) for pod, n in fleet.answered.items())
+    active = sample.demand > 0 or fleet.held > 0 or answered
     active_at = now if active or history.active_at is None else history.active_at
     if config.min_replicas == 0 and current == 0:
-        return _from_zero(now, fleet, replace(history, active_at=active_at, requests=requests))
+        looked = replace(history, active_at=active_at, answered=dict(fleet.answered))
+        return _from_zero(now, fleet, looked)
 
     floor = max(config.min_replicas, 1)  # with no ready replica there is no load to read
     need = _need(sample, (*kept, sample), fleet, history, config, in_flight)
@@ -238,7 +243,15 @@ def decide(now: float, fleet: Fleet, history: History, config: ScalingConfig) ->
         reason,
         limited,
         need.replicas,
-        History(samples, changed_at, replicas, ordered_at, ordered_need, active_at, requests),
+        History(
+            samples,
+            changed_at,
+            replicas,
+            ordered_at,
+            ordered_need,
+            active_at,
+            dict(fleet.answered),
+        ),
     )
 
 

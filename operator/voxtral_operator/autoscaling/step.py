@@ -92,6 +92,11 @@ def tick(
         unschedulable=census.unschedulable,
         unschedulable_since=census.unschedulable_since,
         held=held,
+        answered={
+            name: read.requests
+            for name in ready
+            if isinstance(read := reads.get(name), ReplicaSignals)
+        },
     )
     decision = decide(now, fleet, history, config)
     replicas, new_history, reason = decision.replicas, decision.history, decision.reason
