@@ -39,6 +39,16 @@ def _env(name: str, default: str) -> str:
     return os.environ.get(ENV_PREFIX + name.upper(), default)
 
 
+def _numeric(parser: argparse.ArgumentParser, flag: str, kind: type, help: str) -> None:
+    """A number flag whose default is its env var, else the Options default: argparse
+    converts either with `kind`, so a bad value names the flag (exit 2), env or not."""
+    name = flag.removeprefix("--").replace("-", "_")
+    default = _env(name, str(getattr(Options, name)))
+    parser.add_argument(
+        flag, type=kind, default=default, help=f"{help} [env {ENV_PREFIX}{name.upper()}]"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="voxtral-gateway",
@@ -46,8 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
         "replicas of Voxtral services, each request to the replica with the least work.",
     )
     parser.add_argument("--host", default=_env("host", Options.host))
-    parser.add_argument("--http-port", type=int, default=int(_env("http_port", "8080")))
-    parser.add_argument("--grpc-port", type=int, default=int(_env("grpc_port", "8081")))
+    _numeric(parser, "--http-port", int, "HTTP port: OpenAI, KServe REST, health, metrics")
+    _numeric(parser, "--grpc-port", int, "gRPC port: KServe v2")
     parser.add_argument(
         "--upstream",
         action="append",
@@ -56,30 +66,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="a replica of the service NAME (its served model name); repeat the flag for "
         "each replica (env: space-separated)",
     )
-    parser.add_argument(
+    _numeric(
+        parser,
         "--health-interval",
-        type=float,
-        default=float(_env("health_interval", "2")),
-        help="seconds between readiness checks of each replica (/v2/health/ready)",
+        float,
+        "seconds between readiness checks of each replica (/v2/health/ready)",
     )
-    parser.add_argument(
-        "--max-body-mb",
-        type=float,
-        default=float(_env("max_body_mb", "400")),
-        help="largest request body accepted (413 beyond)",
-    )
-    parser.add_argument(
+    _numeric(parser, "--max-body-mb", float, "largest request body accepted (413 beyond)")
+    _numeric(
+        parser,
         "--hold-seconds",
-        type=float,
-        default=float(_env("hold_seconds", "300")),
-        help="how long a request for a service without a ready replica waits for one "
-        "(scale from zero: a GPU replica's cold start); then 503",
+        float,
+        "how long a request for a service without a ready replica waits for one (scale from "
+        "zero: a GPU replica's cold start); then 503",
     )
-    parser.add_argument(
+    _numeric(
+        parser,
         "--max-held",
-        type=int,
-        default=int(_env("max_held", "100")),
-        help="requests that may wait so, per service (0: none wait); beyond, 503",
+        int,
+        "requests that may wait so, per service (0: none wait); beyond, 503",
     )
     parser.add_argument(
         "--access-log", choices=["true", "false"], default=_env("access_log", "false")

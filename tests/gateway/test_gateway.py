@@ -6,6 +6,7 @@ reaching the replica, and the gateway's own refusals."""
 from __future__ import annotations
 
 import concurrent.futures
+import os
 import signal
 import subprocess
 import sys
@@ -219,6 +220,7 @@ def test_a_draining_replica_gets_no_new_requests(
         (["--upstream", "voxtral=10.0.0.1:8080"], "is not an http(s) URL"),
         (["--upstream", "voxtral=http://a:8080|a"], "'a' is not HOST:PORT"),
         (["--upstream", "Vox Tral=http://a:8080"], "must be a served model name"),
+        (["--upstream", "v=http://a:8080", "--max-held", "many"], "--max-held: invalid int"),
     ],
 )
 def test_bad_flags_are_said_plainly(args: list[str], said: str) -> None:
@@ -227,6 +229,21 @@ def test_bad_flags_are_said_plainly(args: list[str], said: str) -> None:
     )
     assert done.returncode == 2
     assert said in done.stderr, done.stderr
+
+
+def test_a_bad_environment_value_names_its_flag() -> None:
+    """VOXTRAL_GATEWAY_* numbers go through the flag's own conversion: exit 2 naming it,
+    not a traceback."""
+    env = os.environ | {"VOXTRAL_GATEWAY_HOLD_SECONDS": "five minutes"}
+    done = subprocess.run(
+        [sys.executable, "-m", "voxtral_gateway", "--upstream", "v=http://a:8080"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=env,
+    )
+    assert done.returncode == 2
+    assert "argument --hold-seconds: invalid float value: 'five minutes'" in done.stderr
 
 
 def test_a_call_for_a_service_without_a_ready_replica_waits_then_says_so(tmp_path: Path) -> None:

@@ -5,7 +5,7 @@ Each gateway replica reports its own count in an annotation of the VoxtralServic
 ``held.gateway.voxtral.dev/<gateway pod>``, whose value is JSON
 ``{"held": N, "since": RFC 3339, "at": RFC 3339}`` (N requests held, the oldest since
 ``since``, reported at ``at``). It writes it (a JSON merge patch) as soon as a request is
-held, when its count changes, and every `REFRESH_SECONDS` while N > 0; it removes it at 0.
+held, when its count changes, and every 10 s while N > 0; it removes it at 0.
 A report older than `FRESH_SECONDS` is from a gateway replica that went away, and counts
 for nothing. One key per gateway replica: two replicas never overwrite each other's count.
 """
@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from typing import Final
 
 PREFIX: Final = "held.gateway.voxtral.dev/"
-REFRESH_SECONDS: Final = 10.0
 FRESH_SECONDS: Final = 30.0
 
 
